@@ -1,0 +1,80 @@
+# Data and model stages, tests, benchmarks, the demo. Infrastructure and streaming: Makefile-stream.
+.DEFAULT_GOAL := help
+include common.mk
+
+.PHONY: help install lint format test test-unit test-integration corpus sync combine filter \
+	process label export-for-labelling split data train evaluate inference report mlflow-ui \
+	notebooks bench demo clean
+
+install: $(STAMP) ## Create .venv and install the project with everything it needs
+
+lint: $(STAMP) ## ruff check and format check
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: $(STAMP) ## ruff fix and format
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+test: $(STAMP) ## The whole test suite: unit, data, model and integration (the CI command)
+	$(BIN)/pytest -q
+
+test-unit: $(STAMP) ## Unit tests only (no stand-ins)
+	$(BIN)/pytest -q -m "not integration"
+
+test-integration: $(STAMP) ## Integration tests against the local stand-ins
+	$(BIN)/pytest -q -m integration
+
+corpus: $(STAMP) ## Rebuild the bundled demo corpus from the SemEval files (SOURCE=...)
+	$(CLI) corpus build $(if $(SOURCE),--source $(SOURCE))
+
+sync: $(STAMP) ## Copy new raw objects from the bucket's raw prefix to data/raw
+	$(CLI) sync
+
+combine: $(STAMP) ## Raw JSON Lines -> de-duplicated Parquet by date/hour (quarantine bad records)
+	$(CLI) combine
+
+filter: $(STAMP) ## Keep mission tweets (profile's keep/drop terms), with a reason per tweet
+	$(CLI) filter
+
+process: $(STAMP) ## Normalised model text, features, near-duplicate removal
+	$(CLI) process
+
+label: $(STAMP) ## Join human annotations, derive needs_support
+	$(CLI) label
+
+export-for-labelling: $(STAMP) ## Write a sample of unlabelled tweets as CSV for annotators
+	$(CLI) export-for-labelling
+
+split: $(STAMP) ## Chronological train/val/test split with a manifest
+	$(CLI) split
+
+data: sync combine filter process label split ## All data stages in order
+
+train: $(STAMP) ## Fine-tune the needs-support classifier (GPU if present)
+	$(CLI) train $(TRAIN_ARGS)
+
+evaluate: $(STAMP) ## ML and business metrics on the test split, plots, report
+	$(CLI) evaluate
+
+inference: $(STAMP) ## Predict on the test split and write the trends report with a drift check
+	$(CLI) predict --input data/splits/test --output data/predictions/test.parquet
+	$(CLI) trends --predictions data/predictions/test.parquet
+
+report: $(STAMP) ## Rebuild the evaluation report from the last evaluation
+	$(CLI) report
+
+mlflow-ui: $(STAMP) ## Browse the MLflow runs (http://127.0.0.1:5001)
+	$(BIN)/mlflow ui --backend-store-uri "$$($(CLI) tracking-uri)" --host 127.0.0.1 --port 5001
+
+notebooks: $(STAMP) ## Run the notebooks headless against the local stand-ins (notebooks/executed/)
+	$(CLI) notebooks run
+
+bench: $(STAMP) ## Benchmarks: streamer, Spark jobs, inference/training (benchmarks/results/)
+	$(BIN)/python -m benchmarks.run
+
+demo: $(STAMP) ## From nothing to a trained model and report, then tear everything down
+	$(CLI) demo
+
+clean: ## Remove generated data, models, reports and run state (keeps .venv)
+	rm -rf data models reports mlruns notebooks/executed .run spark-warehouse

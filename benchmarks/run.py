@@ -1,0 +1,47 @@
+"""`make bench`: run every stage's benchmark, write JSON results and a Markdown summary.
+
+Each stage compares side by side in one run and reports ratios: this machine is shared and
+noisy, so absolute numbers are context and the ratios are the finding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+STAGES = ("stream", "data", "model")
+
+
+def machine() -> dict[str, object]:
+    import os
+
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("stages", nargs="*", default=list(STAGES), choices=STAGES)
+    args = parser.parse_args(argv)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    summary_lines = []
+    for stage in args.stages:
+        module = importlib.import_module(f"benchmarks.bench_{stage}")
+        started = time.perf_counter()
+        result = module.run()
+        result["machine"] = machine()
+        result["wall_seconds"] = round(time.perf_counter() - started, 1)
+        (RESULTS_DIR / f"{stage}.json").write_text(json.dumps(result, indent=2, default=str))
+        summary_lines.append(module.summarise(result))
+        print(summary_lines[-1], flush=True)
+    (RESULTS_DIR / "summary.md").write_text("\n\n".join(summary_lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set up everything the project needs on a fresh machine: checks Python 3.11 and Java (Spark),
+# installs Java with apt when it is missing and we may, then creates .venv and installs the
+# project with all extras. Safe to repeat.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3.11}"
+VENV="${VENV:-.venv}"
+
+command -v "$PYTHON" >/dev/null || { echo "error: $PYTHON not found; install Python 3.11 (e.g. apt-get install python3.11-venv) or set PYTHON=/path/to/python3.11" >&2; exit 1; }
+
+java_major() { java -version 2>&1 | sed -nE 's/.*version "([0-9]+).*/\1/p' | head -1; }
+if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Java 17 for Spark (apt-get openjdk-17-jre-headless)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  else
+    echo "error: Spark needs Java 17 or newer on PATH (found: $(java -version 2>&1 | head -1 || echo none)); install openjdk-17-jre-headless or set JAVA_HOME" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
+# torch==2.13.0 resolves to the CPU wheel where one is offered locally (see README).
+"$VENV/bin/python" -m pip install -q -e ".[all]"
+"$VENV/bin/ansible-galaxy" collection list amazon.aws >/dev/null 2>&1 || { echo "error: the ansible package did not bring amazon.aws" >&2; exit 1; }
+echo "installed: $("$VENV/bin/tweet-triage" version) in $VENV"

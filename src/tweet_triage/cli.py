@@ -1,0 +1,46 @@
+"""`tweet-triage`: one command per stage, thin over the library functions."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from tweet_triage import __version__
+from tweet_triage.cloud.cli import app as aws_app
+from tweet_triage.corpus.cli import app as corpus_app
+from tweet_triage.data.cli import register as register_data
+from tweet_triage.errors import TriageError
+from tweet_triage.local.cli import app as local_app
+from tweet_triage.model.cli import register as register_model
+from tweet_triage.stream.cli import app as stream_app
+from tweet_triage.xapi.cli import app as xapi_app
+
+app = typer.Typer(
+    name="tweet-triage",
+    help="Flag the tweets that need a support team: infrastructure, streaming, data, model.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(aws_app, name="aws", help="Stage 1: create, inspect, destroy the AWS stack.")
+app.add_typer(stream_app, name="stream", help="Stage 2: X filtered stream -> Firehose -> S3.")
+app.add_typer(local_app, name="local", help="Local stand-ins: AWS (moto), X API, SSH host.")
+app.add_typer(xapi_app, name="xapi", help="The local X API v2 filtered-stream stand-in.")
+app.add_typer(corpus_app, name="corpus", help="Build the bundled demo corpus.")
+register_data(app)
+register_model(app)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Entry point: domain errors become one clear line on stderr and exit code 2."""
+    try:
+        app()
+    except TriageError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)

@@ -1,0 +1,251 @@
+"""One typed settings object for every stage, read from the environment and `.env` files.
+
+`load_settings()` first loads `../.env` then `./.env` into the process environment with
+python-dotenv (values already set in the environment win). Putting them in the environment,
+not only in this object, is deliberate: boto3, botocore and the Ansible modules started as
+child processes then read the very same `AWS_*` values, including `AWS_ENDPOINT_URL`, so no
+code path has to know whether it talks to the local stand-in or to AWS.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from dotenv import load_dotenv
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tweet_triage.errors import TriageError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROFILES_DIR = PACKAGE_DIR / "profiles"
+CORPUS_DIR = PACKAGE_DIR / "corpus" / "data"
+
+
+def _default_state_dir() -> Path:
+    """Where run-time state (pid files, logs, spools, keys) goes: `.run/` in a checkout."""
+    return Path(os.environ.get("TT_STATE_DIR", Path.cwd() / ".run"))
+
+
+class SettingsError(TriageError, ValueError):
+    """A setting is missing or invalid; the message names it and says how to fix it."""
+
+
+_BUCKET_RE = re.compile(r"^(?!xn--)(?!.*\.\.)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_STACK_RE = re.compile(r"^[a-z][a-z0-9-]{2,30}[a-z0-9]$")
+
+
+class Settings(BaseSettings):
+    """Every setting of the stack. Field name == environment variable (case-insensitive)."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    # --- AWS (standard names, also read by boto3 itself) -------------------------------------
+    aws_region: str | None = Field(None, description="AWS region of the stack, e.g. eu-west-1.")
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
+    aws_endpoint_url: str | None = Field(
+        None, description="Set: the local AWS stand-in (moto server). Unset: real AWS."
+    )
+
+    # --- the stack ----------------------------------------------------------------------------
+    stack_name: str = Field("tweet-triage", description="Every resource name derives from it.")
+    s3_bucket: str | None = Field(
+        None, description="Bucket name override; default <stack>-<account id>-<region>."
+    )
+    raw_prefix: str = Field("raw/", description="Bucket prefix Firehose writes raw tweets to.")
+    error_prefix: str = Field("errors/", description="Bucket prefix for Firehose delivery errors.")
+    firehose_buffer_mib: int = Field(5, ge=1, le=128)
+    firehose_buffer_seconds: int = Field(60, ge=0, le=900)
+    firehose_compression: str = Field("GZIP", pattern="^(UNCOMPRESSED|GZIP|Snappy|ZIP)$")
+    log_retention_days: int = Field(14, ge=1)
+    operator_cidr: str | None = Field(
+        None, description="Who may SSH to the streamer; default: caller's address as /32."
+    )
+    ec2_instance_type: str = "t3.micro"
+    ssh_key_path: Path | None = Field(
+        None, description="Where the stack's private key is written; default ~/.ssh/<stack>.pem."
+    )
+
+    # --- X API ----------------------------------------------------------------------------
+    x_bearer_token: SecretStr | None = None
+    x_api_base_url: str = Field("https://api.x.com", description="X API base URL.")
+    mission_profile: str = Field("demo", description="Profile name (profiles/) or YAML path.")
+
+    # --- local stand-ins --------------------------------------------------------------------
+    state_dir: Path = Field(default_factory=_default_state_dir)
+    local_aws_port: int = 5000
+    local_xapi_port: int = 8787
+    local_xapi_rate: float = Field(200.0, description="Stand-in replay rate, tweets/s (0: max).")
+
+    # --- data ---------------------------------------------------------------------------------
+    data_dir: Path = Field(PROJECT_ROOT / "data")
+    annotations_path: Path | None = Field(
+        None, description="CSV id,sentiment; default: the bundled demo annotations."
+    )
+    spark_master: str = "local[*]"
+    spark_conf: dict[str, str] = Field(default_factory=dict, description="JSON object of confs.")
+
+    # --- model --------------------------------------------------------------------------------
+    model_name_or_path: str | None = Field(
+        None, description="HF model id or path; default the offline all-MiniLM-L6-v2."
+    )
+    model_dir: Path = Field(PROJECT_ROOT / "models" / "needs-support")
+    mlflow_tracking_uri: str | None = Field(
+        None, description="Default: a local sqlite store under mlruns/."
+    )
+    reports_dir: Path = Field(PROJECT_ROOT / "reports")
+
+    @field_validator("aws_region")
+    @classmethod
+    def _region_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", value):
+            raise ValueError(f"AWS_REGION={value!r} is not a region name like 'eu-west-1'")
+        return value
+
+    @field_validator("stack_name")
+    @classmethod
+    def _stack_shape(cls, value: str) -> str:
+        if not _STACK_RE.fullmatch(value):
+            raise ValueError(
+                f"STACK_NAME={value!r}: use 4-32 lowercase letters, digits and '-', "
+                "starting with a letter (it becomes part of bucket and role names)"
+            )
+        return value
+
+    @field_validator("raw_prefix", "error_prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        return value.strip("/") + "/"
+
+    # --- derived names: one place, so every stage agrees -----------------------------------
+    @property
+    def uses_local_aws(self) -> bool:
+        return bool(self.aws_endpoint_url)
+
+    def require(self, *names: str) -> None:
+        """Stop with one message per missing setting, before anything is touched."""
+        missing = [n for n in names if getattr(self, n) in (None, "")]
+        if missing:
+            hints = ", ".join(n.upper() for n in missing)
+            raise SettingsError(
+                f"missing setting(s): {hints}. Set them in .env (see .env.example) "
+                "or in the environment."
+            )
+
+    def bucket_name(self, account_id: str) -> str:
+        name = self.s3_bucket or f"{self.stack_name}-{account_id}-{self.aws_region}"
+        if not _BUCKET_RE.fullmatch(name):
+            raise SettingsError(
+                f"S3_BUCKET={name!r} is not a valid S3 bucket name: 3-63 lowercase letters, "
+                "digits, '.' and '-', starting and ending with a letter or digit"
+            )
+        return name
+
+    @property
+    def delivery_stream_name(self) -> str:
+        return f"{self.stack_name}-tweets"
+
+    @property
+    def firehose_role_name(self) -> str:
+        return f"{self.stack_name}-firehose"
+
+    @property
+    def streamer_role_name(self) -> str:
+        return f"{self.stack_name}-streamer"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/kinesisfirehose/{self.stack_name}-tweets"
+
+    @property
+    def log_stream_name(self) -> str:
+        return "DestinationDelivery"
+
+    @property
+    def key_pair_name(self) -> str:
+        return f"{self.stack_name}-streamer"
+
+    @property
+    def security_group_name(self) -> str:
+        return f"{self.stack_name}-streamer-ssh"
+
+    @property
+    def instance_name(self) -> str:
+        return f"{self.stack_name}-streamer"
+
+    @property
+    def private_key_path(self) -> Path:
+        return (self.ssh_key_path or Path.home() / ".ssh" / f"{self.stack_name}.pem").expanduser()
+
+    def validated_operator_cidr(self) -> str | None:
+        """The operator CIDR, refusing the whole internet; None means 'detect my address'."""
+        if self.operator_cidr is None:
+            return None
+        try:
+            network = ipaddress.ip_network(self.operator_cidr, strict=False)
+        except ValueError as exc:
+            raise SettingsError(
+                f"OPERATOR_CIDR={self.operator_cidr!r} is not a CIDR block; use e.g. 203.0.113.7/32"
+            ) from exc
+        if network.prefixlen == 0:
+            raise SettingsError(
+                f"OPERATOR_CIDR={self.operator_cidr} would open SSH to the whole internet; "
+                "set your own address, e.g. 203.0.113.7/32"
+            )
+        return str(network)
+
+
+def load_dotenv_files(root: Path | None = None) -> None:
+    """Load settings files into os.environ; the environment itself always wins.
+
+    Order of precedence: the environment, then the files of running local stand-ins
+    (`<state dir>/local-*.env`, written by `local ... up`, removed by `down`), then `./.env`,
+    then `../.env` (where the original project kept it).
+    """
+    if os.environ.get("TT_IGNORE_DOTENV") == "1":  # tests: only the environment counts
+        return
+    root = root or Path.cwd()
+    for path in (*sorted(_default_state_dir().glob("local-*.env")), root / ".env", root.parent / ".env"):
+        if path.is_file():
+            load_dotenv(path, override=False)
+
+
+def write_local_env(state_dir: Path, name: str, values: dict[str, str]) -> Path:
+    """Record a running stand-in's settings so every later command talks to it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / f"local-{name}.env"
+    path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    path.chmod(0o600)
+    return path
+
+
+def remove_local_env(state_dir: Path, name: str) -> None:
+    (state_dir / f"local-{name}.env").unlink(missing_ok=True)
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """The settings of this process (cached). Raises SettingsError with a readable message."""
+    load_dotenv_files()
+    try:
+        return Settings()
+    except ValueError as exc:  # pydantic ValidationError is a ValueError
+        raise SettingsError(_readable_validation_error(exc)) from exc
+
+
+def _readable_validation_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    lines = []
+    for err in errors():
+        name = ".".join(str(p) for p in err.get("loc", ())).upper() or "settings"
+        lines.append(f"{name}: {err.get('msg')}")
+    return "invalid setting(s): " + "; ".join(lines) + " (fix them in .env or the environment)"

@@ -1,0 +1,71 @@
+"""Logging set-up shared by every command: console (rich) plus an optional structured file.
+
+A filter redacts the values of every secret setting from every record, so a secret that
+slips into a message (an exception text, a URL) never reaches a terminal or a log file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from rich.logging import RichHandler
+
+from tweet_triage.config import Settings
+
+REDACTED = "***"
+
+
+class RedactSecrets(logging.Filter):
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secrets:
+            message = record.getMessage()
+            for secret in self._secrets:
+                message = message.replace(secret, REDACTED)
+            record.msg, record.args = message, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        return json.dumps(entry, default=str)
+
+
+def secret_values(settings: Settings) -> list[str]:
+    values = []
+    for name in ("aws_secret_access_key", "aws_session_token", "x_bearer_token"):
+        secret = getattr(settings, name)
+        if secret is not None:
+            values.append(secret.get_secret_value())
+    return values
+
+
+def configure_logging(
+    settings: Settings, level: str = "INFO", json_file: Path | None = None
+) -> None:
+    """Console logging for humans; with `json_file`, also one JSON object per line there."""
+    redact = RedactSecrets(secret_values(settings))
+    console = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+    handlers: list[logging.Handler] = [console]
+    if json_file is not None:
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(json_file)
+        file_handler.setFormatter(JsonFormatter())
+        handlers.append(file_handler)
+    for handler in handlers:
+        handler.addFilter(redact)
+    logging.basicConfig(level=level, handlers=handlers, format="%(message)s", force=True)
+    for noisy in ("botocore", "boto3", "urllib3", "py4j", "tweepy", "filelock", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

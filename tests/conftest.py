@@ -1,0 +1,67 @@
+"""Fixtures shared by every test: isolation from the user's settings, and local stand-ins.
+
+Integration tests talk to real servers on free loopback ports (moto server, the X stand-in,
+sshd), never to mocks; unit tests may use moto's mock_aws.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tweet_triage.config import Settings, load_settings
+from tweet_triage.local.aws import local_aws_settings, start_local_aws, stop_local_aws
+from tweet_triage.local.daemon import free_port
+
+# Tests never read the developer's .env (it may hold real credentials) nor the running
+# stand-ins' settings of the checkout.
+os.environ["TT_IGNORE_DOTENV"] = "1"
+for _name in list(os.environ):
+    if _name.startswith(("AWS_", "X_")) or _name in ("STACK_NAME", "MISSION_PROFILE"):
+        del os.environ[_name]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test gets its own state folder and a fresh settings cache."""
+    monkeypatch.setenv("TT_STATE_DIR", str(tmp_path / "state"))
+    load_settings.cache_clear()
+    yield
+    load_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto server for the whole session, on a free port."""
+    state = tmp_path_factory.mktemp("moto-state")
+    endpoint = start_local_aws(state, free_port())
+    yield endpoint
+    stop_local_aws(state)
+
+
+@pytest.fixture
+def local_aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings pointing at the (reset) moto server, as `local aws-up` would set them."""
+    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=10).close()
+    for key, value in local_aws_settings(moto_endpoint).items():
+        monkeypatch.setenv(key, value)
+    load_settings.cache_clear()
+    return load_settings()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and a region for unit tests under moto's mock_aws."""
+    for key, value in {
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(key, value)
+    load_settings.cache_clear()
