@@ -1,0 +1,1 @@
+"""Stage 3, data: PySpark jobs that sync, combine, filter, process, label and split tweets."""
