@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     ssh_key_path: Path | None = Field(
         None, description="Where the stack's private key is written; default ~/.ssh/<stack>.pem."
     )
+    destroy_keep_bucket: bool = Field(
+        False, description="aws-destroy keeps the bucket and its data (default: removes them)."
+    )
 
     # --- X API ----------------------------------------------------------------------------
     x_bearer_token: SecretStr | None = None

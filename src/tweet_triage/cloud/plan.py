@@ -1,0 +1,105 @@
+"""The stack's resolved names, ARNs and tags: settings plus what only AWS knows (account id).
+
+`preflight()` builds a `StackPlan` after checking every input; every ensure/delete function and
+the Ansible playbooks work from it, so names and ARNs are computed in exactly one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_TAG = "tweet-triage"
+# Amazon Linux 2023, x86_64, default kernel: the public parameter AWS keeps current per region.
+AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    """Everything needed to create, inspect or destroy one stack in one account and region."""
+
+    stack: str
+    region: str
+    account_id: str
+    partition: str
+    bucket: str
+    raw_prefix: str
+    error_prefix: str
+    delivery_stream: str
+    firehose_role: str
+    streamer_role: str
+    log_group: str
+    log_stream: str
+    log_retention_days: int
+    buffer_mib: int
+    buffer_seconds: int
+    compression: str
+    key_pair: str
+    key_path: Path
+    security_group: str
+    instance_name: str
+    instance_type: str
+    operator_cidr: str | None
+    keep_bucket: bool = False
+
+    # --- tags -------------------------------------------------------------------------------
+    @property
+    def tags(self) -> dict[str, str]:
+        """Tags on every resource: the stack tag is what inventory and destroy checks key on."""
+        return {"Stack": self.stack, "Project": PROJECT_TAG}
+
+    @property
+    def instance_tags(self) -> dict[str, str]:
+        return {**self.tags, "Role": "streamer", "Name": self.instance_name}
+
+    def tag_list(self, extra: dict[str, str] | None = None) -> list[dict[str, str]]:
+        """Tags in the [{'Key': ..., 'Value': ...}] shape most AWS APIs take."""
+        return [{"Key": k, "Value": v} for k, v in {**self.tags, **(extra or {})}.items()]
+
+    # --- names derived from the others ----------------------------------------------------
+    @property
+    def instance_profile(self) -> str:
+        return self.streamer_role
+
+    # --- ARNs ---------------------------------------------------------------------------------
+    @property
+    def bucket_arn(self) -> str:
+        return f"arn:{self.partition}:s3:::{self.bucket}"
+
+    @property
+    def delivery_stream_arn(self) -> str:
+        return (
+            f"arn:{self.partition}:firehose:{self.region}:{self.account_id}:"
+            f"deliverystream/{self.delivery_stream}"
+        )
+
+    @property
+    def log_group_arn(self) -> str:
+        return (
+            f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:{self.log_group}"
+        )
+
+    @property
+    def log_stream_arn(self) -> str:
+        return f"{self.log_group_arn}:log-stream:{self.log_stream}"
+
+    def role_arn(self, role_name: str) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id}:role/{role_name}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values plus the derived ones, for the Ansible module and JSON output."""
+        values = asdict(self)
+        values["key_path"] = str(self.key_path)
+        values.update(
+            tags=self.tags,
+            instance_tags=self.instance_tags,
+            instance_profile=self.instance_profile,
+            bucket_arn=self.bucket_arn,
+            delivery_stream_arn=self.delivery_stream_arn,
+            log_group_arn=self.log_group_arn,
+            firehose_role_arn=self.role_arn(self.firehose_role),
+            streamer_role_arn=self.role_arn(self.streamer_role),
+            ami_parameter=AMI_PARAMETER,
+        )
+        return values

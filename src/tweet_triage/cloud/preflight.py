@@ -1,0 +1,144 @@
+"""Check every input before any resource is touched, and resolve the stack's plan.
+
+Order matters: settings that need no network (region, CIDR, an explicit bucket name) fail
+first; then one STS call proves the endpoint answers and the credentials are valid and gives
+the account id the default bucket name needs. Each failure is one message naming the setting
+and the fix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.request
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
+
+from tweet_triage.cloud.aws import Aws, CloudError, connect, error_code, error_message
+from tweet_triage.cloud.plan import StackPlan
+from tweet_triage.config import Settings
+
+CHECKIP_URL = "https://checkip.amazonaws.com"
+# What the local stand-in's security group allows when OPERATOR_CIDR is unset: the stand-in
+# runs on this machine, and asking the internet for our address would make tests depend on it.
+LOCAL_OPERATOR_CIDR = "127.0.0.1/32"
+_BAD_CREDENTIAL_CODES = {
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "AuthFailure",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+}
+
+
+def preflight(
+    settings: Settings, aws: Aws | None = None, *, detect_operator_cidr: bool = True
+) -> StackPlan:
+    """Validate settings, endpoint and credentials; return the plan. Touches no resource.
+
+    `detect_operator_cidr=False` (status, destroy) skips resolving the operator's address.
+    """
+    settings.require("aws_region")
+    operator_cidr = settings.validated_operator_cidr()
+    if settings.s3_bucket:
+        settings.bucket_name("")  # an explicit name is checked before any network call
+    aws = aws or _connect(settings)
+    account_id, partition = _caller_identity(settings, aws)
+    bucket = settings.bucket_name(account_id)
+    if operator_cidr is None and detect_operator_cidr:
+        operator_cidr = LOCAL_OPERATOR_CIDR if settings.aws_endpoint_url else detect_public_cidr()
+    return StackPlan(
+        stack=settings.stack_name,
+        region=aws.region,
+        account_id=account_id,
+        partition=partition,
+        bucket=bucket,
+        raw_prefix=settings.raw_prefix,
+        error_prefix=settings.error_prefix,
+        delivery_stream=settings.delivery_stream_name,
+        firehose_role=settings.firehose_role_name,
+        streamer_role=settings.streamer_role_name,
+        log_group=settings.log_group_name,
+        log_stream=settings.log_stream_name,
+        log_retention_days=settings.log_retention_days,
+        buffer_mib=settings.firehose_buffer_mib,
+        buffer_seconds=settings.firehose_buffer_seconds,
+        compression=settings.firehose_compression,
+        key_pair=settings.key_pair_name,
+        key_path=settings.private_key_path,
+        security_group=settings.security_group_name,
+        instance_name=settings.instance_name,
+        instance_type=settings.ec2_instance_type,
+        operator_cidr=operator_cidr,
+        keep_bucket=settings.destroy_keep_bucket,
+    )
+
+
+def _connect(settings: Settings) -> Aws:
+    try:
+        return connect(settings)
+    except ProfileNotFound as exc:
+        raise CloudError(
+            f"{exc}: set AWS_PROFILE to a profile in ~/.aws/config or unset it"
+        ) from exc
+
+
+def _caller_identity(settings: Settings, aws: Aws) -> tuple[str, str]:
+    """Account id and partition of the caller; the one call that proves endpoint and keys."""
+    try:
+        identity = aws.client("sts").get_caller_identity()
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+        if settings.aws_endpoint_url:
+            raise CloudError(
+                f"cannot reach AWS_ENDPOINT_URL={settings.aws_endpoint_url}: start the local "
+                "stand-in (make -f Makefile-stream local-aws-up) or unset AWS_ENDPOINT_URL "
+                "to use AWS"
+            ) from exc
+        raise CloudError(
+            f"cannot reach AWS in AWS_REGION={settings.aws_region}: check the network and "
+            "AWS_REGION"
+        ) from exc
+    except (NoCredentialsError, PartialCredentialsError) as exc:
+        raise CloudError(
+            f"no usable AWS credentials ({exc}): set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in .env or the environment"
+        ) from exc
+    except ClientError as exc:
+        if error_code(exc) in _BAD_CREDENTIAL_CODES:
+            raise CloudError(
+                f"AWS rejected the credentials ({error_code(exc)}: {error_message(exc)}): "
+                "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN "
+                "(or AWS_PROFILE)"
+            ) from exc
+        raise
+    except BotoCoreError as exc:
+        raise CloudError(
+            f"AWS call failed before any resource was touched ({exc}); check AWS_REGION, "
+            "AWS_ENDPOINT_URL and the credentials"
+        ) from exc
+    partition = str(identity["Arn"]).split(":")[1]
+    return str(identity["Account"]), partition
+
+
+def detect_public_cidr(url: str = CHECKIP_URL, timeout: float = 5.0) -> str:
+    """This machine's public address as a single-host CIDR, as AWS sees it."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            text = response.read(64).decode("ascii", "replace").strip()
+        address = ipaddress.ip_address(text)
+    except (OSError, ValueError) as exc:
+        raise CloudError(
+            f"could not detect your public address from {url} ({exc}): set OPERATOR_CIDR "
+            "to your address, e.g. 203.0.113.7/32"
+        ) from exc
+    return f"{address}/{address.max_prefixlen}"
