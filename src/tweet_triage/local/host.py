@@ -1,0 +1,320 @@
+"""The local streamer host: a real sshd on loopback that Ansible reaches like an EC2 host.
+
+`start_host` installs Debian's openssh-server (and sudo, so the playbooks escalate the same
+way as with ec2-user on EC2) when missing, generates a host key and a client key under
+`<state dir>/host/`, runs a dedicated sshd on 127.0.0.1 on a free high port with key-only
+login, checks that a login works, and writes the Ansible inventory for it. The inventory pins
+the generated host key (strict checking, no `host_key_checking=False`) and disables SSH
+connection sharing so no multiplexer process outlives a playbook run.
+
+Everything the playbooks install on this host lands under `<state dir>/host/root/` (the
+`streamer_prefix` variable), so a test with its own state folder never touches the
+developer's local host, and `/opt` and `/etc` of the machine stay untouched.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tweet_triage.config import PROJECT_ROOT, remove_local_env, write_local_env
+from tweet_triage.errors import TriageError
+from tweet_triage.local.daemon import Service, free_port, port_answers
+
+STREAMER_GROUP = "streamer"
+LOCAL_HOST_NAME = "local-streamer"
+SSHD_SEARCH_PATH = "/usr/sbin:/usr/local/sbin:/sbin:/usr/bin:/bin"
+SYSTEM_PYTHON = "/usr/bin/python3"
+_APT_PACKAGES = {"sshd": "openssh-server", "sudo": "sudo"}
+
+
+class HostError(TriageError):
+    """The local SSH host cannot be set up; the message names the cause and the fix."""
+
+
+@dataclass(frozen=True)
+class HostFiles:
+    """Where the local host keeps its keys, config, inventory and its streamer's files."""
+
+    state_dir: Path
+
+    @property
+    def folder(self) -> Path:
+        return self.state_dir / "host"
+
+    @property
+    def host_key(self) -> Path:
+        return self.folder / "ssh_host_ed25519_key"
+
+    @property
+    def client_key(self) -> Path:
+        return self.folder / "client_ed25519"
+
+    @property
+    def authorized_keys(self) -> Path:
+        return self.folder / "authorized_keys"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.folder / "known_hosts"
+
+    @property
+    def sshd_config(self) -> Path:
+        return self.folder / "sshd_config"
+
+    @property
+    def inventory(self) -> Path:
+        return self.folder / "hosts.yml"
+
+    @property
+    def port_file(self) -> Path:
+        return self.folder / "port"
+
+    @property
+    def root(self) -> Path:
+        """The host's filesystem prefix: the playbooks put /opt, /etc, /var/lib under it."""
+        return self.folder / "root"
+
+    def service(self) -> Service:
+        return Service("sshd", self.folder)
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    port: int
+    user: str
+    pid: int
+    inventory: Path
+    client_key: Path
+
+
+def find_sshd() -> str | None:
+    return shutil.which("sshd", path=SSHD_SEARCH_PATH)
+
+
+def ensure_packages() -> list[str]:
+    """Install openssh-server (and sudo when we are root) with apt-get; return what was added.
+
+    sudo is only needed for the login user to `become` like ec2-user does on EC2; a non-root
+    user is expected to have it already.
+    """
+    wanted = ["sshd"] + (["sudo"] if os.geteuid() == 0 else [])
+    missing = [
+        _APT_PACKAGES[tool]
+        for tool in wanted
+        if (find_sshd() if tool == "sshd" else shutil.which(tool, path=SSHD_SEARCH_PATH)) is None
+    ]
+    if not missing:
+        return []
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise HostError(
+            f"the local streamer host needs {' and '.join(missing)}, which is not installed, "
+            "and this process cannot install it (needs root and apt-get); install it with "
+            f"your package manager (e.g. sudo apt-get install {' '.join(missing)}) and rerun"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+    ):
+        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            raise HostError(
+                f"`{' '.join(command)}` failed (exit {result.returncode}): {' | '.join(detail)}; "
+                f"install {' '.join(missing)} by hand and rerun"
+            )
+    if find_sshd() is None:
+        raise HostError("openssh-server was installed but no sshd binary was found on PATH")
+    return missing
+
+
+def _keygen(path: Path, comment: str) -> None:
+    if path.is_file():
+        return
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _check_traversable(path: Path) -> None:
+    """The streamer runs as a system user that must reach its files under the state folder."""
+    for folder in [path, *path.parents]:
+        if folder.exists() and not folder.stat().st_mode & 0o001:
+            raise HostError(
+                f"{folder} is not searchable by other users (mode "
+                f"{folder.stat().st_mode & 0o777:o}), so the streamer's system user could not "
+                f"reach its files under {path}; run `chmod o+x {folder}` or point TT_STATE_DIR "
+                "at a folder outside it"
+            )
+
+
+def _sshd_config(files: HostFiles, port: int, user: str) -> str:
+    # StrictModes would refuse key files below a world-writable /tmp; these files are ours,
+    # mode 0600, and the daemon only listens on loopback. UsePAM stays off: PAM's session
+    # modules (pam_loginuid) fail in containers, and key-only login needs none of it.
+    return "\n".join(
+        [
+            "# Written by `tweet-triage local host-up`: a loopback-only, key-only sshd.",
+            f"Port {port}",
+            "ListenAddress 127.0.0.1",
+            f"HostKey {files.host_key}",
+            f"AuthorizedKeysFile {files.authorized_keys}",
+            f"AllowUsers {user}",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PermitRootLogin prohibit-password",
+            "UsePAM no",
+            "StrictModes no",
+            "PidFile none",
+            "X11Forwarding no",
+            "AllowTcpForwarding no",
+            "PrintMotd no",
+            "LogLevel INFO",
+            "Subsystem sftp internal-sftp",
+            "",
+        ]
+    )
+
+
+def ssh_options(files: HostFiles) -> list[str]:
+    """SSH client options for this host: pinned host key, our key only, no connection sharing."""
+    return [
+        "-o",
+        f"UserKnownHostsFile={files.known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=10",
+    ]
+
+
+_NO_MULTIPLEXING = "-o ControlMaster=no -o ControlPersist=no -o ControlPath=none"
+
+
+def _inventory(files: HostFiles, port: int, user: str) -> dict[str, object]:
+    host_vars = {
+        "ansible_host": "127.0.0.1",
+        "ansible_port": port,
+        "ansible_user": user,
+        "ansible_ssh_private_key_file": str(files.client_key),
+        "ansible_ssh_common_args": " ".join(ssh_options(files)),
+        # Replaces Ansible's default `-C -o ControlMaster=auto -o ControlPersist=60s`.
+        "ansible_ssh_args": _NO_MULTIPLEXING,
+        "streamer_prefix": str(files.root),
+    }
+    # The OS's own Python, as on a real host; discovery could pick a user's pyenv shim.
+    if Path(SYSTEM_PYTHON).is_file():
+        host_vars["ansible_python_interpreter"] = SYSTEM_PYTHON
+    return {STREAMER_GROUP: {"hosts": {LOCAL_HOST_NAME: host_vars}}}
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o600)
+
+
+def _login_works(files: HostFiles, port: int, user: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            "ssh",
+            *ssh_options(files),
+            *_NO_MULTIPLEXING.split(),
+            "-i",
+            str(files.client_key),
+            "-p",
+            str(port),
+            f"{user}@127.0.0.1",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def start_host(state_dir: Path, port: int | None = None) -> HostInfo:
+    """Start the loopback SSH host (no-op when running) and write its Ansible inventory."""
+    files = HostFiles(state_dir)
+    service = files.service()
+    user = getpass.getuser()
+    pid = service.pid()
+    if pid is not None:
+        running_port = int(files.port_file.read_text())
+        return HostInfo(running_port, user, pid, files.inventory, files.client_key)
+
+    ensure_packages()
+    sshd = find_sshd() or "sshd"
+    files.folder.mkdir(parents=True, exist_ok=True)
+    files.folder.chmod(0o755)
+    if os.geteuid() == 0:
+        _check_traversable(files.folder)
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+    _keygen(files.host_key, "tweet-triage local host key")
+    _keygen(files.client_key, f"tweet-triage local client {user}")
+    _write_private(files.authorized_keys, files.client_key.with_suffix(".pub").read_text())
+
+    port = port or _previous_port(files) or free_port()
+    host_public_key = " ".join(files.host_key.with_suffix(".pub").read_text().split()[:2])
+    _write_private(files.known_hosts, f"[127.0.0.1]:{port} {host_public_key}\n")
+    _write_private(files.sshd_config, _sshd_config(files, port, user))
+    check = subprocess.run([sshd, "-t", "-f", str(files.sshd_config)], capture_output=True)
+    if check.returncode != 0:
+        raise HostError(f"sshd rejected {files.sshd_config}: {check.stderr.decode().strip()}")
+
+    pid = service.start(
+        [sshd, "-D", "-e", "-f", str(files.sshd_config)],
+        ready=lambda: port_answers(port),
+        timeout=30,
+    )
+    files.port_file.write_text(f"{port}\n")
+    login = _login_works(files, port, user)
+    if login.returncode != 0:
+        service.stop()
+        raise HostError(
+            f"sshd runs on 127.0.0.1:{port} but a key login as {user!r} failed: "
+            f"{login.stderr.strip()}; see {service.log_file}"
+        )
+    _write_private(
+        files.inventory,
+        "# Written by `tweet-triage local host-up`; removed by `local host-down`.\n"
+        + yaml.safe_dump(_inventory(files, port, user), sort_keys=False),
+    )
+    write_local_env(state_dir, "host", {"ANSIBLE_INVENTORY": inventory_sources(state_dir)})
+    return HostInfo(port, user, pid, files.inventory, files.client_key)
+
+
+def inventory_sources(state_dir: Path) -> str:
+    """ANSIBLE_INVENTORY for the local host: the static group vars plus the generated hosts."""
+    return f"{PROJECT_ROOT / 'inventories' / 'local'},{HostFiles(state_dir).inventory}"
+
+
+def _previous_port(files: HostFiles) -> int | None:
+    """Reuse the last port when it is still free, so known_hosts and habits stay valid."""
+    try:
+        port = int(files.port_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return None if port_answers(port) else port
+
+
+def stop_host(state_dir: Path) -> str:
+    """Stop the loopback sshd by its pid; keys and the host's files stay for the next start."""
+    files = HostFiles(state_dir)
+    remove_local_env(state_dir, "host")
+    files.inventory.unlink(missing_ok=True)
+    return files.service().stop()

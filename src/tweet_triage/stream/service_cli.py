@@ -1,0 +1,103 @@
+"""`tweet-triage stream service ...`: the streamer as a service where there is no systemd.
+
+The playbooks call these on the streamer host (the local SSH host, or any host without
+systemd); on systemd hosts they use the unit, and `status --systemd-unit` reads it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from tweet_triage.stream.supervisor import (
+    ALREADY_RUNNING_EXIT,
+    RestartPolicy,
+    Supervisor,
+    SupervisorFiles,
+    format_status,
+    start_detached,
+    stop_service,
+    supervisor_status,
+    systemd_status,
+)
+
+app = typer.Typer(no_args_is_help=True)
+
+PID_FILE = typer.Option(..., help="Supervisor pid file; its .state.json and .log sit beside it.")
+ENV_FILE = typer.Option(None, help="KEY=value settings file passed to the streamer (0600).")
+STATUS_PID_FILE = typer.Option(None, help="Supervisor pid file (hosts without systemd).")
+STATS_FILE = typer.Option(None, help="The streamer's stats file.")
+
+
+@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run(
+    ctx: typer.Context,
+    pid_file: Path = PID_FILE,
+    env_file: Path = ENV_FILE,
+    restart_delay: float = typer.Option(1.0, min=0.1, help="First restart delay, seconds."),
+    max_restart_delay: float = typer.Option(60.0, min=0.1, help="Backoff cap, seconds."),
+) -> None:
+    """Supervise COMMAND (after `--`) in the foreground: restart on failure, forward SIGTERM."""
+    if not ctx.args:
+        raise typer.BadParameter("give the streamer command after `--`")
+    supervisor = Supervisor(
+        ctx.args,
+        SupervisorFiles(pid_file),
+        env_file=env_file,
+        policy=RestartPolicy(initial_delay=restart_delay, max_delay=max_restart_delay),
+    )
+    code = supervisor.run()
+    if code == ALREADY_RUNNING_EXIT:
+        typer.echo(f"already running (pid file {pid_file} is held)")
+    raise typer.Exit(code)
+
+
+@app.command("start", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def start(
+    ctx: typer.Context,
+    pid_file: Path = PID_FILE,
+    env_file: Path = ENV_FILE,
+    settle: float = typer.Option(3.0, min=0, help="Seconds the streamer must survive."),
+) -> None:
+    """Start the supervised COMMAND (after `--`) in the background, unless already running.
+
+    Prints `started ...` or `already running ...` (the playbook reports changed from it).
+    """
+    if not ctx.args:
+        raise typer.BadParameter("give the streamer command after `--`")
+    run_args = ["stream", "service", "run", "--pid-file", str(pid_file)]
+    if env_file is not None:
+        run_args += ["--env-file", str(env_file)]
+    files = SupervisorFiles(pid_file)
+    _, message = start_detached([*run_args, "--", *ctx.args], files, settle=settle)
+    typer.echo(message)
+
+
+@app.command("stop")
+def stop(
+    pid_file: Path = PID_FILE,
+    timeout: float = typer.Option(180.0, min=1, help="Seconds to wait for the flush."),
+) -> None:
+    """SIGTERM the streamer and wait for its clean exit; SIGKILL only after TIMEOUT (said so)."""
+    _, message = stop_service(SupervisorFiles(pid_file), timeout)
+    typer.echo(message)
+
+
+@app.command("status")
+def status(
+    pid_file: Path = STATUS_PID_FILE,
+    systemd_unit: str = typer.Option(None, help="systemd unit name (hosts with systemd)."),
+    stats_file: Path = STATS_FILE,
+    as_json: bool = typer.Option(False, "--json", help="One JSON object instead of text."),
+) -> None:
+    """Running or not, uptime, restarts and the streamer's last stats."""
+    if (pid_file is None) == (systemd_unit is None):
+        raise typer.BadParameter("give exactly one of --pid-file and --systemd-unit")
+    info = (
+        systemd_status(systemd_unit, stats_file)
+        if systemd_unit
+        else supervisor_status(SupervisorFiles(pid_file), stats_file)
+    )
+    typer.echo(json.dumps(info) if as_json else format_status(info))
