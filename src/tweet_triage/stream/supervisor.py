@@ -272,10 +272,10 @@ def start_detached(
         if child_seen_at is None and ours and state.get("child_pid"):
             child_seen_at = time.monotonic()
         if child_seen_at is not None and time.monotonic() - child_seen_at >= settle:
-            if state.get("restarts"):
+            if state.get("state") != "running":
                 stop_service(files, timeout=30)
                 raise SupervisorError(
-                    f"the streamer keeps failing (restarted {state['restarts']} time(s) within "
+                    f"the streamer keeps failing ({state.get('restarts')} restart(s) within "
                     f"{settle:.0f} s); stopped it. Last lines of {files.log_file}:\n"
                     f"{_tail(files.log_file)}"
                 )
