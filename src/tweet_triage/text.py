@@ -2,20 +2,29 @@
 
 Tweet models are trained on text where mentions read `@user` and links read `http`
 (TweetEval / cardiffnlp convention), with HTML entities unescaped and whitespace collapsed.
-The data stage applies it in Spark (`spark_normalise` in tweet_triage.data), training and
-`predict` apply `normalise_text`; the patterns below are the single source for both, and a
-test checks the two agree on the same inputs.
+The data stage applies it in Spark (`tweet_triage.data.process.spark_normalise`), training
+and `predict` apply `normalise_text`; the patterns below are the single source for both, and
+a test checks the two agree on the same inputs.
+
+The patterns avoid `\\s`, `\\S` and `\\w`: Python and Java disagree on what they match
+outside ASCII, so whitespace and handle characters are spelled out as explicit classes that
+both engines read the same way.
 """
 
 from __future__ import annotations
 
 import re
 
-# (Java regex for Spark, Python regex, replacement). Order matters: links before mentions, so
-# an '@' inside a URL is not taken for a mention.
-LINK_PATTERN = r"https?://\S+|www\.\S+"
-MENTION_PATTERN = r"@\w{1,15}"
-WHITESPACE_PATTERN = r"\s+"
+# Exactly the characters Python's str.isspace() accepts (so `str.split()` and these agree).
+WHITESPACE_CHARS = (
+    r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+WHITESPACE_PATTERN = f"[{WHITESPACE_CHARS}]+"
+# Links first, so an '@' inside a URL is not taken for a mention.
+LINK_PATTERN = f"https?://[^{WHITESPACE_CHARS}]+|www\\.[^{WHITESPACE_CHARS}]+"
+# An X handle: '@' plus [A-Za-z0-9_], not preceded by a handle character (so e-mail
+# addresses are left alone).
+MENTION_PATTERN = r"(?<![A-Za-z0-9_])@[A-Za-z0-9_]+"
 # The entities X actually sends in tweet text.
 HTML_ENTITIES: tuple[tuple[str, str], ...] = (
     ("&lt;", "<"),
@@ -37,7 +46,7 @@ def normalise_text(text: str) -> str:
     text = _MENTION.sub("@user", text)
     for entity, char in HTML_ENTITIES:
         text = text.replace(entity, char)
-    return _WHITESPACE.sub(" ", text).strip()
+    return _WHITESPACE.sub(" ", text).strip(" ")
 
 
 def word_count(text: str) -> int:

@@ -1,0 +1,185 @@
+"""Filter: keep the mission's tweets by the profile's keep and drop rules, with a reason each.
+
+Fixes the original's filter: keep terms, phrases and patterns are ORed (it ANDed two lists);
+matching is case-insensitive on word boundaries in any script, on the stored text with its
+hashtags (`#JWST` counts as `jwst`, `#JamesWebb` as the phrase `james webb`); drop terms are
+escaped and matched on word boundaries (`god` no longer drops `godspeed`, and does drop `God`).
+Every tweet leaves with a decision, the first reason that applies, and the rule that matched.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from py4j.protocol import Py4JJavaError
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from tweet_triage.data.textcols import WORD_CHAR, content_word_count
+from tweet_triage.profile import FilterSpec, ProfileError
+from tweet_triage.text import WHITESPACE_PATTERN
+
+KEPT = "kept"
+DROPPED = "dropped"
+# Reasons, checked in this order; the first that applies is recorded.
+RETWEET = "retweet"
+NO_KEEP_MATCH = "no_keep_match"
+DROP_PREFIX = "drop:"
+TOO_FEW_WORDS = "too_few_words"
+KEEP_ALL = "all (profile has no keep rules)"
+
+
+@dataclass(frozen=True)
+class TermMatcher:
+    """One case-insensitive alternation of literal terms, and the rule each variant names."""
+
+    pattern: str
+    rules: dict[str, str]
+
+    def rule(self, text: Column) -> Column:
+        """The rule of the first term found in `text`, or null."""
+        found = F.regexp_extract(text, self.pattern, 1)
+        key = F.lower(F.regexp_replace(found, WHITESPACE_PATTERN, " "))
+        lookup = F.create_map(*[F.lit(x) for pair in self.rules.items() for x in pair])
+        return F.when(found != "", F.coalesce(F.try_element_at(lookup, key), key))
+
+
+def _spelled(term: str) -> str:
+    """A term as a regex: each word escaped, any run of whitespace between words."""
+    return WHITESPACE_PATTERN.join(re.escape(word) for word in term.split())
+
+
+def term_matcher(terms: dict[str, str]) -> TermMatcher | None:
+    """Match any of `terms` (term -> rule name) as whole words, ignoring case.
+
+    A multi-word term also matches written as one hashtag: 'james webb' finds '#JamesWebb'.
+    Longer terms come first, so the most specific one is reported.
+    """
+    variants: dict[str, str] = {}
+    regexes: dict[str, str] = {}
+    for term, rule in terms.items():
+        words = term.split()
+        if not words:
+            continue
+        variants[" ".join(words).lower()] = rule
+        regexes[" ".join(words).lower()] = _spelled(term)
+        if len(words) > 1:
+            hashtag = "#" + "".join(words).lower()
+            variants[hashtag] = rule
+            regexes[hashtag] = re.escape(hashtag)
+    if not regexes:
+        return None
+    alternatives = sorted(regexes.values(), key=len, reverse=True)
+    pattern = f"(?iu)(?<!{WORD_CHAR})({'|'.join(alternatives)})(?!{WORD_CHAR})"
+    return TermMatcher(pattern, variants)
+
+
+@dataclass(frozen=True)
+class DropGroup:
+    name: str
+    terms: TermMatcher | None
+    patterns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CompiledFilter:
+    """A profile's filter section as Spark expressions (built once, checked by Java)."""
+
+    keep_terms: TermMatcher | None
+    keep_patterns: tuple[str, ...]
+    drop_groups: tuple[DropGroup, ...]
+    min_words: int
+    exclude_retweets: bool
+
+    @property
+    def keeps_everything(self) -> bool:
+        return self.keep_terms is None and not self.keep_patterns
+
+    def regexes(self) -> list[str]:
+        found = [m.pattern for m in (self.keep_terms,) if m] + list(self.keep_patterns)
+        for group in self.drop_groups:
+            found += [group.terms.pattern] if group.terms else []
+            found += list(group.patterns)
+        return found
+
+
+def _user_pattern(pattern: str) -> str:
+    return f"(?iu){pattern}"
+
+
+def compile_filter(spec: FilterSpec) -> CompiledFilter:
+    keep = {t: f"term:{' '.join(t.split()).lower()}" for t in spec.keep_terms}
+    keep |= {p: f"phrase:{' '.join(p.split()).lower()}" for p in spec.keep_phrases}
+    groups = []
+    for name in dict.fromkeys([*spec.drop_terms, *spec.drop_patterns]):
+        terms = {t: f"{name}:{' '.join(t.split()).lower()}" for t in spec.drop_terms.get(name, [])}
+        patterns = tuple(_user_pattern(p) for p in spec.drop_patterns.get(name, []))
+        groups.append(DropGroup(name, term_matcher(terms), patterns))
+    return CompiledFilter(
+        keep_terms=term_matcher(keep),
+        keep_patterns=tuple(_user_pattern(p) for p in spec.keep_patterns),
+        drop_groups=tuple(groups),
+        min_words=spec.min_words,
+        exclude_retweets=spec.exclude_retweets,
+    )
+
+
+def check_java_regexes(spark: SparkSession, compiled: CompiledFilter, profile_file: str) -> None:
+    """Spark matches with Java's regex engine; reject what it cannot compile, naming the file."""
+    pattern_class = spark.sparkContext._jvm.java.util.regex.Pattern  # type: ignore[union-attr]
+    for pattern in compiled.regexes():
+        try:
+            pattern_class.compile(pattern)
+        except Py4JJavaError as exc:
+            detail = str(exc.java_exception.getMessage()).splitlines()[0]
+            raise ProfileError(
+                f"{profile_file}: filter pattern {pattern.removeprefix('(?iu)')!r} is not a valid "
+                f"Java regular expression ({detail}); fix or remove it in that file"
+            ) from exc
+
+
+def _pattern_rule(text: Column, patterns: tuple[str, ...], label: str) -> Column:
+    return F.coalesce(
+        *[F.when(text.rlike(p), F.lit(f"{label}{p.removeprefix('(?iu)')}")) for p in patterns],
+        F.lit(None).cast("string"),
+    )
+
+
+def apply_filter(tweets: DataFrame, compiled: CompiledFilter) -> DataFrame:
+    """Add matched_rule, drop_rule, content_words, reason and decision to every tweet."""
+    text = F.col("text")
+    if compiled.keeps_everything:
+        keep_rule = F.lit(KEEP_ALL)
+    else:
+        keep_rules = [compiled.keep_terms.rule(text)] if compiled.keep_terms else []
+        keep_rule = F.coalesce(*keep_rules, _pattern_rule(text, compiled.keep_patterns, "pattern:"))
+    drop_rule = F.lit(None).cast("string")
+    drop_reason = F.lit(None).cast("string")
+    for group in reversed(compiled.drop_groups):  # the first group listed wins
+        rules = [group.terms.rule(text)] if group.terms else []
+        rule = F.coalesce(*rules, _pattern_rule(text, group.patterns, f"{group.name}:pattern:"))
+        drop_rule = F.coalesce(rule, drop_rule)
+        drop_reason = F.when(rule.isNotNull(), F.lit(DROP_PREFIX + group.name)).otherwise(
+            drop_reason
+        )
+    flagged = tweets.select(
+        "*",
+        keep_rule.alias("matched_rule"),
+        drop_rule.alias("drop_rule"),
+        drop_reason.alias("_drop_reason"),
+        content_word_count(text).alias("content_words"),
+    )
+    retweet = F.col("is_retweet") if compiled.exclude_retweets else F.lit(False)
+    reason = (
+        F.when(retweet, RETWEET)
+        .when(F.col("matched_rule").isNull(), NO_KEEP_MATCH)
+        .when(F.col("_drop_reason").isNotNull(), F.col("_drop_reason"))
+        .when(F.col("content_words") < compiled.min_words, TOO_FEW_WORDS)
+        .otherwise(KEPT)
+    )
+    return (
+        flagged.withColumn("reason", reason)
+        .withColumn("decision", F.when(F.col("reason") == KEPT, KEPT).otherwise(DROPPED))
+        .drop("_drop_reason")
+    )

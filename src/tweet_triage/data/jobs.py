@@ -1,0 +1,308 @@
+"""The stage jobs: read the previous stage's output, run the library functions, write the
+output (replacing the previous run's) and `summaries/<stage>.json`.
+
+Counts come from the written output (Parquet metadata and small columns), so no stage reads
+its input twice just to count it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from tweet_triage.config import Settings
+from tweet_triage.data import combine as combine_lib
+from tweet_triage.data import filtering, label, process, split
+from tweet_triage.data.errors import DataInputError
+from tweet_triage.data.paths import DataPaths, default_annotations_path
+from tweet_triage.data.summary import StageSummary, write_summary
+from tweet_triage.data.sync import raw_bucket_name, s3_client, sync_raw
+from tweet_triage.profile import load_profile, profile_path
+
+
+def _require_stage_output(path: Path, stage: str, producer: str) -> None:
+    if not path.is_dir() or not any(path.rglob("*.parquet")):
+        raise DataInputError(
+            f"{path}: no {stage} output to read; run `tweet-triage {producer}` "
+            f"(make {producer}) first"
+        )
+
+
+def _counts(frame: DataFrame, column: str) -> dict[str, int]:
+    return {str(row[0]): int(row[1]) for row in frame.groupBy(column).count().collect()}
+
+
+def _iso(column: Column) -> Column:
+    """A timestamp as ISO-8601 UTC text, formatted by Spark (session time zone UTC)."""
+    return F.date_format(column, "yyyy-MM-dd'T'HH:mm:ss'Z'")
+
+
+def _write(frame: DataFrame, path: Path, partition_by: tuple[str, ...] = ()) -> None:
+    writer = frame.write.mode("overwrite")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.parquet(str(path))
+
+
+def run_sync(settings: Settings, paths: DataPaths) -> StageSummary:
+    started = time.perf_counter()
+    bucket = raw_bucket_name(settings)
+    result = sync_raw(s3_client(settings), bucket, settings.raw_prefix, paths.raw)
+    summary = StageSummary(
+        stage="sync",
+        rows_in=result.listed,
+        rows_out=result.copied,
+        reasons={"already_present": result.already_present},
+        details={
+            "unit": "objects",
+            "source": f"s3://{bucket}/{settings.raw_prefix}",
+            "destination": str(paths.raw),
+            "bytes_copied": result.bytes_copied,
+            "gzip_objects": result.gzip_objects,
+        },
+        seconds=time.perf_counter() - started,
+    )
+    write_summary(paths, summary)
+    return summary
+
+
+def run_combine(spark: SparkSession, paths: DataPaths, raw: str | None = None) -> StageSummary:
+    """Raw objects -> combined/ (Parquet by date and hour) and quarantine/."""
+    started = time.perf_counter()
+    source = raw or str(paths.raw)
+    parsed = combine_lib.parse_records(combine_lib.read_raw_lines(spark, source))
+    _write(combine_lib.quarantined(parsed).coalesce(1), paths.quarantine)
+    tweets = combine_lib.deduplicate(parsed)
+    _write(tweets.repartition("date", "hour"), paths.combined, ("date", "hour"))
+
+    written = spark.read.parquet(str(paths.combined))
+    stats = written.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.sum("deliveries").alias("deliveries"),
+        _iso(F.min("created_at")).alias("first"),
+        _iso(F.max("created_at")).alias("last"),
+        F.countDistinct("date", "hour").alias("hours"),
+    ).first()
+    assert stats is not None
+    rows_out, deliveries = int(stats["rows"]), int(stats["deliveries"] or 0)
+    quarantine = {
+        f"quarantined:{reason}": n
+        for reason, n in _counts(spark.read.parquet(str(paths.quarantine)), "reason").items()
+    }
+    summary = StageSummary(
+        stage="combine",
+        rows_in=deliveries + sum(quarantine.values()),
+        rows_out=rows_out,
+        reasons={"duplicate_id": deliveries - rows_out, **quarantine},
+        details={
+            "source": source,
+            "first_created_at": stats["first"],
+            "last_created_at": stats["last"],
+            "hours": int(stats["hours"]),
+            "quarantine": str(paths.quarantine),
+        },
+        seconds=time.perf_counter() - started,
+    )
+    write_summary(paths, summary)
+    return summary
+
+
+def run_filter(spark: SparkSession, paths: DataPaths, profile: str) -> StageSummary:
+    """combined/ -> filtered/decision=kept|dropped, with the reason and rule per tweet."""
+    started = time.perf_counter()
+    _require_stage_output(paths.combined, "combine", "combine")
+    spec = load_profile(profile).filter
+    compiled = filtering.compile_filter(spec)
+    filtering.check_java_regexes(spark, compiled, str(profile_path(profile)))
+    tweets = spark.read.parquet(str(paths.combined))
+    _write(filtering.apply_filter(tweets, compiled), paths.filtered, ("decision",))
+
+    written = spark.read.parquet(str(paths.filtered))
+    reasons = _counts(written, "reason")
+    kept = reasons.pop(filtering.KEPT, 0)
+    rules = _counts(written.where(F.col("decision") == filtering.KEPT), "matched_rule")
+    drop_rules = _counts(written.where(F.col("drop_rule").isNotNull()), "drop_rule")
+    summary = StageSummary(
+        stage="filter",
+        rows_in=kept + sum(reasons.values()),
+        rows_out=kept,
+        reasons=reasons,
+        details={
+            "profile": str(profile_path(profile)),
+            "kept_by_rule": dict(sorted(rules.items(), key=lambda kv: -kv[1])),
+            "drop_rule_hits": dict(sorted(drop_rules.items(), key=lambda kv: -kv[1])),
+            "min_words": spec.min_words,
+            "exclude_retweets": spec.exclude_retweets,
+        },
+        seconds=time.perf_counter() - started,
+    )
+    write_summary(paths, summary)
+    return summary
+
+
+def run_process(spark: SparkSession, paths: DataPaths) -> StageSummary:
+    """filtered/decision=kept -> processed/ (model text, features, near-duplicates removed)."""
+    started = time.perf_counter()
+    _require_stage_output(paths.filtered, "filter", "filter")
+    kept = spark.read.parquet(str(paths.filtered)).where(F.col("decision") == filtering.KEPT)
+    rows_in = kept.count()
+    _write(process.process(kept).drop("decision", "reason", "drop_rule"), paths.processed)
+
+    written = spark.read.parquet(str(paths.processed))
+    stats = written.agg(F.count(F.lit(1)), F.sum("near_duplicates")).first()
+    assert stats is not None
+    rows_out, duplicates = int(stats[0]), int(stats[1] or 0)
+    summary = StageSummary(
+        stage="process",
+        rows_in=rows_in,
+        rows_out=rows_out,
+        reasons={
+            process.NEAR_DUPLICATE: duplicates,
+            process.EMPTY_MODEL_TEXT: rows_in - rows_out - duplicates,
+        },
+        details={
+            "time_of_day": "4-hour bins of the UTC hour",
+            "replies": written.where("is_reply").count(),
+            "originals": written.where("is_original").count(),
+        },
+        seconds=time.perf_counter() - started,
+    )
+    write_summary(paths, summary)
+    return summary
+
+
+def run_label(
+    spark: SparkSession, paths: DataPaths, settings: Settings, annotations: Path | None = None
+) -> StageSummary:
+    """processed/ + annotations -> labelled/ (every tweet; sentiment null when unlabelled)."""
+    started = time.perf_counter()
+    _require_stage_output(paths.processed, "process", "process")
+    annotations_path = annotations or default_annotations_path(settings)
+    found = label.read_annotations(spark, annotations_path)
+    processed = spark.read.parquet(str(paths.processed))
+    _write(label.annotate(processed, found.valid), paths.labelled)
+
+    written = spark.read.parquet(str(paths.labelled))
+    labelled = written.where("labelled")
+    classes = _counts(labelled, "sentiment")
+    total, n_labelled = written.count(), labelled.count()
+    valid = found.valid.count()
+    rejected = _counts(found.rejected, "reason")
+    summary = StageSummary(
+        stage="label",
+        rows_in=total,
+        rows_out=n_labelled,
+        reasons={"unlabelled": total - n_labelled},
+        details={
+            "annotations": str(annotations_path),
+            "annotations_valid": valid,
+            "annotations_rejected": rejected,
+            "annotations_without_tweet": valid - n_labelled,
+            "sentiment": {label.SENTIMENTS[int(k)]: v for k, v in sorted(classes.items())},
+            "needs_support": _counts(labelled, "needs_support"),
+        },
+        seconds=time.perf_counter() - started,
+    )
+    write_summary(paths, summary)
+    return summary
+
+
+def run_export_for_labelling(
+    spark: SparkSession, paths: DataPaths, size: int, seed: int, output: Path | None = None
+) -> StageSummary:
+    """A seeded sample of unlabelled tweets as CSV for annotators."""
+    started = time.perf_counter()
+    _require_stage_output(paths.labelled, "label", "label")
+    target = output or paths.for_labelling / f"to-label-seed{seed}.csv"
+    labelled = spark.read.parquet(str(paths.labelled))
+    unlabelled = labelled.where(~F.col("labelled")).count()
+    written = label.write_labelling_csv(label.sample_unlabelled(labelled, size, seed), target)
+    summary = StageSummary(
+        stage="export-for-labelling",
+        rows_in=unlabelled,
+        rows_out=written,
+        reasons={"not_sampled": unlabelled - written},
+        details={"output": str(target), "seed": seed, "requested": size},
+        seconds=time.perf_counter() - started,
+    )
+    write_summary(paths, summary)
+    return summary
+
+
+def run_split(
+    spark: SparkSession,
+    paths: DataPaths,
+    val_size: float = split.DEFAULT_VAL_SIZE,
+    test_size: float = split.DEFAULT_TEST_SIZE,
+) -> StageSummary:
+    """labelled/ -> splits/{train,val,test}/ and splits/manifest.json."""
+    started = time.perf_counter()
+    _require_stage_output(paths.labelled, "label", "label")
+    all_rows = spark.read.parquet(str(paths.labelled))
+    labelled = all_rows.where("labelled").drop("labelled")
+    total = labelled.count()
+    val_rows, test_rows = split.split_sizes(total, val_size, test_size)
+    assigned = split.assign_splits(labelled, val_rows, test_rows)
+
+    staging = paths.splits / "_staging"
+    kept = assigned.where(~F.col(split.CROSS_SPLIT_DUPLICATE)).drop(split.CROSS_SPLIT_DUPLICATE)
+    _write(kept.repartition("split").sortWithinPartitions("created_at", "id"), staging, ("split",))
+    removed = _counts(assigned.where(F.col(split.CROSS_SPLIT_DUPLICATE)), "split")
+    for name in split.SPLITS:
+        target = paths.splits / name
+        shutil.rmtree(target, ignore_errors=True)
+        source = staging / f"split={name}"
+        if source.is_dir():
+            source.rename(target)
+    shutil.rmtree(staging, ignore_errors=True)
+
+    manifest: dict[str, Any] = {
+        "requested": {"val_size": val_size, "test_size": test_size},
+        "rows": {"labelled": total, "val_target": val_rows, "test_target": test_rows},
+        "time_basis": "created_at, UTC",
+        "order": "train < val < test in time; test is the latest slice",
+        "unlabelled_excluded": all_rows.count() - total,
+        "splits": {},
+    }
+    for name in split.SPLITS:
+        manifest["splits"][name] = _split_stats(spark, paths.splits / name, removed.get(name, 0))
+    manifest["fractions"] = {
+        name: round(stats["rows"] / max(1, total), 4) for name, stats in manifest["splits"].items()
+    }
+    paths.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
+    summary = StageSummary(
+        stage="split",
+        rows_in=total,
+        rows_out=sum(s["rows"] for s in manifest["splits"].values()),
+        reasons={f"{split.CROSS_SPLIT_DUPLICATE}:{k}": v for k, v in removed.items()},
+        details={"manifest": str(paths.manifest), **manifest["fractions"]},
+        seconds=time.perf_counter() - started,
+    )
+    write_summary(paths, summary)
+    return summary
+
+
+def _split_stats(spark: SparkSession, path: Path, removed: int) -> dict[str, Any]:
+    if not path.is_dir():
+        return {"rows": 0, "removed_cross_split_duplicates": removed}
+    rows = spark.read.parquet(str(path))
+    stats = rows.agg(
+        F.count(F.lit(1)), _iso(F.min("created_at")), _iso(F.max("created_at"))
+    ).first()
+    assert stats is not None
+    return {
+        "rows": int(stats[0]),
+        "first_created_at": stats[1],
+        "last_created_at": stats[2],
+        "needs_support": {k: v for k, v in sorted(_counts(rows, "needs_support").items())},
+        "sentiment": {
+            label.SENTIMENTS[int(k)]: v for k, v in sorted(_counts(rows, "sentiment").items())
+        },
+        "removed_cross_split_duplicates": removed,
+    }

@@ -1,0 +1,117 @@
+"""Label: join the human annotations and derive `needs_support`; sample tweets for annotators.
+
+Annotations are a CSV with at least `id` and `sentiment` (0 negative, 1 neutral, 2 positive),
+the same file the export hands to annotators with the sentiment filled in. Needs support
+means negative or neutral. A tweet without a (valid) annotation stays unlabelled: it never
+reaches the training sets as "does not need support" (the original binarised before
+dropping them), and it is counted.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from tweet_triage.data.errors import DataInputError
+
+SENTIMENTS = {0: "negative", 1: "neutral", 2: "positive"}
+NEEDS_SUPPORT = (0, 1)
+EXPORT_COLUMNS = ("id", "created_at", "text", "sentiment")
+INVALID = "invalid_annotation"
+CONFLICTING = "conflicting_annotation"
+
+
+@dataclass(frozen=True)
+class Annotations:
+    """Usable annotations (id, sentiment) and the rows set aside, with their reason."""
+
+    valid: DataFrame
+    rejected: DataFrame
+
+
+def read_annotations(spark: SparkSession, path: Path) -> Annotations:
+    """Read and check an annotations CSV (plain or .gz; Excel's UTF-8 BOM is fine)."""
+    fix = (
+        "set ANNOTATIONS_PATH to a CSV with a header row and the columns id,sentiment "
+        "(0 negative, 1 neutral, 2 positive); `tweet-triage export-for-labelling` writes one "
+        "to fill in"
+    )
+    if not path.is_file():
+        raise DataInputError(f"{path}: annotations file not found; {fix}")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (ValueError, OSError, csv.Error, UnicodeDecodeError) as exc:
+        raise DataInputError(f"{path}: not a readable CSV ({exc}); {fix}") from exc
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    missing = [c for c in ("id", "sentiment") if c not in table.columns]
+    if missing:
+        raise DataInputError(f"{path}: no column(s) {missing} in {list(table.columns)}; {fix}")
+    rows = spark.createDataFrame(
+        table[["id", "sentiment"]].astype(str).to_records(index=False).tolist(),
+        "id string, sentiment_text string",
+    ).select(F.trim("id").alias("id"), F.trim("sentiment_text").alias("sentiment_text"))
+    ok = F.col("id").rlike(r"^[0-9]{1,20}$") & F.col("sentiment_text").isin("0", "1", "2")
+    checked = rows.withColumn("sentiment", F.when(ok, F.col("sentiment_text").cast("int")))
+    by_id = Window.partitionBy("id")
+    good = (
+        checked.where(F.col("sentiment").isNotNull())
+        .withColumn("_labels", F.size(F.collect_set("sentiment").over(by_id)))
+        .withColumn("_copy", F.row_number().over(by_id.orderBy("sentiment")))
+    )
+    valid = good.where((F.col("_labels") == 1) & (F.col("_copy") == 1)).select("id", "sentiment")
+    rejected = (
+        checked.where(F.col("sentiment").isNull())
+        .select("id", "sentiment_text", F.lit(INVALID).alias("reason"))
+        .unionByName(
+            good.where(F.col("_labels") > 1).select(
+                "id",
+                F.col("sentiment").cast("string").alias("sentiment_text"),
+                F.lit(CONFLICTING).alias("reason"),
+            )
+        )
+    )
+    return Annotations(valid, rejected)
+
+
+def annotate(processed: DataFrame, annotations: DataFrame) -> DataFrame:
+    """Every processed tweet with sentiment, needs_support (null when unlabelled), labelled."""
+    return (
+        processed.join(annotations.select("id", "sentiment"), on="id", how="left")
+        .withColumn(
+            "needs_support",
+            F.when(F.col("sentiment").isNull(), None)
+            .when(F.col("sentiment").isin(*NEEDS_SUPPORT), 1)
+            .otherwise(0)
+            .cast("int"),
+        )
+        .withColumn("labelled", F.col("sentiment").isNotNull())
+    )
+
+
+def sample_unlabelled(labelled: DataFrame, size: int, seed: int) -> DataFrame:
+    """A reproducible sample: the same seed and data give the same tweets, in time order."""
+    return (
+        labelled.where(~F.col("labelled"))
+        .orderBy(F.xxhash64("id", F.lit(seed)), "id")
+        .limit(size)
+        .orderBy("created_at", "id")
+        .select(
+            "id",
+            F.date_format("created_at", "yyyy-MM-dd HH:mm:ss").alias("created_at"),
+            "text",
+            F.lit("").alias("sentiment"),
+        )
+    )
+
+
+def write_labelling_csv(sample: DataFrame, path: Path) -> int:
+    """Write the sample as a CSV annotators can open in a spreadsheet; returns rows written."""
+    rows = sample.toPandas()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(path, index=False, columns=list(EXPORT_COLUMNS), quoting=csv.QUOTE_NONNUMERIC)
+    return len(rows)
