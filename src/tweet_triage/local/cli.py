@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from tweet_triage.config import load_settings
 from tweet_triage.local.aws import start_local_aws, stop_local_aws
+from tweet_triage.local.xapi import start_local_xapi, stop_local_xapi
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -22,3 +25,23 @@ def aws_up(port: int = typer.Option(None, help="Port; default LOCAL_AWS_PORT."))
 def aws_down() -> None:
     """Stop moto server by its pid file (no-op if it is not running)."""
     typer.echo(stop_local_aws(load_settings().state_dir))
+
+
+@app.command("xapi-up")
+def xapi_up(
+    port: int = typer.Option(None, help="Port; default LOCAL_XAPI_PORT."),
+    rate: float = typer.Option(None, help="Tweets/s (0: max); default LOCAL_XAPI_RATE."),
+    start: str = typer.Option(None, help="Replay from an index or created_at time."),
+    fault: Annotated[
+        list[str] | None, typer.Option(help="Fault to inject (see `xapi serve --help`).")
+    ] = None,
+) -> None:
+    """Start the X API stand-in on 127.0.0.1, replaying the demo corpus (no-op if running)."""
+    base_url = start_local_xapi(load_settings(), port=port, rate=rate, start=start, faults=fault)
+    typer.echo(f"local X API stand-in answering at {base_url} (X_API_BASE_URL={base_url})")
+
+
+@app.command("xapi-down")
+def xapi_down() -> None:
+    """Stop the X API stand-in by its pid file and forget its settings (no-op if not running)."""
+    typer.echo(stop_local_xapi(load_settings().state_dir))

@@ -1,5 +1,83 @@
-"""CLI commands of `tweet_triage.xapi` (thin over the library functions)."""
+"""`tweet-triage xapi serve`: run the local X API v2 filtered-stream stand-in in the foreground."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
 
 import typer
 
+from tweet_triage.config import load_settings
+from tweet_triage.corpus.store import BUNDLED_TWEETS, load_tweets
+from tweet_triage.logs import configure_logging
+from tweet_triage.xapi.server import StandIn, XStandInServer, parse_fault_spec
+
 app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("serve")
+def serve(
+    port: Annotated[
+        int | None, typer.Option(help="Port on 127.0.0.1; default LOCAL_XAPI_PORT.")
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            help="Corpus tweets per second (0: as fast as possible); default LOCAL_XAPI_RATE."
+        ),
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="Replay from this index or created_at time (e.g. 2014-01-01T00:00:00Z); "
+            "default: where the last run stopped."
+        ),
+    ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Inject a fault (repeatable): drop-every=N, fail=503:K, fail=429:K, "
+            "stall=N:SECONDS, malformed-after=N."
+        ),
+    ] = None,
+    keepalive: Annotated[
+        float, typer.Option(help="Seconds without a tweet before a keep-alive \\r\\n.")
+    ] = 10.0,
+    corpus: Annotated[
+        Path, typer.Option(help="A tweets.jsonl.gz to replay; default the bundled demo corpus.")
+    ] = BUNDLED_TWEETS,
+) -> None:
+    """Serve the X API v2 filtered stream and rules on 127.0.0.1, replaying the corpus."""
+    settings = load_settings()
+    configure_logging(settings)
+    settings.require("x_bearer_token")
+    assert settings.x_bearer_token is not None  # for the type checker; require() checked it
+    faults: dict[str, object] = {}
+    for spec in fault or []:
+        faults.update(parse_fault_spec(spec))
+    standin = StandIn(
+        load_tweets(corpus),
+        token=settings.x_bearer_token.get_secret_value(),
+        rate=settings.local_xapi_rate if rate is None else rate,
+        start=start,
+        state_dir=settings.state_dir,
+        keepalive_seconds=keepalive,
+        faults=faults,
+    )
+    server = XStandInServer(standin, settings.local_xapi_port if port is None else port)
+    typer.echo(
+        f"X API stand-in on {server.url}: {len(standin.tweets):,} tweets from {corpus}, "
+        f"rate {standin.rate:g}/s, next tweet #{standin.position}, {len(standin.rules)} rules"
+        + (f", faults {faults}" if faults else "")
+    )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt  # SIGTERM ends the server like Ctrl-C: position saved
+
+    signal.signal(signal.SIGTERM, stop)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    typer.echo(f"X API stand-in stopped at tweet #{standin.position}")

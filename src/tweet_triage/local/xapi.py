@@ -1,0 +1,89 @@
+"""The local X API stand-in as a background service (`local xapi-up` / `xapi-down`).
+
+While it runs, `<state dir>/local-xapi.env` holds `X_API_BASE_URL` and `X_BEARER_TOKEN`, so the
+streamer and every later command talk to it with no other change; `xapi-down` removes them. The
+token is the configured `X_BEARER_TOKEN` if there is one, otherwise a random one generated here
+(the stand-in accepts only that token, like X).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tweet_triage.config import Settings, remove_local_env, write_local_env
+from tweet_triage.local.daemon import Service
+
+SERVICE_NAME = "xapi"
+
+
+def xapi_service(state_dir: Path) -> Service:
+    return Service(SERVICE_NAME, state_dir)
+
+
+def _answers(base_url: str, token: str) -> bool:
+    request = urllib.request.Request(
+        f"{base_url}/2/tweets/search/stream/rules", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=1) as response:
+            return bool(response.status == 200 and "meta" in json.load(response))
+    except (OSError, ValueError):
+        return False
+
+
+def _recorded(state_dir: Path) -> dict[str, str]:
+    path = state_dir / f"local-{SERVICE_NAME}.env"
+    if not path.is_file():
+        return {}
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def start_local_xapi(
+    settings: Settings,
+    *,
+    port: int | None = None,
+    rate: float | None = None,
+    start: str | None = None,
+    faults: list[str] | None = None,
+) -> str:
+    """Start the stand-in (if not running), record its settings, return its base URL."""
+    state_dir = settings.state_dir
+    service = xapi_service(state_dir)
+    recorded = _recorded(state_dir) if service.running() else {}
+    token = recorded.get("X_BEARER_TOKEN") or (
+        settings.x_bearer_token.get_secret_value()
+        if settings.x_bearer_token is not None and settings.x_bearer_token.get_secret_value()
+        else secrets.token_urlsafe(32)
+    )
+    port = port or settings.local_xapi_port
+    base_url = recorded.get("X_API_BASE_URL") or f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        "-c",
+        "from tweet_triage.cli import main; main()",
+        "xapi",
+        "serve",
+        "--port",
+        str(port),
+        "--rate",
+        str(settings.local_xapi_rate if rate is None else rate),
+    ]
+    if start is not None:
+        command += ["--start", start]
+    for spec in faults or []:
+        command += ["--fault", spec]
+    env = {**os.environ, "X_BEARER_TOKEN": token, "TT_STATE_DIR": str(state_dir)}
+    service.start(command, ready=lambda: _answers(base_url, token), env=env, timeout=60)
+    write_local_env(state_dir, SERVICE_NAME, {"X_API_BASE_URL": base_url, "X_BEARER_TOKEN": token})
+    return base_url
+
+
+def stop_local_xapi(state_dir: Path) -> str:
+    remove_local_env(state_dir, SERVICE_NAME)
+    return xapi_service(state_dir).stop()
