@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from tweet_triage.cloud.preflight import preflight
-from tweet_triage.cloud.report import StackReport
+from tweet_triage.cloud.report import ResourceReport, StackReport
 from tweet_triage.cloud.stack import create_stack, destroy_stack, stack_status
 from tweet_triage.config import load_settings
 from tweet_triage.logs import configure_logging
@@ -23,25 +21,30 @@ app = typer.Typer(no_args_is_help=True)
 JSON_OPTION = typer.Option(False, "--json", help="Print the report as JSON.")
 
 
+def _details(resource: ResourceReport) -> str:
+    facts = [resource.id] if resource.id else []
+    facts += [f"{key}={value}" for key, value in resource.details.items() if value is not None]
+    return " ".join(str(fact) for fact in facts)
+
+
 def _print(report: StackReport, as_json: bool) -> None:
+    """A plain aligned table (never truncated, also when piped) or the JSON report."""
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2, default=str))
         return
-    table = Table(title=f"stack {report.stack} · {report.region} · account {report.account_id}")
-    for column in ("resource", "name", "id", "state", "changed"):
-        table.add_column(column)
-    for resource in report.resources:
-        table.add_row(
-            resource.kind,
-            resource.name,
-            resource.id or "",
-            resource.state,
-            "yes" if resource.changed else "",
+    typer.echo(f"stack {report.stack} · region {report.region} · account {report.account_id}")
+    rows = [("RESOURCE", "NAME", "STATE", "CHANGED", "DETAILS")]
+    rows += [
+        (r.kind, r.name, r.state, "yes" if r.changed else "-", _details(r))
+        for r in report.resources
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        typer.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+            + "  "
+            + row[4]
         )
-    Console().print(table)
-    instance = next((res for res in report.resources if res.kind == "instance"), None)
-    if instance is not None and instance.details.get("public_dns"):
-        typer.echo(f"streamer host: {instance.details['public_dns']}")
 
 
 @app.command()

@@ -87,11 +87,6 @@ def _wait_firehose(aws: Aws, waiter: str, name: str) -> None:
 
 def _normalised(document: Any) -> Any:
     """A policy in a canonical shape: AWS may return one-item lists as strings and vice versa."""
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except ValueError:
-            return document
     if isinstance(document, dict):
         return {k: _normalised(v) for k, v in document.items()}
     if isinstance(document, list):
@@ -102,8 +97,13 @@ def _normalised(document: Any) -> Any:
     return document
 
 
+def _parsed(document: Any) -> Any:
+    """Policies arrive as JSON text (S3), URL-decoded dicts (IAM) or not at all (None)."""
+    return json.loads(document) if isinstance(document, str) else document
+
+
 def same_policy(left: Any, right: Any) -> bool:
-    return bool(_normalised(left) == _normalised(right))
+    return bool(_normalised(_parsed(left)) == _normalised(_parsed(right)))
 
 
 def _missing_tags(current: dict[str, str], wanted: dict[str, str]) -> dict[str, str]:
