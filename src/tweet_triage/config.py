@@ -87,6 +87,38 @@ class Settings(BaseSettings):
     local_xapi_port: int = 8787
     local_xapi_rate: float = Field(200.0, description="Stand-in replay rate, tweets/s (0: max).")
 
+    # --- streamer -----------------------------------------------------------------------------
+    stream_spool_dir: Path | None = Field(
+        None, description="Durable spool of received records; default <state dir>/stream/spool."
+    )
+    stream_dead_letter_path: Path | None = Field(
+        None, description="Undeliverable records with reasons; default <state dir>/stream/."
+    )
+    stream_stats_file: Path | None = Field(
+        None, description="Latest stats as JSON (stream-status); default <state dir>/stream/."
+    )
+    stream_log_file: Path | None = Field(
+        None, description="Structured JSON log; default <state dir>/stream/stream.log.jsonl."
+    )
+    stream_queue_size: int = Field(
+        10_000, ge=1, description="In-memory queue, records; beyond it they wait in the spool."
+    )
+    stream_flush_seconds: float = Field(
+        1.0, gt=0, le=60, description="Send a partial batch after this many seconds."
+    )
+    stream_stats_seconds: float = Field(
+        30.0, gt=0, description="Interval of the one-line stats log and the stats file."
+    )
+    stream_stall_seconds: float = Field(
+        21.0, ge=1, description="Silence (no tweet, no keep-alive) that counts as a disconnect."
+    )
+    stream_spool_fsync_seconds: float = Field(
+        1.0, ge=0, description="fsync the spool at most this often; 0: after every record."
+    )
+    stream_drain_seconds: float = Field(
+        120.0, ge=0, description="On stop, how long to keep sending before leaving the rest."
+    )
+
     # --- data ---------------------------------------------------------------------------------
     data_dir: Path = Field(PROJECT_ROOT / "data")
     annotations_path: Path | None = Field(
@@ -170,6 +202,26 @@ class Settings(BaseSettings):
     @property
     def log_stream_name(self) -> str:
         return "DestinationDelivery"
+
+    @property
+    def stream_state_dir(self) -> Path:
+        return self.state_dir / "stream"
+
+    @property
+    def stream_spool_path(self) -> Path:
+        return self.stream_spool_dir or self.stream_state_dir / "spool"
+
+    @property
+    def stream_dead_letter_file(self) -> Path:
+        return self.stream_dead_letter_path or self.stream_state_dir / "dead-letter.jsonl"
+
+    @property
+    def stream_stats_path(self) -> Path:
+        return self.stream_stats_file or self.stream_state_dir / "stats.json"
+
+    @property
+    def stream_log_path(self) -> Path:
+        return self.stream_log_file or self.stream_state_dir / "stream.log.jsonl"
 
     @property
     def key_pair_name(self) -> str:

@@ -29,7 +29,11 @@ class _Strict(BaseModel):
 
 
 class StreamRule(_Strict):
-    value: str = Field(description="X filtered-stream rule, e.g. 'jwst -is:retweet lang:en'.")
+    value: str = Field(
+        min_length=1,
+        max_length=1024,  # X's limit per rule (Pro access); keep to 512 for lower tiers
+        description="X filtered-stream rule, e.g. 'jwst -is:retweet lang:en'.",
+    )
     tag: str = Field(description="Label X returns in matching_rules; unique per profile.")
 
 

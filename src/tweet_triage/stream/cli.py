@@ -1,5 +1,85 @@
-"""CLI commands of `tweet_triage.stream` (thin over the library functions)."""
+"""`tweet-triage stream ...`: run the streamer, show or sync the stream rules."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
 
 import typer
 
+from tweet_triage.config import load_settings
+from tweet_triage.logs import configure_logging
+from tweet_triage.profile import load_profile
+from tweet_triage.stream.rules import sync_rules
+from tweet_triage.stream.service_cli import app as service_app
+from tweet_triage.stream.sinks import parse_sink
+from tweet_triage.stream.streamer import Streamer, StreamLimits
+from tweet_triage.stream.x_client import XStreamingClient
+
 app = typer.Typer(no_args_is_help=True)
+app.add_typer(service_app, name="service", help="The streamer as a service (no systemd).")
+
+PROFILE_HELP = "Mission profile name or YAML path; default MISSION_PROFILE."
+
+
+@app.command("run")
+def run(
+    sink: str = typer.Option(
+        "firehose", help="'firehose' (the stack's delivery stream) or 'file:PATH'."
+    ),
+    max_tweets: int = typer.Option(None, min=1, help="Stop after this many tweets."),
+    max_seconds: float = typer.Option(None, min=0.1, help="Stop after this many seconds."),
+    profile: str = typer.Option(None, help=PROFILE_HELP),
+    sync_rules_first: bool = typer.Option(
+        True, "--sync-rules/--no-sync-rules", help="Make X's rules equal the profile's first."
+    ),
+) -> None:
+    """Stream tweets matching the profile's rules into Firehose (or a file) until stopped.
+
+    SIGTERM or Ctrl-C: stop reading, send everything received, exit 0.
+    """
+    settings = load_settings()
+    configure_logging(settings, json_file=settings.stream_log_path)
+    streamer = Streamer(
+        settings,
+        load_profile(profile or settings.mission_profile),
+        parse_sink(sink, settings),
+        limits=StreamLimits(max_tweets=max_tweets, max_seconds=max_seconds),
+        sync=sync_rules_first,
+    )
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        streamer.request_stop(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    stats = streamer.run()
+    typer.echo(f"stopped ({streamer.stop_reason}): {stats.line()}")
+
+
+@app.command("rules")
+def rules(
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show the diff and let X validate it; change nothing."
+    ),
+    profile: str = typer.Option(None, help=PROFILE_HELP),
+) -> None:
+    """Make X's stream rules equal the profile's (add missing, delete stale); print the diff."""
+    settings = load_settings()
+    configure_logging(settings)
+    settings.require("x_bearer_token")
+    assert settings.x_bearer_token is not None
+    mission = load_profile(profile or settings.mission_profile)
+    client = XStreamingClient(
+        settings.x_bearer_token.get_secret_value(),
+        base_url=settings.x_api_base_url,
+        wait_on_rate_limit=True,
+    )
+    diff = sync_rules(client, mission, dry_run=dry_run)
+    for line in diff.lines():
+        typer.echo(line)
+    verb = "would be" if dry_run else "were"
+    typer.echo(
+        f"profile {mission.name!r}: {len(diff.add)} rule(s) {verb} added, "
+        f"{len(diff.delete)} {verb} deleted, {len(diff.keep)} unchanged"
+    )

@@ -1,0 +1,186 @@
+"""Where records go: Kinesis Data Firehose (PutRecordBatch) or a local file (`--sink file:PATH`).
+
+A sink's `put_batch` returns, per record, None (accepted) or the reason it was refused, so the
+sender re-sends exactly the refused ones; an exception means the whole call failed (network,
+throttling, service errors) and every record of the call is re-sent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tweet_triage.config import Settings
+from tweet_triage.errors import TriageError
+
+# Firehose PutRecordBatch limits.
+MAX_BATCH_RECORDS = 500
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+MAX_RECORD_BYTES = 1000 * 1024
+
+# Errors that cannot heal by waiting; retried anyway (slowly) so nothing is dropped, but
+# logged as what they are so an operator can fix them.
+PERMANENT_ERROR_CODES = frozenset(
+    {
+        "ResourceNotFoundException",
+        "AccessDeniedException",
+        "AccessDenied",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "InvalidArgumentException",
+        "ValidationException",
+        "InvalidKMSResourceException",
+    }
+)
+
+
+class SinkError(Exception):
+    """A whole put call failed; `permanent` is True when waiting alone will not fix it."""
+
+    def __init__(self, message: str, *, code: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.permanent = permanent
+
+
+class SinkConfigError(TriageError):
+    """The sink cannot be used (no such delivery stream, bad --sink); the message says why."""
+
+
+class Sink(Protocol):
+    name: str
+
+    def check(self) -> None:
+        """Fail fast, before reading X, when the sink cannot accept records."""
+
+    def put_batch(self, records: Sequence[bytes]) -> list[str | None]:
+        """Send records; per record None if accepted, else the error. Raises SinkError."""
+
+    def close(self) -> None: ...
+
+
+class FirehoseSink:
+    """PutRecordBatch into the stack's delivery stream; botocore's own retries are off."""
+
+    def __init__(self, stream_name: str, client: Any | None = None) -> None:
+        self.stream_name = stream_name
+        self.name = f"firehose:{stream_name}"
+        self._client = client or boto3.client(
+            "firehose",
+            config=Config(
+                retries={"total_max_attempts": 1},  # the sender retries, and counts it
+                connect_timeout=10,
+                read_timeout=30,
+            ),
+        )
+
+    def check(self) -> None:
+        try:
+            description = self._client.describe_delivery_stream(
+                DeliveryStreamName=self.stream_name
+            )["DeliveryStreamDescription"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ResourceNotFoundException":
+                raise SinkConfigError(
+                    f"Firehose delivery stream {self.stream_name!r} does not exist; create the "
+                    "stack (make -f Makefile-stream aws-create) or check STACK_NAME and "
+                    "AWS_REGION"
+                ) from exc
+            raise SinkConfigError(
+                f"cannot describe Firehose delivery stream {self.stream_name!r}: {code or exc}; "
+                "check the AWS credentials and AWS_REGION"
+            ) from exc
+        except BotoCoreError as exc:
+            raise SinkConfigError(
+                f"cannot reach Firehose for {self.stream_name!r}: {exc}; check AWS_REGION, "
+                "AWS_ENDPOINT_URL and the network"
+            ) from exc
+        status = description.get("DeliveryStreamStatus")
+        if status not in ("ACTIVE", "UPDATING"):
+            raise SinkConfigError(
+                f"Firehose delivery stream {self.stream_name!r} is {status}, not ACTIVE; wait "
+                "for it (make -f Makefile-stream aws-status) and start again"
+            )
+
+    def put_batch(self, records: Sequence[bytes]) -> list[str | None]:
+        try:
+            response = self._client.put_record_batch(
+                DeliveryStreamName=self.stream_name,
+                Records=[{"Data": data} for data in records],
+            )
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", "ClientError"))
+            raise SinkError(
+                f"{code}: {error.get('Message', exc)}",
+                code=code,
+                permanent=code in PERMANENT_ERROR_CODES,
+            ) from exc
+        except BotoCoreError as exc:  # connection errors, timeouts
+            raise SinkError(f"{type(exc).__name__}: {exc}", code=type(exc).__name__) from exc
+        if not response.get("FailedPutCount"):
+            return [None] * len(records)
+        results: list[str | None] = []
+        for entry in response["RequestResponses"]:
+            code = entry.get("ErrorCode")
+            results.append(f"{code}: {entry.get('ErrorMessage', '')}" if code else None)
+        if len(results) != len(records):
+            raise SinkError(
+                f"Firehose answered {len(results)} results for {len(records)} records",
+                code="MismatchedResponse",
+            )
+        return results
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class FileSink:
+    """Appends records to a local file, synced per batch: stream-check without AWS."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = f"file:{path}"
+        self._handle: Any = None
+
+    def check(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self.path.open("ab")
+        except OSError as exc:
+            raise SinkConfigError(
+                f"--sink file:{self.path}: cannot write there ({exc}); choose a writable path"
+            ) from exc
+
+    def put_batch(self, records: Sequence[bytes]) -> list[str | None]:
+        if self._handle is None:
+            self.check()
+        try:
+            self._handle.write(b"".join(records))
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        except OSError as exc:  # disk full: retried, kept in the spool meanwhile
+            raise SinkError(f"writing {self.path}: {exc}", code="OSError") from exc
+        return [None] * len(records)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def parse_sink(spec: str, settings: Settings) -> Sink:
+    """`firehose` (the stack's delivery stream) or `file:PATH`."""
+    if spec == "firehose":
+        return FirehoseSink(settings.delivery_stream_name)
+    if spec.startswith("file:") and len(spec) > len("file:"):
+        return FileSink(Path(spec.removeprefix("file:")).expanduser())
+    raise SinkConfigError(f"--sink {spec!r}: use 'firehose' or 'file:PATH'")

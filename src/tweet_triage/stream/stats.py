@@ -1,0 +1,123 @@
+"""The streamer's counters, its one-line summary, the stats file, and the dead-letter file.
+
+Each counter is written by one thread only (reader: received, dead-lettered, connection
+events; sender: sent, retried, failed, API calls), so plain integers are safe to read from the
+stats thread. The stats file is replaced atomically, so `stream-status` never reads half of it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class StreamStats:
+    started_at: float = field(default_factory=time.time)
+    received: int = 0  # tweets accepted into the spool
+    bytes_received: int = 0
+    sent: int = 0  # records the sink accepted
+    retried: int = 0  # record re-sends (partial failures and failed calls)
+    failed: int = 0  # records refused by the sink, or in a failed call (each time)
+    failed_calls: int = 0  # put calls that raised (throttling, 5xx, network)
+    api_calls: int = 0  # put calls made
+    dead_lettered: int = 0
+    recovered: int = 0  # records an earlier run left in the spool, re-sent first
+    keep_alives: int = 0
+    connects: int = 0
+    connection_errors: int = 0  # stalls, resets, timeouts (tweepy reconnects)
+    http_errors: dict[str, int] = field(default_factory=dict)
+    stream_messages: int = 0  # X system messages without a tweet (e.g. operational-disconnect)
+    queue_depth: int = 0
+    spool_depth: int = 0
+    state: str = "starting"
+    _last_received: int = 0
+    _last_sent: int = 0
+    _last_time: float = field(default_factory=time.monotonic)
+    received_per_s: float = 0.0
+    sent_per_s: float = 0.0
+
+    def sample(self, queue_depth: int, spool_depth: int) -> None:
+        """Refresh depths and rates over the time since the previous sample."""
+        now = time.monotonic()
+        elapsed = max(now - self._last_time, 1e-9)
+        self.received_per_s = (self.received - self._last_received) / elapsed
+        self.sent_per_s = (self.sent - self._last_sent) / elapsed
+        self._last_received, self._last_sent, self._last_time = self.received, self.sent, now
+        self.queue_depth, self.spool_depth = queue_depth, spool_depth
+
+    def to_dict(self) -> dict[str, Any]:
+        values = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        values["uptime_s"] = round(time.time() - self.started_at, 1)
+        values["received_per_s"] = round(self.received_per_s, 1)
+        values["sent_per_s"] = round(self.sent_per_s, 1)
+        values["started_at"] = _iso(self.started_at)
+        return values
+
+    def line(self) -> str:
+        """One line for logs and terminals."""
+        return (
+            f"received={self.received} sent={self.sent} retried={self.retried} "
+            f"failed={self.failed} dead_lettered={self.dead_lettered} "
+            f"queue={self.queue_depth} spool={self.spool_depth} "
+            f"rate={self.received_per_s:.1f}/s in, {self.sent_per_s:.1f}/s out "
+            f"reconnects={self.connection_errors + sum(self.http_errors.values())}"
+        )
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def write_stats_file(path: Path, stats: StreamStats, extra: dict[str, Any]) -> None:
+    """Write the latest stats as JSON, atomically (temp file + rename)."""
+    payload = {**stats.to_dict(), **extra, "updated_at": _iso(time.time()), "pid": os.getpid()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(temporary, path)
+
+
+def read_stats_file(path: Path) -> dict[str, Any] | None:
+    """The last stats a streamer wrote, or None when there are none yet."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class DeadLetters:
+    """Records the stream cannot deliver, kept with the reason: one JSON object per line.
+
+    The payload is kept as text when it is UTF-8, else base64, so nothing is lost.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def write(self, payload: bytes, reason: str) -> None:
+        entry: dict[str, Any] = {
+            "time": _iso(time.time()),
+            "reason": reason,
+            "bytes": len(payload),
+        }
+        try:
+            entry["payload"] = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            entry["payload_base64"] = base64.b64encode(payload).decode("ascii")
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())

@@ -1,0 +1,273 @@
+"""The streamer: rules sync, reader thread, durable intake, sender thread, stats, clean stop.
+
+    X filtered stream --tweepy--> TweetReader.on_data --append+write(2)--> Spool
+                                                   \\--put--> bounded queue --> Sender
+    Sender --PutRecordBatch--> Firehose (or a file) --accepted--> Spool.ack
+
+`run_stream()` is what `tweet-triage stream run` calls and what a notebook can call. It stops
+on `request_stop()` (the CLI wires SIGTERM and SIGINT to it), `max_tweets` or `max_seconds`:
+it stops reading, sends everything still queued or spooled, and returns the final stats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from tweet_triage.config import Settings
+from tweet_triage.errors import TriageError
+from tweet_triage.profile import MissionProfile
+from tweet_triage.stream.intake import Intake
+from tweet_triage.stream.reader import TweetReader
+from tweet_triage.stream.rules import sync_rules
+from tweet_triage.stream.sender import Backoff, Sender
+from tweet_triage.stream.sinks import FileSink, FirehoseSink, Sink
+from tweet_triage.stream.spool import Spool
+from tweet_triage.stream.stats import DeadLetters, StreamStats, write_stats_file
+
+log = logging.getLogger(__name__)
+
+
+class StreamerError(TriageError):
+    """The streamer cannot start or had to stop; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """When to stop by itself (None: run until stopped)."""
+
+    max_tweets: int | None = None
+    max_seconds: float | None = None
+
+
+def spool_dir_for(settings: Settings, sink: Sink) -> Path:
+    """One spool per destination, so records spooled for Firehose never end up in a file."""
+    if isinstance(sink, FirehoseSink):
+        key = f"firehose-{sink.stream_name}"
+    elif isinstance(sink, FileSink):
+        digest = hashlib.sha256(str(sink.path.resolve()).encode()).hexdigest()[:12]
+        key = f"file-{digest}"
+    else:
+        key = sink.name.replace("/", "_").replace(":", "-")
+    return settings.stream_spool_path / key
+
+
+class Streamer:
+    """One run of the streamer. Thread-safe `request_stop()`; `run()` blocks until done."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        profile: MissionProfile,
+        sink: Sink,
+        *,
+        limits: StreamLimits | None = None,
+        sync: bool = True,
+        backoff: Backoff | None = None,
+        display: bool | None = None,
+    ) -> None:
+        settings.require("x_bearer_token")
+        assert settings.x_bearer_token is not None
+        self.settings = settings
+        self.profile = profile
+        self.sink = sink
+        self.limits = limits or StreamLimits()
+        self.sync = sync
+        self.backoff = backoff
+        self.display = sys.stderr.isatty() if display is None else display
+        self.stats = StreamStats()
+        self.stop_reason: str | None = None
+        self._stop = threading.Event()
+        self._token = settings.x_bearer_token.get_secret_value()
+
+    def request_stop(self, reason: str) -> None:
+        """Ask the run to stop reading, flush and return (safe from signal handlers)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._stop.set()
+
+    def run(self) -> StreamStats:
+        settings = self.settings
+        spool = Spool(
+            spool_dir_for(settings, self.sink), fsync_seconds=settings.stream_spool_fsync_seconds
+        )
+        dead_letters = DeadLetters(settings.stream_dead_letter_file)
+        backlog = spool.open()
+        try:
+            for torn in spool.torn:
+                self.stats.dead_lettered += 1
+                dead_letters.write(torn, "incomplete record in the spool (killed mid-write)")
+            self.stats.recovered = spool.depth
+            if self.stats.recovered:
+                log.info("re-sending %d record(s) left in the spool", self.stats.recovered)
+            self.sink.check()
+            intake = Intake(spool, settings.stream_queue_size, backlog)
+            sender = Sender(
+                intake,
+                self.sink,
+                self.stats,
+                flush_seconds=settings.stream_flush_seconds,
+                backoff=self.backoff,
+            )
+            reader = TweetReader(
+                self._token,
+                base_url=settings.x_api_base_url,
+                intake=intake,
+                dead_letters=dead_letters,
+                stats=self.stats,
+                stall_seconds=settings.stream_stall_seconds,
+                max_tweets=self.limits.max_tweets,
+            )
+            sender.start()
+            try:
+                if self.sync:
+                    sync_rules(reader, self.profile)
+                self._read(reader, intake, sender, spool)
+            finally:
+                self._shutdown(reader, intake, sender, spool)
+        finally:
+            spool.close()
+            self.sink.close()
+            self.stats.spool_depth = spool.depth
+            self.stats.state = "stopped"
+            self._write_stats()
+        log.info(
+            "streamer stopped (%s): %s",
+            self.stop_reason or "error",
+            self.stats.line(),
+            extra={"fields": self.stats.to_dict()},
+        )
+        return self.stats
+
+    # --- phases -----------------------------------------------------------------------------
+    def _read(self, reader: TweetReader, intake: Intake, sender: Sender, spool: Spool) -> None:
+        stream = self.profile.stream
+        params: dict[str, Any] = {"tweet_fields": stream.tweet_fields}
+        if stream.expansions:
+            params["expansions"] = stream.expansions
+        if stream.user_fields:
+            params["user_fields"] = stream.user_fields
+        thread = reader.filter(threaded=True, **params)
+        self.stats.state = "running"
+        log.info(
+            "streaming profile %r into %s", self.profile.name, self.sink.name,
+            extra={"fields": {"profile": self.profile.name, "sink": self.sink.name}},
+        )  # fmt: skip
+        started = time.monotonic()
+        next_stats = started + self.settings.stream_stats_seconds
+        with self._live() as live:
+            while not self._stop.is_set():
+                self._stop.wait(0.25)
+                now = time.monotonic()
+                if self.limits.max_seconds is not None and now - started >= self.limits.max_seconds:
+                    self.request_stop("max seconds reached")
+                if not thread.is_alive():
+                    if reader.error is not None:
+                        raise _as_streamer_error(reader.error, "the stream reader")
+                    self.request_stop("max tweets reached")
+                if not sender.is_alive():
+                    raise _as_streamer_error(sender.error, "the sender")
+                self.stats.sample(intake.queue_depth, spool.depth)
+                if live is not None:
+                    live.update(self._table())
+                if now >= next_stats:
+                    next_stats = now + self.settings.stream_stats_seconds
+                    self._report()
+        self.stats.state = "stopping"
+        log.info("stopping (%s): sending what is queued", self.stop_reason)
+
+    def _shutdown(self, reader: TweetReader, intake: Intake, sender: Sender, spool: Spool) -> None:
+        reader.stop()
+        if reader.thread is not None:
+            reader.thread.join(self.settings.stream_stall_seconds + 15)
+        intake.close()
+        if not sender.wait_drained(self.settings.stream_drain_seconds):
+            sender.abort()
+            sender.join(30)
+            log.warning(
+                "could not send everything within %.0f s; %d record(s) stay in the spool %s and "
+                "are sent at the next start",
+                self.settings.stream_drain_seconds,
+                spool.depth,
+                spool.directory,
+            )
+        self.stats.sample(intake.queue_depth, spool.depth)
+
+    # --- reporting ----------------------------------------------------------------------------
+    def _report(self) -> None:
+        log.info("stats %s", self.stats.line(), extra={"fields": self.stats.to_dict()})
+        self._write_stats()
+
+    def _write_stats(self) -> None:
+        try:
+            write_stats_file(
+                self.settings.stream_stats_path,
+                self.stats,
+                {"profile": self.profile.name, "sink": self.sink.name},
+            )
+        except OSError as exc:  # stats are informative; never stop the stream for them
+            log.warning("cannot write stats file %s: %s", self.settings.stream_stats_path, exc)
+
+    def _live(self) -> Any:
+        if not self.display:
+            return _NoLive()
+        return Live(self._table(), console=Console(stderr=True), refresh_per_second=4)
+
+    def _table(self) -> Table:
+        s = self.stats
+        table = Table(title=f"tweet-triage stream - {self.profile.name} -> {self.sink.name}")
+        for column in ("received", "sent", "retried", "failed", "dead-lettered", "queue",
+                       "spool", "in/s", "out/s", "reconnects"):  # fmt: skip
+            table.add_column(column, justify="right")
+        goal = f"/{self.limits.max_tweets}" if self.limits.max_tweets else ""
+        table.add_row(
+            f"{s.received}{goal}", str(s.sent), str(s.retried), str(s.failed),
+            str(s.dead_lettered), str(s.queue_depth), str(s.spool_depth),
+            f"{s.received_per_s:.0f}", f"{s.sent_per_s:.0f}",
+            str(s.connection_errors + sum(s.http_errors.values())),
+        )  # fmt: skip
+        return table
+
+
+class _NoLive:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _as_streamer_error(error: BaseException | None, who: str) -> BaseException:
+    if isinstance(error, TriageError):
+        return error
+    return StreamerError(
+        f"{who} stopped unexpectedly: {error!r}; nothing received is lost (it is in the spool "
+        "and sent at the next start); see the log file"
+    )
+
+
+def run_stream(
+    settings: Settings,
+    profile: MissionProfile,
+    sink: Sink,
+    *,
+    limits: StreamLimits | None = None,
+    sync: bool = True,
+    backoff: Backoff | None = None,
+    display: bool | None = None,
+) -> StreamStats:
+    """Run the streamer in this thread until a limit is reached; returns the final stats."""
+    streamer = Streamer(
+        settings, profile, sink, limits=limits, sync=sync, backoff=backoff, display=display
+    )
+    return streamer.run()
