@@ -32,6 +32,17 @@ register_model(app)
 
 
 @app.command()
+def demo(
+    replay_rate: float = typer.Option(2000.0, help="X stand-in replay rate, tweets/s."),
+    train_args: str = typer.Option("--budget demo", help="Arguments passed to `train`."),
+) -> None:
+    """From nothing to a trained model and report, then tear everything down."""
+    from tweet_triage.demo import run_demo
+
+    run_demo(replay_rate=replay_rate, train_args=train_args)
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
