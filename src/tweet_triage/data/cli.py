@@ -13,7 +13,6 @@ import typer
 
 from tweet_triage.config import load_settings
 from tweet_triage.data.paths import DataPaths
-from tweet_triage.data.split import DEFAULT_TEST_SIZE, DEFAULT_VAL_SIZE
 from tweet_triage.data.summary import StageSummary
 from tweet_triage.logs import configure_logging
 
@@ -111,15 +110,20 @@ def export_for_labelling(
 
 def split(
     val_size: float = typer.Option(
-        DEFAULT_VAL_SIZE, help="Val slice: a fraction (<1) of the labelled tweets or a row count."
+        None, help="Val slice: a fraction (<1) of the labelled tweets or a row count [0.15]."
     ),
     test_size: float = typer.Option(
-        DEFAULT_TEST_SIZE, help="Test slice (the latest tweets): a fraction or a row count."
+        None, help="Test slice (the latest tweets): a fraction or a row count [0.15]."
     ),
 ) -> None:
     """Chronological train/val/test split with no text in two splits, plus a manifest."""
+    # Imported here, not at the top: the streamer host runs this CLI without pyspark.
     from tweet_triage.data.jobs import run_split
     from tweet_triage.data.spark import spark_session
+    from tweet_triage.data.split import DEFAULT_TEST_SIZE, DEFAULT_VAL_SIZE
+
+    val_size = DEFAULT_VAL_SIZE if val_size is None else val_size
+    test_size = DEFAULT_TEST_SIZE if test_size is None else test_size
 
     settings = load_settings()
     configure_logging(settings)
