@@ -39,7 +39,15 @@ def start_local_aws(state_dir: Path, port: int) -> str:
     running_endpoint = _recorded_endpoint(state_dir) if service.running() else None
     endpoint = running_endpoint or f"http://127.0.0.1:{port}"
     service.start(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "tweet_triage.local.moto_server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
         ready=lambda: _answers(endpoint),
     )
     write_local_env(state_dir, "aws", local_aws_settings(endpoint))
