@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from py4j.protocol import Py4JJavaError
+from pyspark.errors import IllegalArgumentException as PySparkIllegalArgument
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -131,8 +132,8 @@ def check_java_regexes(spark: SparkSession, compiled: CompiledFilter, profile_fi
     for pattern in compiled.regexes():
         try:
             pattern_class.compile(pattern)
-        except Py4JJavaError as exc:
-            detail = str(exc.java_exception.getMessage()).splitlines()[0]
+        except (Py4JJavaError, PySparkIllegalArgument) as exc:
+            detail = str(exc).strip().splitlines()[0]
             raise ProfileError(
                 f"{profile_file}: filter pattern {pattern.removeprefix('(?iu)')!r} is not a valid "
                 f"Java regular expression ({detail}); fix or remove it in that file"
