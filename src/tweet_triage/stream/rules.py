@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
 import tweepy
 
 from tweet_triage.errors import TriageError
@@ -86,12 +87,13 @@ def sync_rules(
 ) -> RuleDiff:
     """Apply the diff (or, with `dry_run`, let X validate it without changing anything)."""
     diff = diff_rules(profile, live_rules(client))
+    flags = {"dry_run": True} if dry_run else {}  # tweepy would send dry_run=False as "False"
     if diff.delete:
         response = _call(
             client.delete_rules,
             "delete stale stream rules",
             [rule.id for rule in diff.delete],
-            dry_run=dry_run,
+            **flags,
         )
         _raise_rule_errors(response, profile)
     if diff.add:
@@ -99,7 +101,7 @@ def sync_rules(
             client.add_rules,
             "add stream rules",
             [tweepy.StreamRule(value=value, tag=tag) for value, tag in diff.add],
-            dry_run=dry_run,
+            **flags,
         )
         _raise_rule_errors(response, profile)
     verb = "would change" if dry_run else "changed"
@@ -132,7 +134,7 @@ def _call(method: Any, what: str, *args: Any, **kwargs: Any) -> Any:
         raise RuleSyncError(
             f"X rejected the request to {what}: {_messages(exc)}; fix the rule in the profile"
         ) from exc
-    except tweepy.TweepyException as exc:
+    except (tweepy.TweepyException, requests.RequestException) as exc:
         raise RuleSyncError(
             f"could not {what} on X: {exc}; check X_API_BASE_URL and the network"
         ) from exc

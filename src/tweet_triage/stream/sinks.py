@@ -66,20 +66,21 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+def firehose_client() -> Any:
+    """A Firehose client without botocore's own retries: the sender retries, and counts it."""
+    return boto3.client(
+        "firehose",
+        config=Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=30),
+    )
+
+
 class FirehoseSink:
     """PutRecordBatch into the stack's delivery stream; botocore's own retries are off."""
 
     def __init__(self, stream_name: str, client: Any | None = None) -> None:
         self.stream_name = stream_name
         self.name = f"firehose:{stream_name}"
-        self._client = client or boto3.client(
-            "firehose",
-            config=Config(
-                retries={"total_max_attempts": 1},  # the sender retries, and counts it
-                connect_timeout=10,
-                read_timeout=30,
-            ),
-        )
+        self._client = client or firehose_client()
 
     def check(self) -> None:
         try:

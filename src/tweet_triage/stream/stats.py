@@ -44,14 +44,16 @@ class StreamStats:
     received_per_s: float = 0.0
     sent_per_s: float = 0.0
 
-    def sample(self, queue_depth: int, spool_depth: int) -> None:
-        """Refresh depths and rates over the time since the previous sample."""
+    def sample(self, queue_depth: int, spool_depth: int, *, rates: bool = True) -> None:
+        """Refresh depths and, with `rates`, the rates over the time since the last rate sample."""
+        self.queue_depth, self.spool_depth = queue_depth, spool_depth
+        if not rates:
+            return
         now = time.monotonic()
         elapsed = max(now - self._last_time, 1e-9)
         self.received_per_s = (self.received - self._last_received) / elapsed
         self.sent_per_s = (self.sent - self._last_sent) / elapsed
         self._last_received, self._last_sent, self._last_time = self.received, self.sent, now
-        self.queue_depth, self.spool_depth = queue_depth, spool_depth
 
     def to_dict(self) -> dict[str, Any]:
         values = {k: v for k, v in asdict(self).items() if not k.startswith("_")}

@@ -177,10 +177,11 @@ class Streamer:
                     self.request_stop("max tweets reached")
                 if not sender.is_alive():
                     raise _as_streamer_error(sender.error, "the sender")
-                self.stats.sample(intake.queue_depth, spool.depth)
+                report = now >= next_stats
+                self.stats.sample(intake.queue_depth, spool.depth, rates=report)
                 if live is not None:
                     live.update(self._table())
-                if now >= next_stats:
+                if report:
                     next_stats = now + self.settings.stream_stats_seconds
                     self._report()
         self.stats.state = "stopping"
@@ -201,7 +202,7 @@ class Streamer:
                 spool.depth,
                 spool.directory,
             )
-        self.stats.sample(intake.queue_depth, spool.depth)
+        self.stats.sample(intake.queue_depth, spool.depth, rates=False)
 
     # --- reporting ----------------------------------------------------------------------------
     def _report(self) -> None:
