@@ -8,6 +8,7 @@ import typer
 
 from tweet_triage.config import load_settings
 from tweet_triage.local.aws import start_local_aws, stop_local_aws
+from tweet_triage.local.host import start_host, stop_host, stop_local_streamer
 from tweet_triage.local.xapi import start_local_xapi, stop_local_xapi
 
 app = typer.Typer(no_args_is_help=True)
@@ -45,3 +46,32 @@ def xapi_up(
 def xapi_down() -> None:
     """Stop the X API stand-in by its pid file and forget its settings (no-op if not running)."""
     typer.echo(stop_local_xapi(load_settings().state_dir))
+
+
+@app.command("host-up")
+def host_up(
+    port: int = typer.Option(None, help="Port; default: the last one if free, else any."),
+) -> None:
+    """Start the loopback SSH streamer host and write its inventory (installs openssh-server)."""
+    info = start_host(load_settings().state_dir, port)
+    typer.echo(
+        f"local streamer host: ssh -i {info.client_key} -p {info.port} {info.user}@127.0.0.1 "
+        f"(sshd pid {info.pid}); inventory {info.inventory}"
+    )
+
+
+@app.command("host-down")
+def host_down() -> None:
+    """Stop the local SSH host by its pid file (keys and provisioned files stay)."""
+    typer.echo(stop_host(load_settings().state_dir))
+
+
+@app.command("down")
+def down() -> None:
+    """Stop everything local: the streamer on the local host (clean flush first), then the
+    SSH host, the X stand-in and the AWS stand-in. Each step is a no-op when not running."""
+    state_dir = load_settings().state_dir
+    typer.echo(f"streamer: {stop_local_streamer(state_dir)}")
+    typer.echo(stop_host(state_dir))
+    typer.echo(stop_local_xapi(state_dir))
+    typer.echo(stop_local_aws(state_dir))

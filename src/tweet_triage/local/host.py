@@ -26,6 +26,7 @@ import yaml
 from tweet_triage.config import PROJECT_ROOT, remove_local_env, write_local_env
 from tweet_triage.errors import TriageError
 from tweet_triage.local.daemon import Service, free_port, port_answers
+from tweet_triage.stream.supervisor import SupervisorFiles, stop_service
 
 STREAMER_GROUP = "streamer"
 LOCAL_HOST_NAME = "local-streamer"
@@ -310,6 +311,23 @@ def _previous_port(files: HostFiles) -> int | None:
     except (OSError, ValueError):
         return None
     return None if port_answers(port) else port
+
+
+def local_streamer_pid_file(state_dir: Path) -> Path:
+    """The supervisor's pid file on the local host (streamer_pid_file in the playbook vars)."""
+    return HostFiles(state_dir).root / "var" / "lib" / "tweet-triage" / "run" / "streamer.pid"
+
+
+def stop_local_streamer(state_dir: Path, timeout: float = 180.0) -> str:
+    """Stop a streamer the playbooks started on the local host (SIGTERM, wait for its flush)."""
+    files = SupervisorFiles(local_streamer_pid_file(state_dir))
+    try:
+        return stop_service(files, timeout)[1]
+    except PermissionError as exc:
+        raise HostError(
+            f"cannot signal the local streamer ({exc}); stop it with "
+            "`make -f Makefile-stream stream-stop`"
+        ) from exc
 
 
 def stop_host(state_dir: Path) -> str:

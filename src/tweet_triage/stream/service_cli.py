@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from tweet_triage.config import load_settings
 from tweet_triage.stream.supervisor import (
     ALREADY_RUNNING_EXIT,
     RestartPolicy,
@@ -101,3 +102,55 @@ def status(
         else supervisor_status(SupervisorFiles(pid_file), stats_file)
     )
     typer.echo(json.dumps(info) if as_json else format_status(info))
+
+
+@app.command("bundle")
+def bundle(
+    python_version: str = typer.Option(..., help="The host's Python, e.g. 3.11."),
+    arch: str = typer.Option(..., help="The host's machine, e.g. x86_64 or aarch64."),
+    glibc: str = typer.Option(..., help="The host's glibc version, e.g. 2.36."),
+) -> None:
+    """Build (or reuse) the host's wheel folder; print it as JSON. Controller side."""
+    from tweet_triage.stream.bundle import build_bundle  # controller only: needs packaging
+
+    result = build_bundle(python_version, arch, glibc)
+    typer.echo(
+        json.dumps(
+            {
+                "folder": str(result.folder),
+                "bundle_id": result.bundle_id,
+                "project_wheel": result.project_wheel,
+                "requirements": result.requirements,
+                "archive": result.archive,
+            }
+        )
+    )
+
+
+@app.command("host-settings")
+def host_settings_command(
+    aws_credentials: str = typer.Option(
+        ..., help="'instance-profile' (EC2: no keys on the host) or 'forward' (local stand-in)."
+    ),
+    host_state_dir: str = typer.Option(..., help="TT_STATE_DIR on the host."),
+    host_profile_path: str = typer.Option(..., help="Where the profile is copied on the host."),
+) -> None:
+    """Print the streamer's settings for the host as JSON (secrets included). Controller side.
+
+    Also prints, under `profile_file`, the local mission profile to copy there. Fails with
+    one message when a setting is missing or the profile is unknown.
+    """
+    from tweet_triage.stream.bundle import host_settings, mission_profile_file
+
+    if aws_credentials not in ("instance-profile", "forward"):
+        raise typer.BadParameter("--aws-credentials: use 'instance-profile' or 'forward'")
+    settings = load_settings()
+    values = host_settings(
+        settings,
+        aws_credentials=aws_credentials,  # type: ignore[arg-type]
+        host_state_dir=host_state_dir,
+        host_profile_path=host_profile_path,
+    )
+    typer.echo(
+        json.dumps({"settings": values, "profile_file": str(mission_profile_file(settings))})
+    )

@@ -1,0 +1,333 @@
+"""What the controller ships to a streamer host, so the host installs without any network.
+
+`build_bundle` makes a folder of wheels for the host's platform: the project's own wheel
+(built from the checkout) and the wheels of its core dependencies, pinned to the versions
+installed on the controller (the versions the tests ran with; never torch or Spark, which are
+extras), plus a requirements file. The host then runs `pip install --no-index`. Everything is
+cached by content under the user's cache folder, so a second provision reuses the same files
+and Ansible's copy reports no change.
+
+`host_settings` is the streamer's settings file for the host, validated on the controller
+first (a missing X token or region stops the play before anything is installed). On EC2 the
+host reaches AWS through its instance profile, so AWS keys are never written there; for the
+local host the stand-in's endpoint and dummy keys are passed on.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+from typing import Literal
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tweet_triage.config import PROJECT_ROOT, Settings
+from tweet_triage.errors import TriageError
+from tweet_triage.profile import load_profile, profile_path
+
+PROJECT = "tweet-triage"
+AwsCredentials = Literal["instance-profile", "forward"]
+# Settings the streamer reads; everything else (data, model, local ports) stays on the controller.
+_HOST_SETTINGS = ("aws_region", "stack_name", "x_bearer_token", "x_api_base_url")
+_HOST_OPTIONAL = ("s3_bucket", "raw_prefix")
+_FORWARDED_AWS = (
+    "aws_endpoint_url",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+)
+# Controller paths that must not be copied to a host; their host defaults sit in TT_STATE_DIR.
+_CONTROLLER_PATHS = (
+    "stream_spool_dir",
+    "stream_dead_letter_path",
+    "stream_stats_file",
+    "stream_log_file",
+)
+
+
+class BundleError(TriageError):
+    """The host bundle cannot be built; the message says what is missing and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    folder: Path
+    bundle_id: str
+    project_wheel: str
+    requirements: str  # file name inside folder and archive
+    archive: str  # one tar of the wheels and requirements: one SSH transfer, not thirty
+
+
+def _write_archive(folder: Path, names: list[str], archive: Path) -> None:
+    """A byte-for-byte reproducible tar, so a re-copy of an unchanged bundle changes nothing."""
+    temporary = archive.with_suffix(".tmp")
+    with tarfile.open(temporary, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(names):
+            info = tar.gettarinfo(str(folder / name), arcname=name)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "root", "root"
+            info.mode = 0o644
+            with (folder / name).open("rb") as handle:
+                tar.addfile(info, handle)
+    os.replace(temporary, archive)
+
+
+def cache_root() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "tweet-triage" / "host-bundle"
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """One builder at a time per cache (parallel Ansible forks share it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _source_files(root: Path) -> list[Path]:
+    files = [root / "pyproject.toml", root / "README.md"]
+    for path in sorted((root / "src").rglob("*")):
+        parts = set(path.parts)
+        if (
+            path.is_file()
+            and "__pycache__" not in parts
+            and not any(p.endswith(".egg-info") for p in path.parts)
+        ):
+            files.append(path)
+    return [f for f in files if f.is_file()]
+
+
+def source_hash(root: Path = PROJECT_ROOT) -> str:
+    digest = hashlib.sha256()
+    for path in _source_files(root):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:20]
+
+
+def project_wheel(cache: Path, root: Path = PROJECT_ROOT) -> Path:
+    """The project's wheel for this source tree, built once per content hash.
+
+    Built from a clean copy of the sources, so stale files in a build/ folder never leak in.
+    """
+    target = cache / "wheels" / source_hash(root)
+    existing = sorted(target.glob("*.whl"))
+    if existing:
+        return existing[0]
+    with tempfile.TemporaryDirectory(prefix="tt-wheel-") as scratch:
+        copy = Path(scratch) / "src-copy"
+        for path in _source_files(root):
+            destination = copy / path.relative_to(root)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+        out = Path(scratch) / "out"
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--no-build-isolation",
+                "--quiet",
+                "--wheel-dir",
+                str(out),
+                str(copy),
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "SOURCE_DATE_EPOCH": "315532800"},
+            check=False,
+        )
+        if result.returncode != 0:
+            raise BundleError(f"building the project wheel failed: {result.stderr.strip()[-800:]}")
+        target.mkdir(parents=True, exist_ok=True)
+        for wheel in out.glob("*.whl"):
+            shutil.move(str(wheel), target / wheel.name)
+    return sorted(target.glob("*.whl"))[0]
+
+
+def core_lock(project: str = PROJECT) -> dict[str, str]:
+    """name -> version for the core dependency closure, as installed on the controller."""
+    pins: dict[str, str] = {}
+    try:
+        roots = distribution(project).requires or []
+    except PackageNotFoundError as exc:
+        raise BundleError(f"{project} is not installed here; run `make install`") from exc
+    queue = [Requirement(text) for text in roots]
+    while queue:
+        requirement = queue.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue  # an extra (data, model, ...) or another platform's dependency
+        name = canonicalize_name(requirement.name)
+        if name in pins:
+            continue
+        try:
+            installed = distribution(name)
+        except PackageNotFoundError as exc:
+            raise BundleError(
+                f"{name} (needed by the streamer) is not installed on the controller; run "
+                "`make install`"
+            ) from exc
+        pins[name] = installed.version
+        queue.extend(Requirement(text) for text in installed.requires or [])
+    return dict(sorted(pins.items()))
+
+
+def pip_platforms(arch: str, glibc: str) -> list[str]:
+    """pip --platform values a host with this glibc accepts (pip does not expand them itself)."""
+    match = re.fullmatch(r"2\.(\d+)", glibc)
+    if match is None:
+        raise BundleError(
+            f"host glibc {glibc!r} is not a version like 2.36; is the host glibc-based?"
+        )
+    minor = int(match.group(1))
+    platforms = [f"manylinux_2_{m}_{arch}" for m in range(minor, 16, -1)]
+    platforms.append(f"manylinux2014_{arch}")
+    if arch in ("x86_64", "i686"):
+        platforms += [f"manylinux2010_{arch}", f"manylinux1_{arch}"]
+    return platforms
+
+
+def dependency_wheels(
+    cache: Path, lock: dict[str, str], python_version: str, arch: str, glibc: str
+) -> Path:
+    """A folder with one wheel per pinned dependency for the host's platform (cached)."""
+    key = hashlib.sha256(json.dumps([lock, python_version, arch, glibc]).encode()).hexdigest()[:20]
+    target = cache / "deps" / key
+    if (target / ".complete").is_file():
+        return target
+    with tempfile.TemporaryDirectory(prefix="tt-deps-", dir=cache) as scratch:
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            python_version,
+            "--implementation",
+            "cp",
+            "--dest",
+            scratch,
+        ]
+        for platform in pip_platforms(arch, glibc):
+            command += ["--platform", platform]
+        command += [f"{name}=={version}" for name, version in lock.items()]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise BundleError(
+                f"downloading the streamer's dependency wheels for Python {python_version} on "
+                f"{arch} (glibc {glibc}) failed; the controller needs PyPI access once (later "
+                f"runs use {cache}): {result.stderr.strip()[-800:]}"
+            )
+        Path(scratch, ".complete").write_text("\n".join(sorted(os.listdir(scratch))) + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(scratch, target)
+        Path(scratch).mkdir()  # TemporaryDirectory cleans up the (now empty) name
+    return target
+
+
+def build_bundle(python_version: str, arch: str, glibc: str, cache: Path | None = None) -> Bundle:
+    """The host's wheel folder: project wheel + dependency wheels + pinned requirements."""
+    cache = cache or cache_root()
+    with _locked(cache):
+        wheel = project_wheel(cache)
+        lock = core_lock()
+        deps = dependency_wheels(cache, lock, python_version, arch, glibc)
+        wheels = sorted([wheel, *deps.glob("*.whl")], key=lambda p: p.name)
+        digest = hashlib.sha256()
+        for path in wheels:
+            digest.update(path.name.encode() + _sha256(path).encode())
+        bundle_id = digest.hexdigest()[:20]
+        folder = cache / "bundles" / bundle_id
+        requirements, archive = "requirements.txt", "wheelhouse.tar"
+        if not (folder / archive).is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            for path in wheels:
+                if not (folder / path.name).exists():
+                    os.link(path, folder / path.name)
+            version = wheel.name.split("-")[1]
+            pins = {**lock, PROJECT: version}
+            (folder / requirements).write_text(
+                "".join(f"{name}=={pinned}\n" for name, pinned in sorted(pins.items()))
+            )
+            names = [requirements, *(path.name for path in wheels)]
+            _write_archive(folder, names, folder / archive)
+    return Bundle(folder, bundle_id, wheel.name, requirements, archive)
+
+
+def _as_text(value: object) -> str:
+    if hasattr(value, "get_secret_value"):
+        value = value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def host_settings(
+    settings: Settings,
+    *,
+    aws_credentials: AwsCredentials,
+    host_state_dir: str,
+    host_profile_path: str,
+) -> dict[str, str]:
+    """The streamer's environment on the host (secrets included: the caller writes it 0600)."""
+    settings.require(*_HOST_SETTINGS)
+    load_profile(settings.mission_profile)  # unknown or invalid profile: stop here, named
+    names = [*_HOST_SETTINGS, *_HOST_OPTIONAL]
+    names += [
+        name
+        for name in type(settings).model_fields
+        if name.startswith("stream_") and name not in _CONTROLLER_PATHS
+    ]
+    if aws_credentials == "forward":
+        names += list(_FORWARDED_AWS)
+    elif settings.aws_endpoint_url:
+        raise BundleError(
+            f"AWS_ENDPOINT_URL={settings.aws_endpoint_url} points at a local stand-in, but this "
+            "host takes AWS access from its instance profile (real AWS); unset AWS_ENDPOINT_URL "
+            "or use the local inventory"
+        )
+    values = {
+        name.upper(): _as_text(value)
+        for name in names
+        if (value := getattr(settings, name)) is not None
+    }
+    values["AWS_DEFAULT_REGION"] = values["AWS_REGION"]
+    values["MISSION_PROFILE"] = host_profile_path
+    values["TT_STATE_DIR"] = host_state_dir
+    values["TT_IGNORE_DOTENV"] = "1"  # the host's environment is this file, nothing else
+    return values
+
+
+def mission_profile_file(settings: Settings) -> Path:
+    """The profile file to copy to the host (validated)."""
+    load_profile(settings.mission_profile)
+    return profile_path(settings.mission_profile).resolve()
