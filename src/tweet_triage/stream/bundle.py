@@ -35,7 +35,7 @@ from typing import Literal
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tweet_triage.config import PROJECT_ROOT, Settings
+from tweet_triage.config import PROJECT_ROOT, Settings, SettingsError
 from tweet_triage.errors import TriageError
 from tweet_triage.profile import load_profile, profile_path
 
@@ -300,6 +300,12 @@ def host_settings(
 ) -> dict[str, str]:
     """The streamer's environment on the host (secrets included: the caller writes it 0600)."""
     settings.require(*_HOST_SETTINGS)
+    empty = [name.upper() for name in _HOST_SETTINGS if not _as_text(getattr(settings, name))]
+    if empty:  # require() lets an empty secret through (SecretStr('') is not '')
+        raise SettingsError(
+            f"setting(s) {', '.join(empty)} are empty; set them in .env (see .env.example) "
+            "or in the environment"
+        )
     load_profile(settings.mission_profile)  # unknown or invalid profile: stop here, named
     names = [*_HOST_SETTINGS, *_HOST_OPTIONAL]
     names += [
