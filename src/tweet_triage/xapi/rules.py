@@ -172,7 +172,8 @@ class _Parser:
         node = self.or_expr()
         extra = self.peek()
         if extra is not None:
-            raise RuleSyntaxError(f"Unexpected '{extra.text}'", extra.position)
+            what = "Unbalanced ')'" if extra.kind == ")" else f"Unexpected '{extra.text}'"
+            raise RuleSyntaxError(what, extra.position)
         return node
 
     def or_expr(self) -> _Node:

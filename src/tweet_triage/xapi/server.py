@@ -685,6 +685,7 @@ def _stream_fields(query: dict[str, list[str]]) -> tuple[str, ...] | dict[str, A
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    timeout = 60  # seconds: an idle keep-alive connection, or a client not reading its stream
     server: _HTTPServer
     server_version = "tweet-triage-x-standin"
 
@@ -906,6 +907,7 @@ def _rules_body_problem(body: Any) -> list[dict[str, Any]]:
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    block_on_close = False  # idle keep-alive connections must not hold up a shutdown
     allow_reuse_address = True
 
     def __init__(self, port: int, standin: StandIn) -> None:
