@@ -21,9 +21,17 @@ app = typer.Typer(no_args_is_help=True)
 JSON_OPTION = typer.Option(False, "--json", help="Print the report as JSON.")
 
 
+def _value(value: object) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    return str(value)
+
+
 def _details(resource: ResourceReport) -> str:
     facts = [resource.id] if resource.id else []
-    facts += [f"{key}={value}" for key, value in resource.details.items() if value is not None]
+    facts += [f"{k}={_value(v)}" for k, v in resource.details.items() if v is not None]
     return " ".join(str(fact) for fact in facts)
 
 
