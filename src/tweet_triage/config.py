@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     stream_flush_seconds: float = Field(
         1.0, gt=0, le=60, description="Send a partial batch after this many seconds."
     )
+    stream_senders: int = Field(
+        2, ge=1, le=16, description="PutRecordBatch calls in flight at once."
+    )
     stream_stats_seconds: float = Field(
         30.0, gt=0, description="Interval of the one-line stats log and the stats file."
     )

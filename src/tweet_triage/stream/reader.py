@@ -162,7 +162,9 @@ class TweetReader(XStreamingClient):
 def _problem(raw: bytes) -> str | None:
     """Why a stream line cannot be stored as a tweet, or None if it can."""
     try:
-        payload = json.loads(raw)
+        payload = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return f"malformed JSON: not UTF-8 ({exc})"
     except ValueError as exc:
         return f"malformed JSON: {exc}"
     if not isinstance(payload, dict):

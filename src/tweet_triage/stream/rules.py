@@ -87,7 +87,8 @@ def sync_rules(
 ) -> RuleDiff:
     """Apply the diff (or, with `dry_run`, let X validate it without changing anything)."""
     diff = diff_rules(profile, live_rules(client))
-    flags = {"dry_run": True} if dry_run else {}  # tweepy would send dry_run=False as "False"
+    # X wants the literal `true`; tweepy would send Python's "True" (and "False" when off).
+    flags = {"dry_run": "true"} if dry_run else {}
     if diff.delete:
         response = _call(
             client.delete_rules,

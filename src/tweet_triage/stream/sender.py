@@ -1,18 +1,19 @@
 """The sender thread: batches records into sink calls and retries until every one is accepted.
 
 A batch is sent when it reaches 500 records or 4 MiB, or when `flush_seconds` passed since
-the last send. Records the sink refuses (Firehose `RequestResponses` with an `ErrorCode`) are
-re-sent alone; a call that fails as a whole (throttling, service unavailable, network) is
-re-sent whole. Both wait with exponential back-off and jitter. Records are acknowledged in the
-spool as soon as the sink accepts them; nothing is ever dropped: on shutdown whatever could
-not be delivered in time stays in the spool for the next start.
-"""
+the last send; up to `concurrency` batches are in flight at once. Records the sink refuses
+(Firehose `RequestResponses` with an `ErrorCode`) are re-sent alone; a call that fails as a
+whole (throttling, service unavailable, network) is re-sent whole. Both wait with exponential
+back-off and jitter. Records are acknowledged in the spool as soon as the sink accepts them;
+nothing is ever dropped: on shutdown whatever could not be delivered in time stays in the
+spool for the next start."""
 
 from __future__ import annotations
 
 import logging
 import random
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from tweet_triage.stream.intake import Intake
@@ -38,7 +39,12 @@ class Backoff:
 
 
 class Sender(threading.Thread):
-    """Takes batches from the intake and delivers them; `finish()` then `join()` to drain."""
+    """Takes batches from the intake and delivers them until the intake is closed and drained.
+
+    Up to `concurrency` put calls are in flight at once (a small worker pool), so the time a
+    call spends on the network overlaps with preparing the next one; each worker retries its
+    own batch. Firehose does not keep the order of records across calls anyway.
+    """
 
     def __init__(
         self,
@@ -47,6 +53,7 @@ class Sender(threading.Thread):
         stats: StreamStats,
         *,
         flush_seconds: float = 1.0,
+        concurrency: int = 2,
         max_records: int = MAX_BATCH_RECORDS,
         max_bytes: int = MAX_BATCH_BYTES,
         backoff: Backoff | None = None,
@@ -56,12 +63,14 @@ class Sender(threading.Thread):
         self._sink = sink
         self._stats = stats
         self._flush_seconds = flush_seconds
+        self._concurrency = concurrency
+        self._slots = threading.BoundedSemaphore(concurrency)
         self._max_records = max_records
         self._max_bytes = max_bytes
         self._backoff = backoff or Backoff()
         self._abort = threading.Event()
+        self._stats_lock = threading.Lock()  # workers update the same counters
         self.error: BaseException | None = None
-        self.in_flight = 0
 
     def abort(self) -> None:
         """Stop now, even with records undelivered (they stay in the spool)."""
@@ -69,28 +78,48 @@ class Sender(threading.Thread):
 
     def run(self) -> None:
         try:
-            while not self._abort.is_set():
-                self._intake.spool.sync_if_due()
-                batch = self._intake.take(self._max_records, self._max_bytes, self._flush_seconds)
-                if batch:
-                    self._deliver(batch)
-                elif self._intake.closed and self._intake.drained():
-                    return
+            with ThreadPoolExecutor(self._concurrency, "firehose-put") as workers:
+                while not self._abort.is_set():
+                    self._intake.spool.sync_if_due()
+                    if not self._slots.acquire(timeout=self._flush_seconds):
+                        continue  # every worker busy (retrying): records wait in the spool
+                    batch = self._intake.take(
+                        self._max_records, self._max_bytes, self._flush_seconds
+                    )
+                    if batch:
+                        workers.submit(self._work, batch)
+                        continue
+                    self._slots.release()
+                    if self._intake.closed and self._intake.drained():
+                        break
         except BaseException as exc:  # the streamer stops and reports it; spool keeps data
             self.error = exc
             log.exception("sender stopped by an unexpected error")
 
+    def _work(self, batch: list[SpooledRecord]) -> None:
+        try:
+            self._deliver(batch)
+        except BaseException as exc:
+            self.error = exc
+            self._abort.set()
+            log.exception("sender stopped by an unexpected error")
+        finally:
+            self._slots.release()
+
+    def _count(self, **increments: int) -> None:
+        with self._stats_lock:
+            for name, value in increments.items():
+                setattr(self._stats, name, getattr(self._stats, name) + value)
+
     def _deliver(self, batch: list[SpooledRecord]) -> None:
         remaining = batch
         attempt = 0
-        self.in_flight = len(batch)
         while remaining and not self._abort.is_set():
-            self._stats.api_calls += 1
+            self._count(api_calls=1)
             try:
                 results = self._sink.put_batch([record.data for record in remaining])
             except SinkError as exc:
-                self._stats.failed_calls += 1
-                self._stats.failed += len(remaining)
+                self._count(failed_calls=1, failed=len(remaining))
                 delay = self._backoff.delay(attempt, exc.permanent)
                 level = logging.ERROR if exc.permanent else logging.WARNING
                 log.log(
@@ -106,10 +135,10 @@ class Sender(threading.Thread):
                 accepted = [r for r, error in zip(remaining, results, strict=True) if not error]
                 refused = [r for r, error in zip(remaining, results, strict=True) if error]
                 self._intake.ack(accepted)
-                self._stats.sent += len(accepted)
+                self._count(sent=len(accepted))
                 if not refused:
                     break
-                self._stats.failed += len(refused)
+                self._count(failed=len(refused))
                 delay = self._backoff.delay(attempt)
                 reasons = sorted({e for e in results if e})
                 log.warning(
@@ -122,10 +151,9 @@ class Sender(threading.Thread):
                     extra={"fields": {"refused": len(refused)}},
                 )
                 remaining = refused
-            self._stats.retried += len(remaining)
+            self._count(retried=len(remaining))
             attempt += 1
             self._abort.wait(delay)
-        self.in_flight = 0
 
     def wait_drained(self, timeout: float) -> bool:
         """After `intake.close()`: wait until every record was delivered (or `timeout`)."""

@@ -8,6 +8,7 @@ throttling, service errors) and every record of the call is re-sent.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -151,6 +152,7 @@ class FileSink:
         self.path = path
         self.name = f"file:{path}"
         self._handle: Any = None
+        self._lock = threading.Lock()  # concurrent sender workers append whole batches
 
     def check(self) -> None:
         try:
@@ -162,12 +164,13 @@ class FileSink:
             ) from exc
 
     def put_batch(self, records: Sequence[bytes]) -> list[str | None]:
-        if self._handle is None:
-            self.check()
         try:
-            self._handle.write(b"".join(records))
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
+            with self._lock:
+                if self._handle is None:
+                    self.check()
+                self._handle.write(b"".join(records))
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
         except OSError as exc:  # disk full: retried, kept in the spool meanwhile
             raise SinkError(f"writing {self.path}: {exc}", code="OSError") from exc
         return [None] * len(records)

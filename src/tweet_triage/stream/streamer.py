@@ -88,10 +88,17 @@ class Streamer:
         self.stats = StreamStats()
         self.stop_reason: str | None = None
         self._stop = threading.Event()
+        self._hurry = threading.Event()
         self._token = settings.x_bearer_token.get_secret_value()
 
     def request_stop(self, reason: str) -> None:
-        """Ask the run to stop reading, flush and return (safe from signal handlers)."""
+        """Ask the run to stop reading, flush and return (safe from signal handlers).
+
+        A second request while flushing stops the flush too: what is unsent stays in the
+        spool for the next start.
+        """
+        if self._stop.is_set():
+            self._hurry.set()
         if self.stop_reason is None:
             self.stop_reason = reason
         self._stop.set()
@@ -117,6 +124,7 @@ class Streamer:
                 self.sink,
                 self.stats,
                 flush_seconds=settings.stream_flush_seconds,
+                concurrency=settings.stream_senders,
                 backoff=self.backoff,
             )
             reader = TweetReader(
@@ -192,13 +200,20 @@ class Streamer:
         if reader.thread is not None:
             reader.thread.join(self.settings.stream_stall_seconds + 15)
         intake.close()
-        if not sender.wait_drained(self.settings.stream_drain_seconds):
+        deadline = time.monotonic() + self.settings.stream_drain_seconds
+        while sender.is_alive() and time.monotonic() < deadline and not self._hurry.is_set():
+            sender.join(0.2)
+        if sender.is_alive():
+            why = (
+                "stopped again while flushing"
+                if self._hurry.is_set()
+                else f"could not send everything within {self.settings.stream_drain_seconds:.0f} s"
+            )
             sender.abort()
             sender.join(30)
             log.warning(
-                "could not send everything within %.0f s; %d record(s) stay in the spool %s and "
-                "are sent at the next start",
-                self.settings.stream_drain_seconds,
+                "%s; %d record(s) stay in the spool %s and are sent at the next start",
+                why,
                 spool.depth,
                 spool.directory,
             )

@@ -32,18 +32,18 @@ class FakeX:
         data = [tweepy.StreamRule(r.value, r.tag, r.id) for r in self.rules.values()]
         return SimpleNamespace(data=data or None, errors=[])
 
-    def delete_rules(self, ids: list[str], dry_run: bool = False) -> Any:
-        self.calls.append(("delete", ids, dry_run))
-        if not dry_run:
+    def delete_rules(self, ids: list[str], dry_run: str = "false") -> Any:
+        self.calls.append(("delete", ids, dry_run == "true"))
+        if dry_run != "true":
             for rule_id in ids:
                 del self.rules[rule_id]
         return SimpleNamespace(data=None, errors=[])
 
-    def add_rules(self, add: list[tweepy.StreamRule], dry_run: bool = False) -> Any:
-        self.calls.append(("add", [(r.value, r.tag) for r in add], dry_run))
+    def add_rules(self, add: list[tweepy.StreamRule], dry_run: str = "false") -> Any:
+        self.calls.append(("add", [(r.value, r.tag) for r in add], dry_run == "true"))
         values = {r.value for r in self.rules.values()}
         errors = [{"title": "DuplicateRule", "value": r.value} for r in add if r.value in values]
-        if not errors and not dry_run:
+        if not errors and dry_run != "true":
             for rule in add:
                 self._next += 1
                 self.rules[str(self._next)] = LiveRule(str(self._next), rule.value, rule.tag)
@@ -85,7 +85,7 @@ def test_dry_run_changes_nothing_but_asks_x_to_validate() -> None:
 def test_rule_errors_from_x_name_the_rule() -> None:
     x = FakeX([LiveRule("1", "dup", "other")])
 
-    def no_delete(ids: list[str], dry_run: bool = False) -> Any:
+    def no_delete(ids: list[str], dry_run: str = "false") -> Any:
         return SimpleNamespace(data=None, errors=[])
 
     x.delete_rules = no_delete  # type: ignore[method-assign]

@@ -52,11 +52,17 @@ class FlakySink:
         pass
 
 
-def _run(tmp_path: Path, sink: FlakySink, records: list[bytes], queue_size: int = 10_000):
+def _run(
+    tmp_path: Path,
+    sink: FlakySink,
+    records: list[bytes],
+    queue_size: int = 10_000,
+    concurrency: int = 1,  # one call at a time keeps the order, so tests can check it
+) -> tuple[Spool, StreamStats]:
     spool = Spool(tmp_path / "spool")
     intake = Intake(spool, queue_size, spool.open())
     stats = StreamStats()
-    sender = Sender(intake, sink, stats, flush_seconds=0.05, backoff=FAST)
+    sender = Sender(intake, sink, stats, flush_seconds=0.05, backoff=FAST, concurrency=concurrency)
     sender.start()
     for data in records:
         intake.accept(data)
@@ -68,7 +74,7 @@ def _run(tmp_path: Path, sink: FlakySink, records: list[bytes], queue_size: int 
 def test_partial_failures_and_failed_calls_are_retried_until_all_arrive(tmp_path: Path) -> None:
     records = [_record(n) for n in range(2_000)]
     sink = FlakySink(refuse_every=7, fail_every=3)
-    spool, stats = _run(tmp_path, sink, records)
+    spool, stats = _run(tmp_path, sink, records, concurrency=4)
     assert sorted(sink.accepted) == sorted(records)
     assert len(sink.accepted) == len(records)  # nothing sent twice once accepted
     assert stats.sent == 2_000
@@ -157,7 +163,8 @@ def test_reader_and_sender_threads_together_lose_nothing(tmp_path: Path) -> None
     spool = Spool(tmp_path / "spool")
     intake = Intake(spool, 50, spool.open())
     sink = FlakySink(refuse_every=11)
-    sender = Sender(intake, sink, StreamStats(), flush_seconds=0.01, backoff=FAST)
+    stats = StreamStats()
+    sender = Sender(intake, sink, stats, flush_seconds=0.01, backoff=FAST, concurrency=3)
     sender.start()
     records = [_record(n) for n in range(5_000)]
 
@@ -172,3 +179,4 @@ def test_reader_and_sender_threads_together_lose_nothing(tmp_path: Path) -> None
     assert sender.wait_drained(30)
     assert sorted(sink.accepted) == sorted(records)
     assert spool.depth == 0
+    assert stats.sent == len(records)

@@ -1,0 +1,124 @@
+"""`tweet-triage stream rules` and `stream run --sink file:` as a user runs them, against the
+X stand-in; and the one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tweet_triage.config import PROFILES_DIR
+from tweet_triage.corpus.store import BUNDLED_TWEETS, load_tweets
+from tweet_triage.profile import load_profile
+from tweet_triage.xapi.server import StandIn, XStandInServer
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "cli-test-token"
+
+
+@pytest.fixture
+def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
+    stand_in = StandIn(
+        load_tweets(BUNDLED_TWEETS)[:3_000],
+        token=TOKEN,
+        rate=0,
+        state_dir=tmp_path / "xapi",
+        keepalive_seconds=0.5,
+    )
+    with XStandInServer(stand_in) as server:
+        monkeypatch.setenv("X_API_BASE_URL", server.url)
+        monkeypatch.setenv("X_BEARER_TOKEN", TOKEN)
+        monkeypatch.setenv("MISSION_PROFILE", "demo")
+        yield stand_in
+
+
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tweet_triage", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_rules_dry_run_shows_the_diff_and_changes_nothing_then_sync_applies_it(
+    standin: StandIn, tmp_path: Path
+) -> None:
+    demo = load_profile("demo")
+    dry = cli("stream", "rules", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"+ [{demo.stream.rules[0].tag}] {demo.stream.rules[0].value}" in dry.stdout
+    assert "8 rule(s) would be added, 0 would be deleted, 0 unchanged" in dry.stdout
+    assert standin.rules == {}
+
+    applied = cli("stream", "rules")
+    assert applied.returncode == 0, applied.stderr
+    assert {(r.value, r.tag) for r in standin.rules.values()} == {
+        (r.value, r.tag) for r in demo.stream.rules
+    }
+
+    again = cli("stream", "rules", "--dry-run")
+    assert "0 rule(s) would be added, 0 would be deleted, 8 unchanged" in again.stdout
+
+    changed = tmp_path / "changed.yaml"
+    raw = yaml.safe_load((PROFILES_DIR / "demo.yaml").read_text())
+    new_rule = {"value": "webb telescope lang:en -is:retweet", "tag": "new"}
+    raw["stream"]["rules"] = [raw["stream"]["rules"][0], new_rule]
+    changed.write_text(yaml.safe_dump(raw))
+    synced = cli("stream", "rules", "--profile", str(changed))
+    assert "1 rule(s) were added, 7 were deleted, 1 unchanged" in synced.stdout
+    assert sorted(r.tag for r in standin.rules.values()) == sorted(
+        [demo.stream.rules[0].tag, "new"]
+    )
+
+
+def test_stream_check_writes_the_raw_payloads_to_a_file_and_logs_json(
+    standin: StandIn, tmp_path: Path
+) -> None:
+    out = tmp_path / "check.jsonl"
+    result = cli("stream", "run", "--sink", f"file:{out}", "--max-tweets", "100")
+    assert result.returncode == 0, result.stderr
+    assert "stopped (max tweets reached)" in result.stdout
+    lines = out.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 100 and all(line.endswith(b"\n") for line in lines)
+    payloads = [json.loads(line) for line in lines]
+    assert [p["data"]["id"] for p in payloads] == standin.stats_json()["ids_sent"][:100]
+    assert all(p["matching_rules"] and p["data"]["created_at"] for p in payloads)
+    log = Path(os.environ["TT_STATE_DIR"]) / "stream" / "stream.log.jsonl"
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any(e["message"].startswith("streamer stopped") and e["sent"] == 100 for e in entries)
+    stats = json.loads((Path(os.environ["TT_STATE_DIR"]) / "stream" / "stats.json").read_text())
+    assert (stats["state"], stats["received"], stats["sent"]) == ("stopped", 100, 100)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--sink", "kinesis"], {}, "--sink 'kinesis': use 'firehose' or 'file:PATH'"),
+        (["--profile", "nope"], {}, "unknown mission profile 'nope'"),
+        (["--sink", "file:/tmp/x.jsonl"], {"X_BEARER_TOKEN": ""}, "X_BEARER_TOKEN"),
+        (["--sink", "file:/tmp/x.jsonl"], {"X_BEARER_TOKEN": "wrong"}, "X_BEARER_TOKEN"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(
+    standin: StandIn, args: list[str], env: dict[str, str], message: str
+) -> None:
+    result = cli("stream", "run", *args, **env)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_delivery_stream_stops_before_reading(standin: StandIn, local_aws) -> None:
+    result = cli("stream", "run", "--max-tweets", "10")
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "aws-create" in result.stderr
+    assert standin.stats_json(include_ids=False)["connections"] == 0
