@@ -12,11 +12,18 @@ reconnects, stays tweepy's own.
 Use `XStreamingClient(token, base_url=settings.x_api_base_url)` where you would use
 `tweepy.StreamingClient`, and subclass it the same way (`on_response`, `on_tweet`, ...). For
 any other tweepy client or a plain session, call `use_base_url(client.session, base_url)`.
+
+One more difference: a line that is not a valid stream payload (X has sent truncated JSON
+during incidents; the stand-in's `malformed-after` fault does it on purpose) goes to
+`on_malformed_line(raw, error)` and the stream goes on. Plain tweepy lets the JSON error escape
+`on_data`, which ends the whole stream (`on_exception`, then `running = False`).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +32,8 @@ import tweepy
 from requests.adapters import HTTPAdapter
 
 from tweet_triage.errors import TriageError
+
+log = logging.getLogger(__name__)
 
 TWEEPY_HOST = "https://api.twitter.com"
 X_API_BASE_URL = "https://api.x.com"
@@ -99,3 +108,43 @@ class XStreamingClient(tweepy.StreamingClient):
         super().__init__(bearer_token, **kwargs)
         self.base_url = normalise_base_url(base_url)
         use_base_url(self.session, self.base_url)
+
+    def on_data(self, raw_data: bytes | str) -> None:
+        """tweepy's handling, except that a malformed line is reported instead of fatal.
+
+        The line is checked before tweepy parses it, so an exception from your own callbacks
+        (`on_tweet`, `on_response`, ...) is never mistaken for bad input.
+        """
+        problem = payload_problem(raw_data)
+        if problem is not None:
+            self.on_malformed_line(raw_data, problem)
+            return
+        super().on_data(raw_data)
+
+    def on_malformed_line(self, raw_data: bytes | str, problem: str) -> None:
+        """Called for a line that is not a valid payload; override to count or keep it."""
+        text = raw_data if isinstance(raw_data, str) else raw_data.decode("utf-8", "replace")
+        log.warning("skipping a malformed stream line (%s): %r", problem, text[:200])
+
+
+def payload_problem(raw_data: bytes | str) -> str | None:
+    """Why a stream line is not a payload tweepy can parse, or None when it is one."""
+    try:
+        payload = json.loads(raw_data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return f"not JSON: {exc}"
+    if not isinstance(payload, dict):
+        return "not a JSON object"
+    tweet = payload.get("data")
+    if tweet is not None and (
+        not isinstance(tweet, dict)
+        or not str(tweet.get("id", "")).isdigit()
+        or not isinstance(tweet.get("text"), str)
+    ):
+        return "'data' is not a Tweet object with a numeric id and a text"
+    rules = payload.get("matching_rules", [])
+    if not isinstance(rules, list) or not all(
+        isinstance(rule, dict) and "id" in rule and "tag" in rule for rule in rules
+    ):
+        return "'matching_rules' is not a list of {id, tag} objects"
+    return None
