@@ -24,6 +24,8 @@ class CloudError(TriageError):
 
 # Standard retry mode retries throttling and transient errors with jittered backoff.
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5)
+# The preflight probe answers "is the endpoint there at all?" quickly instead of retrying.
+_PROBE_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=3)
 
 
 @dataclass
@@ -38,14 +40,16 @@ class Aws:
     def region(self) -> str:
         return str(self.session.region_name)
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = self.session.client(
+    def client(self, service: str, *, probe: bool = False) -> Any:
+        """A cached client; `probe=True` gives one that fails fast on connection errors."""
+        key = f"{service}/probe" if probe else service
+        if key not in self._clients:
+            self._clients[key] = self.session.client(
                 service,  # type: ignore[call-overload]
                 endpoint_url=self.endpoint_url,
-                config=_CLIENT_CONFIG,
+                config=_PROBE_CONFIG if probe else _CLIENT_CONFIG,
             )
-        return self._clients[service]
+        return self._clients[key]
 
 
 def connect(settings: Settings) -> Aws:

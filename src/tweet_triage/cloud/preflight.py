@@ -96,7 +96,7 @@ def _connect(settings: Settings) -> Aws:
 def _caller_identity(settings: Settings, aws: Aws) -> tuple[str, str]:
     """Account id and partition of the caller; the one call that proves endpoint and keys."""
     try:
-        identity = aws.client("sts").get_caller_identity()
+        identity = aws.client("sts", probe=True).get_caller_identity()
     except (EndpointConnectionError, ConnectTimeoutError) as exc:
         if settings.aws_endpoint_url:
             raise CloudError(

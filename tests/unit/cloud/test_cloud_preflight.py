@@ -50,7 +50,7 @@ def test_unreachable_endpoint_names_aws_endpoint_url(settings: Settings) -> None
 
 def test_rejected_credentials_are_named(settings: Settings) -> None:
     aws = connect(settings)
-    with Stubber(aws.client("sts")) as stub:
+    with Stubber(aws.client("sts", probe=True)) as stub:
         stub.add_client_error(
             "get_caller_identity",
             service_error_code="InvalidClientTokenId",
