@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from tweet_triage import __version__
 from tweet_triage.cloud.cli import app as aws_app
+from tweet_triage.config import PROJECT_ROOT
 from tweet_triage.corpus.cli import app as corpus_app
 from tweet_triage.data.cli import register as register_data
 from tweet_triage.errors import TriageError
@@ -40,6 +44,39 @@ def demo(
     from tweet_triage.demo import run_demo
 
     run_demo(replay_rate=replay_rate, train_args=train_args)
+
+
+EXECUTED_NOTEBOOKS = PROJECT_ROOT / "notebooks" / "executed"
+notebooks_app = typer.Typer(no_args_is_help=True)
+app.add_typer(notebooks_app, name="notebooks", help="Run the notebooks headless (papermill).")
+
+
+@notebooks_app.command("run")
+def notebooks_run(
+    output_dir: Annotated[Path, typer.Option(help="Executed copies.")] = EXECUTED_NOTEBOOKS,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Run only these notebooks (by name, repeatable).")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="NOTEBOOK.NAME=VALUE (JSON value), e.g. 07-train-evaluate.max_steps=5"),
+    ] = None,
+) -> None:
+    """Run the notebooks in order against the local stand-ins (started if needed)."""
+    from tweet_triage.notebooks import run_notebooks
+
+    parameters: dict[str, dict[str, object]] = {}
+    for item in param or []:
+        target, _, value = item.partition("=")
+        notebook, _, name = target.partition(".")
+        if not (notebook and name and value):
+            raise typer.BadParameter(f"--param {item!r}: use NOTEBOOK.NAME=VALUE")
+        try:
+            parameters.setdefault(notebook, {})[name] = json.loads(value)
+        except json.JSONDecodeError:
+            parameters.setdefault(notebook, {})[name] = value
+    for name, seconds in run_notebooks(output_dir, parameters, only or None):
+        typer.echo(f"{seconds:7.1f} s  {name}")
 
 
 @app.command()
