@@ -1,7 +1,249 @@
-"""CLI commands of `tweet_triage.model`, registered flat on the root app (one per stage)."""
+"""CLI commands of `tweet_triage.model`, registered flat on the root app (one per stage).
+
+`train` takes its options from the `TrainConfig` dataclass (run_glue style, through
+transformers' HfArgumentParser), so the CLI, notebooks and the help text share one
+definition; the other commands are plain Typer options over the library functions.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
 
 import typer
+
+from tweet_triage.config import Settings, load_settings
+from tweet_triage.logs import configure_logging
+
+
+class Engine(StrEnum):
+    pandas = "pandas"
+    spark = "spark"
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    configure_logging(settings)
+    return settings
+
+
+def train(ctx: typer.Context) -> None:
+    """Fine-tune the needs-support classifier (GPU if present). Options: train --help."""
+    from transformers import HfArgumentParser
+
+    from tweet_triage.model.training import TrainConfig
+    from tweet_triage.model.training import train as run_training
+
+    parser = HfArgumentParser(TrainConfig, prog="tweet-triage train")
+    if any(arg in ("-h", "--help") for arg in ctx.args):
+        parser.print_help()
+        raise typer.Exit(0)
+    try:
+        config, unknown = parser.parse_args_into_dataclasses(
+            args=ctx.args, return_remaining_strings=True
+        )
+        if unknown:
+            parser.error(f"unknown option(s) {' '.join(unknown)}; see `tweet-triage train --help`")
+    except SystemExit as exc:  # argparse already printed the problem and the usage
+        raise typer.Exit(2) from exc
+    settings = _settings()
+    result = run_training(config, settings)
+    v = result.validation
+    typer.echo(
+        f"model saved to {result.output_dir}: threshold {result.threshold:.3f}, val F2 "
+        f"{v['f2']:.3f}, PR AUC {v['pr_auc']:.3f}; {result.steps} steps in "
+        f"{result.train_seconds:.0f} s on {result.device} "
+        f"({result.train_samples_per_second:.1f} samples/s)"
+        + (f"; MLflow run {result.mlflow_run_id}" if result.mlflow_run_id else "")
+        + (f", registered version {result.registered_version}" if result.registered_version else "")
+    )
+
+
+def evaluate(
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Model folder; default MODEL_DIR.")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Labelled split to evaluate on.")] = "test",
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder holding splits/; default DATA_DIR.")
+    ] = None,
+    reports_dir: Annotated[
+        Path | None, typer.Option(help="Where the report goes; default REPORTS_DIR.")
+    ] = None,
+    reading_wpm: Annotated[float, typer.Option(help="Reading speed, words per minute.")] = 135.0,
+    typing_wpm: Annotated[float, typer.Option(help="Typing speed, words per minute.")] = 40.0,
+    reply_length_ratio: Annotated[float, typer.Option(help="Reply words per tweet word.")] = 1.0,
+    response_fraction: Annotated[
+        float, typer.Option(help="Share of needs-support tweets that get a typed reply.")
+    ] = 1.0,
+    false_positive_reply_fraction: Annotated[
+        float,
+        typer.Option(
+            help="Share of the reply time charged to a wrongly flagged tweet (original: 1)."
+        ),
+    ] = 0.0,
+    bootstrap: Annotated[
+        int, typer.Option(min=100, help="Bootstrap resamples for the intervals.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    naive_seed: Annotated[int, typer.Option(help="Seed of the reference random draw.")] = 88,
+    device: Annotated[str, typer.Option(help="auto, cuda or cpu.")] = "auto",
+    track: Annotated[bool, typer.Option(help="Add the results to the model's MLflow run.")] = True,
+) -> None:
+    """ML and business metrics on a held-out split, plots and the report."""
+    from tweet_triage.model.evaluate import EvaluateOptions
+    from tweet_triage.model.evaluate import evaluate as run_evaluation
+    from tweet_triage.model.metrics import BusinessParams
+
+    settings = _settings()
+    try:
+        params = BusinessParams(
+            reading_wpm,
+            typing_wpm,
+            reply_length_ratio,
+            response_fraction,
+            false_positive_reply_fraction,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    reports = reports_dir or settings.reports_dir
+    result = run_evaluation(
+        model or settings.model_dir,
+        data_dir or settings.data_dir,
+        reports,
+        settings,
+        params,
+        EvaluateOptions(
+            split=split,
+            n_bootstrap=bootstrap,
+            seed=seed,
+            naive_seed=naive_seed,
+            device=device,
+            track=track,
+        ),
+    )
+    m, b = result["metrics"], result["business"]
+    lo, hi = result["intervals"]["f2"]
+    same, coin = b["pct_reduction"]["naive_same_rate"], b["pct_reduction"]["naive_50"]
+    typer.echo(
+        f"{split}: needs-support F2 {m['f2']:.3f} [{lo:.3f}, {hi:.3f}], precision "
+        f"{m['precision']:.3f}, recall {m['recall']:.3f}, PR AUC {m['pr_auc']:.3f}\n"
+        f"time missed {b['model']['time_missed_min']:.1f} min, wasted "
+        f"{b['model']['time_wasted_min']:.1f} min; vs random at the same flag rate: "
+        f"{same['time_missed']:.0f}% / {same['time_wasted']:.0f}% less; vs 50% random: "
+        f"{coin['time_missed']:.0f}% / {coin['time_wasted']:.0f}% less\n"
+        f"report: {reports / 'evaluation.md'}"
+    )
+
+
+def predict(
+    input_path: Annotated[
+        Path,
+        typer.Option("--input", help="CSV, JSON Lines or Parquet (file/folder) with id, text."),
+    ],
+    output_path: Annotated[
+        Path, typer.Option("--output", help="Output file (.parquet/.csv/.jsonl) or folder.")
+    ],
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Model folder; default MODEL_DIR.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Tweets per forward pass.")] = 64,
+    engine: Annotated[
+        Engine, typer.Option(help="pandas (one process) or spark (Parquet folders).")
+    ] = Engine.pandas,
+    device: Annotated[str, typer.Option(help="auto, cuda or cpu.")] = "auto",
+) -> None:
+    """Score tweets: rows plus p_needs_support and needs_support (0/1 at the saved threshold)."""
+    from tweet_triage.model.inference import predict_file, predict_spark
+
+    settings = _settings()
+    model_dir = model or settings.model_dir
+    if engine is Engine.spark:
+        from pyspark.sql import SparkSession
+
+        builder = SparkSession.builder.master(settings.spark_master).appName("tweet-triage-predict")
+        for key, value in settings.spark_conf.items():
+            builder = builder.config(key, value)
+        spark = builder.getOrCreate()
+        try:
+            summary = predict_spark(spark, model_dir, input_path, output_path, batch_size, device)
+        finally:
+            spark.stop()
+    else:
+        summary = predict_file(model_dir, input_path, output_path, batch_size, device)
+    typer.echo(
+        f"scored {summary.scored} of {summary.rows} tweets ({summary.skipped} skipped: empty or "
+        f"non-string text), flagged {summary.flagged}, {summary.tweets_per_second:.0f} tweets/s; "
+        f"wrote {summary.output}"
+    )
+
+
+def trends(
+    predictions: Annotated[Path, typer.Option(help="Output of `predict` (any supported format).")],
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="Model folder (its reference); default MODEL_DIR."),
+    ] = None,
+    reports_dir: Annotated[
+        Path | None, typer.Option(help="Where trends.md goes; default REPORTS_DIR.")
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option(min=0.0, help="Allowed relative change vs training.")
+    ] = 0.15,
+    min_group_size: Annotated[
+        int, typer.Option(min=1, help="Smallest time-of-day group checked.")
+    ] = 30,
+    fail_on_drift: Annotated[
+        bool, typer.Option(help="Exit with status 1 when the check fails.")
+    ] = False,
+) -> None:
+    """Score distributions by class, time, length and client, and the drift check."""
+    from tweet_triage.model.trends import trends_report
+
+    settings = _settings()
+    path, drift = trends_report(
+        predictions,
+        model or settings.model_dir,
+        reports_dir or settings.reports_dir,
+        tolerance,
+        min_group_size,
+    )
+    failed = [c.name for c in drift.checks if not c.passed]
+    verdict = "PASS" if drift.passed else f"FAIL ({', '.join(failed)})"
+    typer.echo(f"drift check within {tolerance:.0%}: {verdict}; report: {path}")
+    if fail_on_drift and not drift.passed:
+        raise typer.Exit(1)
+
+
+def report(
+    reports_dir: Annotated[
+        Path | None, typer.Option(help="Folder of the last evaluation; default REPORTS_DIR.")
+    ] = None,
+) -> None:
+    """Rebuild the evaluation report and its plots from the last evaluation."""
+    from tweet_triage.model.report import build_report
+
+    settings = _settings()
+    typer.echo(f"report: {build_report(reports_dir or settings.reports_dir)}")
+
+
+def tracking_uri() -> None:
+    """Print the effective MLflow tracking URI (used by `make mlflow-ui`)."""
+    from tweet_triage.model.tracking import tracking_uri as effective_uri
+
+    sys.stdout.write(effective_uri(load_settings()) + "\n")
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
+    app.command(
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        add_help_option=False,
+    )(train)
+    app.command()(evaluate)
+    app.command()(predict)
+    app.command()(trends)
+    app.command()(report)
+    app.command("tracking-uri")(tracking_uri)

@@ -1,0 +1,158 @@
+"""Evaluation on a held-out split: needs-support metrics with intervals, business metrics
+against random guessing, slices; results to reports/ and to the model's MLflow run."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tweet_triage.config import Settings
+from tweet_triage.model.bundle import ModelMeta
+from tweet_triage.model.data import NEEDS_SUPPORT, load_split
+from tweet_triage.model.inference import P_COLUMN, PRED_COLUMN, TRUE_COLUMN, NeedsSupportModel
+from tweet_triage.model.metrics import (
+    BusinessParams,
+    bootstrap_intervals,
+    business_comparison,
+    classification_metrics,
+    slice_table,
+    tweet_seconds,
+    word_bins,
+)
+from tweet_triage.text import word_count
+
+log = logging.getLogger(__name__)
+
+EVALUATION_FILE = "evaluation.json"
+PREDICTIONS_FILE = "evaluation_predictions.parquet"
+SLICES = ("time_of_day", "word_bin", "tweet_kind")
+
+
+@dataclass
+class EvaluateOptions:
+    split: str = "test"
+    n_bootstrap: int = 1000
+    seed: int = 0
+    naive_seed: int = 88
+    batch_size: int = 64
+    device: str = "auto"
+    track: bool = True
+
+
+def _words(frame: pd.DataFrame) -> np.ndarray:
+    """Words of the original text (what a person reads), not of the normalised model text."""
+    if "word_count" in frame.columns:
+        return pd.to_numeric(frame["word_count"], errors="coerce").fillna(0).to_numpy()
+    return np.array([word_count(t) for t in frame["text"]])
+
+
+def evaluate(
+    model_dir: Path,
+    data_dir: Path,
+    reports_dir: Path,
+    settings: Settings,
+    params: BusinessParams | None = None,
+    options: EvaluateOptions | None = None,
+) -> dict[str, Any]:
+    """Score a labelled split and write evaluation.json, predictions, plots and the report."""
+    from tweet_triage.model.report import build_report
+
+    params = params or BusinessParams()
+    options = options or EvaluateOptions()
+    model = NeedsSupportModel.load(model_dir, device=options.device)
+    frame = load_split(data_dir, options.split)
+    text_column = "text" if "text" in frame.columns else "model_text"
+    p = model.predict_proba(frame[text_column].tolist(), batch_size=options.batch_size)
+    scored = ~np.isnan(p)
+    if not scored.all():
+        log.warning("%d row(s) with unusable text left out of the evaluation", (~scored).sum())
+    frame = frame.loc[scored].reset_index(drop=True)
+    p = p[scored]
+    y = frame[NEEDS_SUPPORT].to_numpy().astype(int)
+    threshold = model.threshold
+    pred = (p >= threshold).astype(int)
+    words = _words(frame)
+
+    metrics = classification_metrics(y, p, threshold)
+    predictions = frame.rename(columns={NEEDS_SUPPORT: TRUE_COLUMN}).assign(
+        **{P_COLUMN: p, PRED_COLUMN: pred, "word_count": words}
+    )
+    predictions["word_bin"] = word_bins(predictions["word_count"])
+    if "is_reply" in predictions.columns:
+        predictions["tweet_kind"] = np.where(
+            predictions["is_reply"].astype(bool), "reply", "original"
+        )
+    slices = {
+        column: slice_table(predictions, column, TRUE_COLUMN, P_COLUMN, PRED_COLUMN).to_dict(
+            orient="records"
+        )
+        for column in SLICES
+        if column in predictions.columns
+    }
+    result: dict[str, Any] = {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model_dir": str(model_dir),
+        "split": options.split,
+        "rows_skipped": int((~scored).sum()),
+        "threshold": threshold,
+        "objective": model.meta.objective,
+        "metrics": metrics,
+        "metrics_at_0.5": classification_metrics(y, p, 0.5),
+        "intervals": bootstrap_intervals(
+            y, p, threshold, tweet_seconds(words, params), options.n_bootstrap, options.seed
+        ),
+        "n_bootstrap": options.n_bootstrap,
+        "business": business_comparison(y, pred, words, params, seed=options.naive_seed),
+        "slices": slices,
+        "validation": model.meta.validation,
+        "training": {
+            k: model.meta.training.get(k)
+            for k in (
+                "train_rows",
+                "steps",
+                "train_seconds",
+                "train_samples_per_second",
+                "device",
+                "max_length",
+            )
+        },
+        "mlflow": model.meta.mlflow,
+    }
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    predictions.to_parquet(reports_dir / PREDICTIONS_FILE, index=False)
+    (reports_dir / EVALUATION_FILE).write_text(json.dumps(result, indent=2, default=str))
+    report = build_report(reports_dir)
+    if options.track:
+        _track(settings, model.meta, result, reports_dir, report)
+        (reports_dir / EVALUATION_FILE).write_text(json.dumps(result, indent=2, default=str))
+    return result
+
+
+def _track(
+    settings: Settings, meta: ModelMeta, result: dict[str, Any], reports_dir: Path, report: Path
+) -> None:
+    """Add the test metrics, plots and report to the training run (a new run if none)."""
+    import mlflow
+
+    from tweet_triage.model.tracking import mlflow_run, numeric_metrics, run_exists
+
+    run_id = meta.mlflow.get("run_id")
+    if run_id and not run_exists(settings, run_id):
+        log.warning("MLflow run %s is not in this store; recording a new run", run_id)
+        run_id = None
+    with mlflow_run(settings, run_id=run_id, run_name=None if run_id else "evaluate") as run:
+        prefix = f"{result['split']}."
+        mlflow.log_metrics(numeric_metrics(prefix, result["metrics"]))
+        mlflow.log_metrics(numeric_metrics(prefix + "business.", result["business"]))
+        for png in sorted(reports_dir.glob("*.png")):
+            mlflow.log_artifact(str(png), "plots")
+        mlflow.log_artifact(str(report), "report")
+        mlflow.log_artifact(str(reports_dir / EVALUATION_FILE), "report")
+        result["mlflow"] = {**meta.mlflow, "evaluation_run_id": run.info.run_id}

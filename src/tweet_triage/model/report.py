@@ -1,0 +1,205 @@
+"""The evaluation report: reports/evaluation.md with the numbers and the plots next to it.
+
+Rebuilt from `evaluation.json` and the saved predictions alone (`tweet-triage report`), so
+the report can be regenerated, e.g. after a template change, without scoring again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tweet_triage.model.data import ModelDataError
+
+BASELINES = {
+    "naive_same_rate": "random guessing at the model's flag rate (expected)",
+    "naive_50": "random guessing at 50% (expected)",
+    "naive_draw": "one seeded random draw (reference)",
+}
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if isinstance(value, float):
+        return "–" if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = [
+        "| " + " | ".join(_fmt(v, digits) for v in row) + " |"
+        for row in frame.itertuples(index=False)
+    ]
+    return "\n".join([header, rule, *rows])
+
+
+def _interval(result: dict[str, Any], name: str, digits: int = 3) -> str:
+    low, high = result["intervals"].get(name, (float("nan"), float("nan")))
+    return f"[{_fmt(low, digits)}, {_fmt(high, digits)}]"
+
+
+def build_report(reports_dir: Path) -> Path:
+    """Plots and evaluation.md from evaluation.json and evaluation_predictions.parquet."""
+    from tweet_triage.model.evaluate import EVALUATION_FILE, PREDICTIONS_FILE
+    from tweet_triage.model.inference import P_COLUMN, PRED_COLUMN, TRUE_COLUMN
+    from tweet_triage.model.plots import (
+        plot_business,
+        plot_confusion,
+        plot_histograms,
+        plot_pr_curve,
+        plot_share_over_time,
+    )
+
+    path = reports_dir / EVALUATION_FILE
+    if not path.is_file():
+        raise ModelDataError(f"{path} not found; run `tweet-triage evaluate` (make evaluate) first")
+    result = json.loads(path.read_text())
+    predictions = pd.read_parquet(reports_dir / PREDICTIONS_FILE)
+    y = predictions[TRUE_COLUMN].to_numpy().astype(int)
+    p = predictions[P_COLUMN].to_numpy().astype(float)
+    m, business, threshold = result["metrics"], result["business"], result["threshold"]
+    plots = {
+        "confusion": plot_confusion(m["confusion"], reports_dir / "confusion_matrix.png"),
+        "pr": plot_pr_curve(y, p, threshold, reports_dir / "pr_curve.png"),
+        "hist": plot_histograms(y, p, threshold, reports_dir / "score_histograms.png"),
+        "business": plot_business(business, reports_dir / "business_metrics.png"),
+        "time": plot_share_over_time(
+            predictions, TRUE_COLUMN, PRED_COLUMN, reports_dir / "share_over_time.png"
+        ),
+    }
+    headline = pd.DataFrame(
+        [
+            (name, m[key], _interval(result, key))
+            for name, key in (
+                ("F2", "f2"),
+                ("precision", "precision"),
+                ("recall", "recall"),
+                ("F1", "f1"),
+                ("PR AUC", "pr_auc"),
+                ("ROC AUC", "roc_auc"),
+                ("accuracy", "accuracy"),
+                ("balanced accuracy", "balanced_accuracy"),
+            )
+        ],
+        columns=["needs-support metric", "value", "95% bootstrap interval"],
+    )
+    c = m["confusion"]
+    business_rows = [
+        (
+            "model",
+            business["model"]["tweets_missed"],
+            business["model"]["time_missed_min"],
+            business["model"]["tweets_wasted"],
+            business["model"]["time_wasted_min"],
+            business["model"]["flag_rate"],
+            "",
+            "",
+        )
+    ]
+    for key, label in BASELINES.items():
+        b, r = business[key], business["pct_reduction"][key]
+        business_rows.append(
+            (
+                label,
+                b["tweets_missed"],
+                b["time_missed_min"],
+                b["tweets_wasted"],
+                b["time_wasted_min"],
+                b["flag_rate"],
+                f"{r['time_missed']:.1f}%",
+                f"{r['time_wasted']:.1f}%",
+            )
+        )
+    business_table = pd.DataFrame(
+        business_rows,
+        columns=[
+            "decisions",
+            "tweets missed",
+            "time missed (min)",
+            "tweets wasted",
+            "time wasted (min)",
+            "flag rate",
+            "model's cut in time missed",
+            "model's cut in time wasted",
+        ],
+    )
+    params = business["params"]
+    weighted = m["weighted"]
+    lines = [
+        f"# Needs-support model: evaluation on the {result['split']} split",
+        "",
+        f"{m['n']} tweets ({m['positives']} need support, {m['positives'] / m['n']:.1%}); "
+        f"threshold {threshold:.3f} chosen on validation for F2 (objective: "
+        f"{result['objective']}); evaluated {result['created_at']}. Intervals: "
+        f"{result['n_bootstrap']} bootstrap resamples of the tweets.",
+        "",
+        "## Needs-support class",
+        "",
+        markdown_table(headline),
+        "",
+        f"Confusion matrix: TP {c['tp']}, FP {c['fp']}, FN {c['fn']}, TN {c['tn']}; "
+        f"flag rate {m['flag_rate']:.1%}. At threshold 0.5 instead: F2 "
+        f"{result['metrics_at_0.5']['f2']:.3f}, recall {result['metrics_at_0.5']['recall']:.3f}.",
+        "",
+        f"For comparison with the original (weighted averages over both classes): precision "
+        f"{weighted['precision']:.3f}, recall {weighted['recall']:.3f}, F1 {weighted['f1']:.3f}, "
+        f"F2 {weighted['f2']:.3f}.",
+        "",
+        f"![confusion matrix]({plots['confusion'].name}) ![PR curve]({plots['pr'].name})",
+        "",
+        f"![score histograms]({plots['hist'].name})",
+        "",
+        "## Business metrics",
+        "",
+        f"Reading {params['reading_wpm']:g} wpm, typing {params['typing_wpm']:g} wpm, reply "
+        f"length {params['reply_length_ratio']:g}x the tweet, {params['response_fraction']:.0%} "
+        f"of needs-support tweets answered, {params['false_positive_reply_fraction']:.0%} of the "
+        "reply time charged to a wrongly flagged tweet. Time missed = response time of false "
+        "negatives; time wasted = reading time of false positives. Answering every tweet that "
+        f"needs support takes {business['response_time_true_min']:.1f} min.",
+        "",
+        markdown_table(business_table, digits=1),
+        "",
+        f"![business metrics]({plots['business'].name})",
+        "",
+    ]
+    if plots["time"] is not None:
+        lines += [f"![needs support over time]({plots['time'].name})", ""]
+    lines += ["## Slices", ""]
+    for column, records in result["slices"].items():
+        lines += [
+            f"### By {column.replace('_', ' ')}",
+            "",
+            markdown_table(pd.DataFrame(records)),
+            "",
+        ]
+    validation = result.get("validation") or {}
+    training = result.get("training") or {}
+    if validation:
+        lines += [
+            "## Validation and training",
+            "",
+            f"Validation (threshold chosen here): F2 {validation['f2']:.3f}, PR AUC "
+            f"{validation['pr_auc']:.3f}, n {validation['n']}. Training: "
+            f"{training.get('train_rows')} tweets, {training.get('steps')} steps, "
+            f"{training.get('train_seconds')} s on {training.get('device')} "
+            f"({_fmt(training.get('train_samples_per_second'), 1)} samples/s), max length "
+            f"{training.get('max_length')}.",
+            "",
+        ]
+    if result.get("mlflow", {}).get("run_id"):
+        mlflow_info = result["mlflow"]
+        lines += [
+            f"MLflow run `{mlflow_info['run_id']}` at `{mlflow_info.get('tracking_uri')}`"
+            f" (registered version {mlflow_info.get('registered_version')}).",
+            "",
+        ]
+    report = reports_dir / "evaluation.md"
+    report.write_text("\n".join(lines))
+    return report

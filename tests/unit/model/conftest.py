@@ -1,0 +1,146 @@
+"""A tiny BERT (built from a config, with a tokenizer made here) and tiny hand-made splits.
+
+Session-scoped: the backbone and one trained model are built once and shared, so the model
+tests stay fast on two CPU cores.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tweet_triage.config import Settings
+from tweet_triage.text import normalise_text, word_count
+
+VOCAB = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "the",
+    "a",
+    "is",
+    "not",
+    "good",
+    "bad",
+    "help",
+    "broken",
+    "love",
+    "great",
+    "why",
+    "no",
+    "@",
+    "user",
+    "http",
+    "!",
+    "?",
+    ".",
+    ",",
+    "my",
+    "app",
+    "it",
+    "thanks",
+    "awesome",
+    "crash",
+    "again",
+]
+NEEDS = ["why is my app broken again", "@user it is bad", "no help , it crash", "not good !"]
+FINE = ["love the app !", "great , thanks @user", "awesome http", "my app is great"]
+TIMES_OF_DAY = ["Late Night", "Early Morning", "Morning", "Afternoon", "Evening", "Night"]
+
+
+def make_split(n: int, start: str, seed: int) -> pd.DataFrame:
+    """n rows in the data stage's schema, alternating needs-support and fine tweets."""
+    rng = np.random.default_rng(seed)
+    created = pd.date_range(start, periods=n, freq="37min", tz="UTC")
+    rows = []
+    for i, when in enumerate(created):
+        needs = i % 2 == 0
+        text = (NEEDS if needs else FINE)[int(rng.integers(0, 4))]
+        sentiment = int(rng.integers(0, 2)) if needs else 2
+        rows.append(
+            {
+                "id": f"{seed}{i:05d}",
+                "created_at": when,
+                "text": text,
+                "model_text": normalise_text(text),
+                "word_count": word_count(text),
+                "is_reply": text.startswith("@"),
+                "is_retweet": False,
+                "hour": when.hour,
+                "weekday": when.day_name(),
+                "time_of_day": TIMES_OF_DAY[when.hour // 4],
+                "sentiment": sentiment,
+                "needs_support": int(needs),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def write_splits(data_dir: Path, sizes: dict[str, int] | None = None) -> Path:
+    sizes = sizes or {"train": 48, "val": 24, "test": 24}
+    for offset, (name, n) in enumerate(sizes.items()):
+        folder = data_dir / "splits" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        make_split(n, f"2024-01-0{offset + 1}", seed=offset + 1).to_parquet(
+            folder / "part-00000.parquet", index=False
+        )
+    (data_dir / "splits" / "manifest.json").write_text('{"splits": {"train": {"rows": 48}}}')
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(VOCAB)})
+    config = BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_splits(tmp_path_factory.mktemp("data"))
+
+
+def tiny_settings(root: Path, data_dir: Path) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        model_dir=root / "model",
+        reports_dir=root / "reports",
+        mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_model(
+    tiny_backbone: Path, tiny_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A tiny model trained for a few steps (three-class objective, no tracking)."""
+    from tweet_triage.model.training import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("trained")
+    config = TrainConfig(
+        model_name_or_path=str(tiny_backbone),
+        max_steps=6,
+        per_device_train_batch_size=8,
+        evaluations_per_epoch=2,
+        learning_rate=1e-3,
+        track=False,
+    )
+    train(config, tiny_settings(root, tiny_data))
+    return root / "model"

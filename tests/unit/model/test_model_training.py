@@ -1,0 +1,148 @@
+"""A tiny BERT trains a few steps on CPU; the saved folder carries threshold and labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.unit.model.conftest import tiny_settings, write_splits
+from tweet_triage.model.bundle import META_FILE, ModelFolderError, ModelMeta
+from tweet_triage.model.data import ModelDataError
+from tweet_triage.model.inference import NeedsSupportModel
+from tweet_triage.model.training import TrainConfig, TrainingError, derive_max_length, train
+
+
+def test_trained_folder_holds_threshold_labels_and_provenance(trained_model: Path) -> None:
+    for name in ("config.json", "model.safetensors", "tokenizer_config.json", META_FILE):
+        assert (trained_model / name).is_file(), name
+    meta = ModelMeta.load(trained_model)
+    assert meta.objective == "three_class"
+    assert meta.id2label == {0: "negative", 1: "neutral", 2: "positive"}
+    assert meta.needs_support_ids == [0, 1]
+    assert 0.0 <= meta.threshold <= 1.0
+    assert meta.data_manifest == {"splits": {"train": {"rows": 48}}}
+    assert meta.training["steps"] == 6
+    assert meta.training["config"]["objective"] == "three_class"
+    assert meta.reference_distribution["overall"]["n"] == 24
+    assert [e["step"] for e in meta.training["eval_log"]] == [3, 6]
+    assert meta.validation["n"] == 24
+
+
+def test_threshold_and_labels_survive_save_and_load(trained_model: Path, tmp_path: Path) -> None:
+    model = NeedsSupportModel.load(trained_model, device="cpu")
+    assert model.model.config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
+    model.meta.threshold = 0.4242
+    model.model.save_pretrained(tmp_path)
+    model.tokenizer.save_pretrained(tmp_path)
+    model.meta.save(tmp_path)
+    again = NeedsSupportModel.load(tmp_path, device="cpu")
+    assert again.threshold == pytest.approx(0.4242)
+    assert again.meta.id2label == model.meta.id2label
+    assert again.meta.needs_support_ids == [0, 1]
+    texts = ["why is my app broken again", "love the app !"]
+    np.testing.assert_allclose(again.predict_proba(texts), model.predict_proba(texts), rtol=1e-5)
+
+
+def test_probability_is_needs_support_not_top_class(trained_model: Path) -> None:
+    model = NeedsSupportModel.load(trained_model, device="cpu")
+    texts = ["why is my app broken again", "great , thanks @user", "no help , it crash"]
+    import torch
+
+    with torch.no_grad():
+        batch = model.tokenizer(texts, padding=True, return_tensors="pt")
+        probs = torch.softmax(model.model(**batch).logits, dim=-1).numpy()
+    np.testing.assert_allclose(model.predict_proba(texts), probs[:, 0] + probs[:, 1], rtol=1e-4)
+
+
+def test_bad_texts_get_nan_not_a_crash(trained_model: Path) -> None:
+    model = NeedsSupportModel.load(trained_model, device="cpu")
+    p = model.predict_proba(["", None, 42, "   ", "why is my app broken"])
+    assert np.isnan(p[:4]).all() and 0 <= p[4] <= 1
+
+
+def test_not_a_model_folder(tmp_path: Path) -> None:
+    with pytest.raises(ModelFolderError, match="does not exist"):
+        NeedsSupportModel.load(tmp_path / "nope")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelFolderError, match="not a needs-support model folder"):
+        NeedsSupportModel.load(tmp_path)
+    (tmp_path / META_FILE).write_text("{not json")
+    with pytest.raises(ModelFolderError, match="damaged"):
+        NeedsSupportModel.load(tmp_path)
+
+
+def test_weighted_objective_resume_and_max_length(
+    tiny_backbone: Path, tiny_data: Path, tmp_path: Path
+) -> None:
+    settings = tiny_settings(tmp_path, tiny_data)
+    config = TrainConfig(
+        model_name_or_path=str(tiny_backbone),
+        objective="weighted",
+        max_steps=2,
+        per_device_train_batch_size=8,
+        evaluations_per_epoch=3,
+        track=False,
+    )
+    train(config, settings)
+    meta = ModelMeta.load(settings.model_dir)
+    assert meta.id2label == {0: "does_not_need_support", 1: "needs_support"}
+    assert meta.needs_support_ids == [1]
+    # Balanced tiny data: inverse-frequency weights are 1.
+    assert meta.training["class_weights"] == pytest.approx([1.0, 1.0])
+    assert 8 <= meta.max_length <= 16
+    checkpoints = Path(f"{settings.model_dir}-checkpoints")
+    assert (checkpoints / "checkpoint-2").is_dir()
+    # Resume: continues from step 2 to step 4 instead of starting over.
+    resumed = TrainConfig(**{**config.__dict__, "max_steps": 4, "resume": True})
+    result = train(resumed, settings)
+    assert result.steps == 4
+
+
+def test_resume_without_checkpoint_and_bad_options(
+    tiny_backbone: Path, tiny_data: Path, tmp_path: Path
+) -> None:
+    settings = tiny_settings(tmp_path, tiny_data)
+    with pytest.raises(TrainingError, match="no checkpoint"):
+        train(
+            TrainConfig(model_name_or_path=str(tiny_backbone), resume=True, track=False), settings
+        )
+    with pytest.raises(TrainingError, match="--objective"):
+        train(TrainConfig(objective="four_class"), settings)
+
+
+def test_one_class_train_split_is_refused(tiny_backbone: Path, tmp_path: Path) -> None:
+    data = write_splits(tmp_path / "data", {"train": 8, "val": 8})
+    frame_path = data / "splits" / "train" / "part-00000.parquet"
+    import pandas as pd
+
+    frame = pd.read_parquet(frame_path)
+    frame["needs_support"] = 0
+    frame.to_parquet(frame_path)
+    with pytest.raises(ModelDataError, match="one class only"):
+        train(
+            TrainConfig(model_name_or_path=str(tiny_backbone), track=False),
+            tiny_settings(tmp_path, data),
+        )
+
+
+def test_derive_max_length_percentile_and_cap(tiny_backbone: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_backbone)
+    texts = ["the"] * 99 + [" ".join(["the"] * 40)]
+    assert derive_max_length(tokenizer, texts, 50, 128) == 8  # 3 tokens -> rounded up to 8
+    assert derive_max_length(tokenizer, texts, 100, 128) == 48  # 42 tokens -> 48
+    assert derive_max_length(tokenizer, texts, 100, 16) == 16
+
+
+def test_demo_budget_fills_only_unset_options(tmp_path: Path) -> None:
+    settings = tiny_settings(tmp_path, tmp_path)
+    config = TrainConfig(budget="demo", train_sample_size=10).resolved(settings)
+    assert config.train_sample_size == 10
+    assert config.max_train_seconds is not None and config.max_eval_samples is not None
+    full = TrainConfig().resolved(settings)
+    assert full.train_sample_size is None and full.max_train_seconds is None
+    assert full.output_dir == settings.model_dir
+    assert str(full.checkpoint_dir).endswith("model-checkpoints")
