@@ -104,6 +104,39 @@ class _Node:
     predicate: Predicate
     # True when the node guarantees a positive standalone operator on every matching path.
     anchored: bool
+    # Set for a plain keyword (or an OR of them): matches when the tweet has any of these tokens.
+    any_token: frozenset[str] | None = None
+
+
+def _any_of(predicates: list[Predicate]) -> Predicate:
+    """OR without generator overhead (this runs per tweet per rule at >20k tweets/s)."""
+    if len(predicates) == 1:
+        return predicates[0]
+    if len(predicates) == 2:
+        first, second = predicates
+        return lambda t: first(t) or second(t)
+
+    def any_match(t: TweetView) -> bool:
+        for predicate in predicates:  # noqa: SIM110 (a loop is faster than any(generator))
+            if predicate(t):
+                return True
+        return False
+
+    return any_match
+
+
+def _all_of(predicates: list[Predicate]) -> Predicate:
+    if len(predicates) == 2:
+        first, second = predicates
+        return lambda t: first(t) and second(t)
+
+    def all_match(t: TweetView) -> bool:
+        for predicate in predicates:  # noqa: SIM110 (a loop is faster than all(generator))
+            if not predicate(t):
+                return False
+        return True
+
+    return all_match
 
 
 # --- lexer --------------------------------------------------------------------------------------
@@ -185,8 +218,15 @@ class _Parser:
             branches.append(self.and_expr())
         if len(branches) == 1:
             return branches[0]
-        predicates = tuple(b.predicate for b in branches)
-        return _Node(lambda t: any(p(t) for p in predicates), all(b.anchored for b in branches))
+        anchored = all(b.anchored for b in branches)
+        # keywords OR-ed together become one set test instead of one call each
+        words = frozenset().union(*(b.any_token for b in branches if b.any_token is not None))
+        predicates = [b.predicate for b in branches if b.any_token is None]
+        if words:
+            predicates.insert(0, lambda t: not t.tokens.isdisjoint(words))
+        if len(predicates) == 1 and words:
+            return _Node(predicates[0], anchored, words)
+        return _Node(_any_of(predicates), anchored)
 
     def and_expr(self) -> _Node:
         parts: list[_Node] = []
@@ -199,8 +239,7 @@ class _Parser:
             raise RuleSyntaxError(f"Expected an operator before {what}", where)
         if len(parts) == 1:
             return parts[0]
-        predicates = tuple(p.predicate for p in parts)
-        return _Node(lambda t: all(p(t) for p in predicates), any(p.anchored for p in parts))
+        return _Node(_all_of([p.predicate for p in parts]), any(p.anchored for p in parts))
 
     def unary(self) -> _Node:
         token = self.tokens[self.index]
@@ -253,7 +292,7 @@ def _text_node(text: str, token: _Token, *, phrase: bool) -> _Node:
         return _Node(lambda t: folded in t.folded_text, True)
     if len(words) == 1 and not phrase:
         word = words[0]
-        return _Node(lambda t: word in t.tokens, True)
+        return _Node(lambda t: word in t.tokens, True, frozenset(words))
     line = f" {' '.join(words)} "
     return _Node(lambda t: line in t.token_line, True)
 

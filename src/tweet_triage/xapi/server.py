@@ -211,7 +211,11 @@ class StandIn:
         self.rules: dict[str, StoredRule] = {}
         self._rule_sequence = 0
         self._active: _Connection | None = None
-        self._encoded: dict[tuple[str, ...], list[bytes | None]] = {}
+        # Every field of every tweet JSON-encoded once, so a stream line is only concatenation.
+        self._fragments = [
+            {key: _json_bytes(key) + b":" + _json_bytes(value) for key, value in t.items()}
+            for t in self.tweets
+        ]
         self._rules_json: dict[tuple[str, ...], bytes] = {}
         self._stall_left: int | None = self.faults.stall_after
         self._malformed_left: int | None = self.faults.malformed_after
@@ -439,38 +443,31 @@ class StandIn:
                 self._active = None
             self.save_position()
 
-    def _encoded_data(self, index: int, fields: tuple[str, ...]) -> bytes:
-        cache = self._encoded.get(fields)
-        if cache is None:
-            cache = self._encoded.setdefault(fields, [None] * len(self.tweets))
-        encoded = cache[index]
-        if encoded is None:
-            tweet = self.tweets[index]
-            data = {key: tweet[key] for key in tweet if key in fields}
-            encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-            cache[index] = encoded
-        return encoded
+    def _encoded_data(self, index: int, fields: frozenset[str]) -> bytes:
+        fragments = self._fragments[index]
+        return b"{" + b",".join(v for k, v in fragments.items() if k in fields) + b"}"
 
     def _matching_rules_json(self, matched: tuple[StoredRule, ...]) -> bytes:
         key = tuple(r.id for r in matched)
         encoded = self._rules_json.get(key)
         if encoded is None:
-            rules = [{"id": r.id, "tag": r.tag or ""} for r in matched]
-            encoded = json.dumps(rules, ensure_ascii=False, separators=(",", ":")).encode()
+            encoded = _json_bytes([{"id": r.id, "tag": r.tag or ""} for r in matched])
             self._rules_json[key] = encoded
         return encoded
 
     def _collect(
-        self, start: int, stop: int, budget: int | None, fields: tuple[str, ...]
+        self, start: int, stop: int, budget: int | None, fields: frozenset[str]
     ) -> tuple[list[bytes], list[str], int]:
         """Lines for the matching tweets in [start, stop), at most `budget`; (lines, ids, end)."""
-        rules = tuple(self.rules.values())
+        rules = [(rule, rule.compiled.predicate) for rule in self.rules.values()]
+        views, tweets = self.views, self.tweets
+        limit = stop - start if budget is None else budget
         lines: list[bytes] = []
         ids: list[str] = []
         index = start
-        while index < stop and (budget is None or len(lines) < budget):
-            view = self.views[index]
-            matched = tuple(r for r in rules if r.compiled.predicate(view))
+        while index < stop and len(lines) < limit:
+            view = views[index]
+            matched = tuple([rule for rule, predicate in rules if predicate(view)])
             if matched:
                 lines.append(
                     b'{"data":'
@@ -479,7 +476,7 @@ class StandIn:
                     + self._matching_rules_json(matched)
                     + b"}\r\n"
                 )
-                ids.append(self.tweets[index]["id"])
+                ids.append(tweets[index]["id"])
             index += 1
         return lines, ids, index
 
@@ -496,7 +493,7 @@ class StandIn:
         return max(0, min(limits)) if limits else None
 
     def run_stream(
-        self, connection: _Connection, write: Callable[[bytes], None], fields: tuple[str, ...]
+        self, connection: _Connection, write: Callable[[bytes], None], fields: frozenset[str]
     ) -> str:
         """Replay to one connection until it ends; returns why it ended."""
         sent_here = 0
@@ -626,6 +623,10 @@ class StandIn:
 
 
 # --- HTTP ------------------------------------------------------------------------------------
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def _peer_closed(sock: socket.socket) -> Callable[[], bool]:
     def closed() -> bool:
         try:
@@ -643,7 +644,7 @@ def _split_csv(values: list[str]) -> list[str]:
     return [item for value in values for item in value.split(",")]
 
 
-def _stream_fields(query: dict[str, list[str]]) -> tuple[str, ...] | dict[str, Any]:
+def _stream_fields(query: dict[str, list[str]]) -> frozenset[str] | dict[str, Any]:
     """The tweet fields to send, or X's 400 body for a bad query."""
     errors = []
     for name, values in query.items():
@@ -680,7 +681,7 @@ def _stream_fields(query: dict[str, list[str]]) -> tuple[str, ...] | dict[str, A
     if errors:
         return problems.invalid_request(errors)
     requested = set(_split_csv(query.get("tweet.fields", [])))
-    return tuple(sorted(requested | set(problems.DEFAULT_TWEET_FIELDS)))
+    return frozenset(requested | set(problems.DEFAULT_TWEET_FIELDS))
 
 
 class _Handler(BaseHTTPRequestHandler):
