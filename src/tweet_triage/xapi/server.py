@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -240,8 +240,8 @@ class StandIn:
                 f"start={start!r} is neither a tweet index nor an ISO time such as "
                 "2013-01-01 or 2013-01-01T12:00:00Z"
             ) from exc
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=datetime.now().astimezone().tzinfo).astimezone()
+        if moment.tzinfo is None:  # X's times are UTC; so is a time given without a zone
+            moment = moment.replace(tzinfo=UTC)
         first_id = snowflake_from_ms(int(moment.timestamp() * 1000))
         return next(
             (i for i, t in enumerate(self.tweets) if int(t["id"]) >= first_id), len(self.tweets)

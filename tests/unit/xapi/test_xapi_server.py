@@ -296,6 +296,10 @@ def test_start_by_index_and_by_time(tmp_path: Path) -> None:
     assert by_index.position == 4
     by_time = StandIn(CORPUS, token=TOKEN, start=CORPUS[6]["created_at"])
     assert by_time.position == 6
+    naive_utc = CORPUS[6]["created_at"].removesuffix("Z")  # no zone: read as UTC, like X's times
+    assert StandIn(CORPUS, token=TOKEN, start=naive_utc).position == 6
+    assert StandIn(CORPUS, token=TOKEN, start="2000-01-01").position == 0
+    assert StandIn(CORPUS, token=TOKEN, start="2030-01-01").position == len(CORPUS)
     with pytest.raises(StandInError, match="corpus has 12 tweets"):
         StandIn(CORPUS, token=TOKEN, start="99")
     with pytest.raises(StandInError, match="neither a tweet index nor an ISO time"):
