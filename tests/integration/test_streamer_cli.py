@@ -15,6 +15,7 @@ import yaml
 
 from tweet_triage.config import PROFILES_DIR
 from tweet_triage.corpus.store import BUNDLED_TWEETS, load_tweets
+from tweet_triage.local.daemon import free_port
 from tweet_triage.profile import load_profile
 from tweet_triage.xapi.server import StandIn, XStandInServer
 
@@ -122,3 +123,13 @@ def test_missing_delivery_stream_stops_before_reading(standin: StandIn, local_aw
     assert result.returncode == 2
     assert "does not exist" in result.stderr and "aws-create" in result.stderr
     assert standin.stats_json(include_ids=False)["connections"] == 0
+
+
+def test_x_unreachable_is_exit_1_so_a_supervisor_retries() -> None:
+    closed_port = free_port()  # nothing listens there
+    result = cli(
+        "stream", "rules", X_API_BASE_URL=f"http://127.0.0.1:{closed_port}", X_BEARER_TOKEN="t"
+    )
+    assert result.returncode == 1
+    assert "could not read the stream rules on X" in result.stderr
+    assert "retry later" in result.stderr and "Traceback" not in result.stderr

@@ -199,70 +199,62 @@ class FirehoseFaults:
     """botocore hooks on the streamer's client: refuse some records, throttle, drop a call.
 
     Refused records are taken out of the request before it reaches moto and reported as
-    failed in the response, as Firehose does; throttled and network-failed calls never reach it.
+    failed in the response, as Firehose does; throttled and network-failed calls never reach
+    it. The decision for a call travels in botocore's per-call `context`, so concurrent calls
+    do not mix.
     """
 
     def __init__(self, client: Any, refuse_every: int, throttle_every: int) -> None:
         self.refuse_every, self.throttle_every = refuse_every, throttle_every
         self.calls = self.refused = self.throttled = self.network_errors = 0
         self._records = 0
-        self._refused_at: list[int] = []
-        self._fail_call: str | None = None
+        self._lock = threading.Lock()
         events = client.meta.events
         events.register("provide-client-params.firehose.PutRecordBatch", self._params)
-        events.register("before-send.firehose.PutRecordBatch", self._send)
+        events.register("before-call.firehose.PutRecordBatch", self._before_call)
         events.register("after-call.firehose.PutRecordBatch", self._response)
 
-    def _params(self, params: dict[str, Any], **_: Any) -> dict[str, Any]:
-        self.calls += 1
-        self._refused_at, self._fail_call = [], None
-        if self.calls == 2:
-            self._fail_call = "network"
-            return params
-        if self.calls % self.throttle_every == 0:
-            self._fail_call = "throttle"
-            return params
+    def _params(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> dict[str, Any]:
         records = params["Records"]
-        first = self._records
-        self._records += len(records)
-        self._refused_at = [
-            i for i in range(len(records)) if (first + i + 1) % self.refuse_every == 0
-        ]
-        if len(self._refused_at) == len(records):  # keep at least one record in the call
-            self._refused_at = self._refused_at[1:]
-        self.refused += len(self._refused_at)
-        refused = set(self._refused_at)
-        return {**params, "Records": [r for i, r in enumerate(records) if i not in refused]}
+        with self._lock:
+            self.calls += 1
+            if self.calls == 2:
+                context["fault"] = "network"
+                self.network_errors += 1
+                return params
+            if self.calls % self.throttle_every == 0:
+                context["fault"] = "throttle"
+                self.throttled += 1
+                return params
+            first = self._records
+            self._records += len(records)
+            refused = [i for i in range(len(records)) if (first + i + 1) % self.refuse_every == 0]
+            if len(refused) == len(records):  # keep at least one record in the call
+                refused = refused[1:]
+            self.refused += len(refused)
+        context["refused_at"] = refused
+        kept = [r for i, r in enumerate(records) if i not in set(refused)]
+        return {**params, "Records": kept}
 
-    def _send(self, request: Any, **_: Any) -> AWSResponse | None:
-        if self._fail_call == "network":
-            self.network_errors += 1
-            raise EndpointConnectionError(endpoint_url=request.url)
-        if self._fail_call == "throttle":
-            self.throttled += 1
-            body = b'{"__type":"ThrottlingException","message":"Rate exceeded (injected)"}'
-            return AWSResponse(
-                request.url, 400, {"Content-Type": "application/x-amz-json-1.1"}, _Raw(body)
-            )
+    def _before_call(self, context: dict[str, Any], **_: Any) -> Any:
+        if context.get("fault") == "network":
+            raise EndpointConnectionError(endpoint_url="http://firehose (injected)")
+        if context.get("fault") == "throttle":
+            http = AWSResponse("http://firehose", 400, {}, None)
+            error = {"Code": "ThrottlingException", "Message": "Rate exceeded (injected)"}
+            return http, {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
         return None
 
-    def _response(self, parsed: dict[str, Any], **_: Any) -> None:
-        if not self._refused_at or "RequestResponses" not in parsed:
+    def _response(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        refused_at = context.get("refused_at")
+        if not refused_at or "RequestResponses" not in parsed:
             return
         responses = list(parsed["RequestResponses"])
-        for index in self._refused_at:
+        for index in refused_at:
             failure = {"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "injected"}
             responses.insert(index, failure)
         parsed["RequestResponses"] = responses
-        parsed["FailedPutCount"] = len(self._refused_at)
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
+        parsed["FailedPutCount"] = len(refused_at)
 
 
 def test_firehose_partial_failures_throttling_and_network_errors_lose_nothing(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 import typer
@@ -10,6 +12,7 @@ import typer
 from tweet_triage.config import load_settings
 from tweet_triage.logs import configure_logging
 from tweet_triage.profile import load_profile
+from tweet_triage.stream.errors import TransientStreamError
 from tweet_triage.stream.rules import sync_rules
 from tweet_triage.stream.service_cli import app as service_app
 from tweet_triage.stream.sinks import parse_sink
@@ -20,6 +23,16 @@ app = typer.Typer(no_args_is_help=True)
 app.add_typer(service_app, name="service", help="The streamer as a service (no systemd).")
 
 PROFILE_HELP = "Mission profile name or YAML path; default MISSION_PROFILE."
+
+
+@contextmanager
+def _transient_errors_exit_1() -> Iterator[None]:
+    """One line and exit 1 (a supervisor restarts it); bad input stays exit 2 (final)."""
+    try:
+        yield
+    except TransientStreamError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
 
 
 @app.command("run")
@@ -53,7 +66,8 @@ def run(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    stats = streamer.run()
+    with _transient_errors_exit_1():
+        stats = streamer.run()
     typer.echo(f"stopped ({streamer.stop_reason}): {stats.line()}")
 
 
@@ -75,7 +89,8 @@ def rules(
         base_url=settings.x_api_base_url,
         wait_on_rate_limit=True,
     )
-    diff = sync_rules(client, mission, dry_run=dry_run)
+    with _transient_errors_exit_1():
+        diff = sync_rules(client, mission, dry_run=dry_run)
     for line in diff.lines():
         typer.echo(line)
     verb = "would be" if dry_run else "were"

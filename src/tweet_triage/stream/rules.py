@@ -16,8 +16,11 @@ import tweepy
 
 from tweet_triage.errors import TriageError
 from tweet_triage.profile import MissionProfile
+from tweet_triage.stream.errors import TransientStreamError
 
 log = logging.getLogger(__name__)
+
+X_API_HINT = "is X_API_BASE_URL right and the network up?"
 
 
 class RuleSyncError(TriageError):
@@ -135,10 +138,12 @@ def _call(method: Any, what: str, *args: Any, **kwargs: Any) -> Any:
         raise RuleSyncError(
             f"X rejected the request to {what}: {_messages(exc)}; fix the rule in the profile"
         ) from exc
-    except (tweepy.TweepyException, requests.RequestException) as exc:
-        raise RuleSyncError(
-            f"could not {what} on X: {exc}; check X_API_BASE_URL and the network"
+    except (tweepy.TwitterServerError, tweepy.TooManyRequests, requests.RequestException) as exc:
+        raise TransientStreamError(
+            f"could not {what} on X ({X_API_HINT}): {exc}; retry later"
         ) from exc
+    except tweepy.TweepyException as exc:
+        raise RuleSyncError(f"could not {what} on X: {exc}; check X_API_BASE_URL") from exc
 
 
 def _messages(exc: tweepy.HTTPException) -> str:

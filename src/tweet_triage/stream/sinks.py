@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tweet_triage.config import Settings
 from tweet_triage.errors import TriageError
+from tweet_triage.stream.errors import TransientStreamError
 
 # Firehose PutRecordBatch limits.
 MAX_BATCH_RECORDS = 500
@@ -96,12 +97,16 @@ class FirehoseSink:
                     "stack (make -f Makefile-stream aws-create) or check STACK_NAME and "
                     "AWS_REGION"
                 ) from exc
-            raise SinkConfigError(
-                f"cannot describe Firehose delivery stream {self.stream_name!r}: {code or exc}; "
-                "check the AWS credentials and AWS_REGION"
+            if code in PERMANENT_ERROR_CODES:
+                raise SinkConfigError(
+                    f"cannot describe Firehose delivery stream {self.stream_name!r}: {code}; "
+                    "check the AWS credentials and AWS_REGION"
+                ) from exc
+            raise TransientStreamError(
+                f"Firehose answered {code or exc} for {self.stream_name!r}; retry later"
             ) from exc
         except BotoCoreError as exc:
-            raise SinkConfigError(
+            raise TransientStreamError(
                 f"cannot reach Firehose for {self.stream_name!r}: {exc}; check AWS_REGION, "
                 "AWS_ENDPOINT_URL and the network"
             ) from exc

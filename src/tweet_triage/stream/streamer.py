@@ -27,6 +27,7 @@ from rich.table import Table
 from tweet_triage.config import Settings
 from tweet_triage.errors import TriageError
 from tweet_triage.profile import MissionProfile
+from tweet_triage.stream.errors import TransientStreamError
 from tweet_triage.stream.intake import Intake
 from tweet_triage.stream.reader import TweetReader
 from tweet_triage.stream.rules import sync_rules
@@ -38,8 +39,8 @@ from tweet_triage.stream.stats import DeadLetters, StreamStats, write_stats_file
 log = logging.getLogger(__name__)
 
 
-class StreamerError(TriageError):
-    """The streamer cannot start or had to stop; the message says why and what to do."""
+class StreamerError(TransientStreamError):
+    """A streamer thread stopped unexpectedly; a restart resumes from the spool."""
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,7 @@ class _NoLive:
 
 
 def _as_streamer_error(error: BaseException | None, who: str) -> BaseException:
-    if isinstance(error, TriageError):
+    if isinstance(error, TriageError | TransientStreamError):
         return error
     return StreamerError(
         f"{who} stopped unexpectedly: {error!r}; nothing received is lost (it is in the spool "

@@ -4,10 +4,13 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.stub import Stubber
 from moto import mock_aws
 
 from tweet_triage.config import load_settings
+from tweet_triage.local.daemon import free_port
+from tweet_triage.stream.errors import TransientStreamError
 from tweet_triage.stream.sinks import (
     FileSink,
     FirehoseSink,
@@ -98,3 +101,13 @@ def test_parse_sink(tmp_path: Path, aws_env: None) -> None:
     assert parse_sink("firehose", settings).name == f"firehose:{settings.delivery_stream_name}"
     with pytest.raises(SinkConfigError, match="'firehose' or 'file:PATH'"):
         parse_sink("kinesis", settings)
+
+
+def test_unreachable_firehose_is_transient_not_a_config_error(aws_env: None) -> None:
+    client = boto3.client(
+        "firehose",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        config=Config(retries={"total_max_attempts": 1}, connect_timeout=1),
+    )
+    with pytest.raises(TransientStreamError, match="cannot reach Firehose"):
+        FirehoseSink("s", client=client).check()
