@@ -226,7 +226,12 @@ def test_serve_refuses_a_missing_or_corrupt_corpus(tmp_path: Path) -> None:
     for path, message in ((tmp_path / "absent.jsonl.gz", "is missing"), (corrupt, "is corrupt")):
         result = subprocess.run(
             _serve_command(free_port(), path),
-            env={"PATH": "/usr/bin:/bin", "X_BEARER_TOKEN": TOKEN, "TT_IGNORE_DOTENV": "1"},
+            env={
+                "PATH": "/usr/bin:/bin",
+                "X_BEARER_TOKEN": TOKEN,
+                "TT_IGNORE_DOTENV": "1",
+                "TT_STATE_DIR": str(tmp_path / "state"),
+            },
             capture_output=True,
             text=True,
             timeout=60,
@@ -262,3 +267,29 @@ def test_local_xapi_up_and_down_with_the_bundled_corpus(
         message = stop_local_xapi(settings.state_dir)
     assert message.startswith("xapi: stopped")
     assert not (settings.state_dir / "local-xapi.env").exists()
+
+
+def test_serve_takes_faults_and_start_from_the_command_line(
+    tmp_path: Path, corpus_file: Path
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    service = Service("xapi-cli-test", tmp_path / "state")
+    command = _serve_command(
+        port, corpus_file, "--start", "3", "--fault", "drop-every=4", "--fault", "fail=503:2"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "X_BEARER_TOKEN": TOKEN,
+        "TT_IGNORE_DOTENV": "1",
+        "TT_STATE_DIR": str(tmp_path / "state"),
+    }
+    service.start(command, ready=lambda: _answers(url, TOKEN), env=env)
+    try:
+        stats = StandInProcess(url, service).control("/_standin/stats")
+        assert stats["position"] == 3
+        assert stats["faults"]["drop_every"] == 4
+        assert (stats["faults"]["fail_status"], stats["faults"]["fail_count"]) == (503, 2)
+    finally:
+        service.stop()
+    assert "X API stand-in stopped at tweet #3" in service.log_file.read_text()
