@@ -241,18 +241,30 @@ class Streamer:
         return Live(self._table(), console=Console(stderr=True), refresh_per_second=4)
 
     def _table(self) -> Table:
+        """Ten figures in two rows of five: fits an 80-column terminal."""
         s = self.stats
-        table = Table(title=f"tweet-triage stream - {self.profile.name} -> {self.sink.name}")
-        for column in ("received", "sent", "retried", "failed", "dead-lettered", "queue",
-                       "spool", "in/s", "out/s", "reconnects"):  # fmt: skip
-            table.add_column(column, justify="right")
         goal = f"/{self.limits.max_tweets}" if self.limits.max_tweets else ""
-        table.add_row(
-            f"{s.received}{goal}", str(s.sent), str(s.retried), str(s.failed),
-            str(s.dead_lettered), str(s.queue_depth), str(s.spool_depth),
-            f"{s.received_per_s:.0f}", f"{s.sent_per_s:.0f}",
-            str(s.connection_errors + sum(s.http_errors.values())),
-        )  # fmt: skip
+        cells = [
+            ("received", f"{s.received}{goal}"),
+            ("sent", s.sent),
+            ("retried", s.retried),
+            ("failed", s.failed),
+            ("dead-lettered", s.dead_lettered),
+            ("queue", s.queue_depth),
+            ("spool", s.spool_depth),
+            ("in/s", f"{s.received_per_s:.0f}"),
+            ("out/s", f"{s.sent_per_s:.0f}"),
+            ("reconnects", s.connection_errors + sum(s.http_errors.values())),
+        ]
+        table = Table(
+            title=f"{self.profile.name} -> {self.sink.name} ({s.state})",
+            show_header=False,
+            box=None,
+        )
+        for _ in range(5):
+            table.add_column(justify="left", min_width=14)
+        for row in (cells[:5], cells[5:]):
+            table.add_row(*(f"[bold]{label}[/bold] {value}" for label, value in row))
         return table
 
 
