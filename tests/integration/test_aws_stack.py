@@ -66,6 +66,7 @@ def _status(env: dict[str, str]) -> dict[str, dict[str, object]]:
     return {r["kind"]: r for r in json.loads(result.stdout)["resources"]}
 
 
+@pytest.mark.slow
 def test_playbooks_create_idempotently_and_destroy_everything(
     local_aws: Settings, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ import typer
 from tweet_triage.cloud.preflight import preflight
 from tweet_triage.cloud.report import ResourceReport, StackReport
 from tweet_triage.cloud.stack import create_stack, destroy_stack, stack_status
-from tweet_triage.config import load_settings
+from tweet_triage.config import Settings, load_settings
 from tweet_triage.logs import configure_logging
 
 app = typer.Typer(no_args_is_help=True)
@@ -55,11 +55,17 @@ def _print(report: StackReport, as_json: bool) -> None:
         )
 
 
+def _progress(settings: Settings, as_json: bool) -> None:
+    """Log each resource as it is done, unless stdout must stay pure JSON."""
+    if not as_json:
+        configure_logging(settings)
+
+
 @app.command()
 def create(as_json: bool = JSON_OPTION) -> None:
     """Create (or converge) every resource of the stack with boto3; idempotent."""
     settings = load_settings()
-    configure_logging(settings)
+    _progress(settings, as_json)
     _print(create_stack(settings), as_json)
 
 
@@ -78,7 +84,7 @@ def destroy(
 ) -> None:
     """Delete everything in dependency order and verify that nothing is left."""
     settings = load_settings()
-    configure_logging(settings)
+    _progress(settings, as_json)
     _print(destroy_stack(settings, keep_bucket=keep_bucket), as_json)
 
 
