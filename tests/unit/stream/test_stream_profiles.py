@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from tweet_triage.profile import ProfileError, load_profile
+from tweet_triage.xapi.problems import FIELD_PARAMETERS
 from tweet_triage.xapi.rules import compile_rule
 
 
@@ -49,3 +50,14 @@ def test_a_rule_over_xs_length_limit_names_the_file(tmp_path) -> None:
     )
     with pytest.raises(ProfileError, match=r"long.yaml.*stream.rules.0.value"):
         load_profile(str(path))
+
+
+@pytest.mark.parametrize("name", ["jwst", "demo"])
+def test_requested_fields_and_expansions_are_ones_x_knows(name: str) -> None:
+    stream = load_profile(name).stream
+    for parameter, values in (
+        ("tweet.fields", stream.tweet_fields),
+        ("expansions", stream.expansions),
+        ("user.fields", stream.user_fields),
+    ):
+        assert set(values) <= FIELD_PARAMETERS[parameter], parameter
