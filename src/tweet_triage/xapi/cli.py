@@ -69,7 +69,7 @@ def serve(
     )
     server = XStandInServer(standin, settings.local_xapi_port if port is None else port)
     typer.echo(
-        f"X API stand-in on {server.url}: {len(standin.tweets):,} tweets from {corpus}, "
+        f"X API stand-in on {server.url}: {len(standin.ids):,} tweets from {corpus}, "
         f"rate {standin.rate:g}/s, next tweet #{standin.position}, {len(standin.rules)} rules"
         + (f", faults {faults}" if faults else "")
     )

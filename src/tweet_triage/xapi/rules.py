@@ -20,6 +20,7 @@ punctuation (`covid-19`, `don't`) matches its tokens as a sequence, like a phras
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,15 +51,19 @@ class RuleSyntaxError(ValueError):
         super().__init__(self.detail)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TweetView:
-    """What rules look at in one tweet, computed once per tweet (not once per rule)."""
+    """What rules look at in one tweet, computed once per tweet (not once per rule).
 
-    tokens: frozenset[str]
+    Tokens are a tuple of interned strings rather than a set: a corpus of 50k tweets then takes
+    about a fifth of the memory, and membership in ~20 tokens is as fast either way.
+    """
+
+    tokens: tuple[str, ...]
     token_line: str  # " tok1 tok2 ... " for phrase matching
     folded_text: str
-    hashtags: frozenset[str]
-    mentions: frozenset[str]
+    hashtags: tuple[str, ...]
+    mentions: tuple[str, ...]
     lang: str | None
     is_retweet: bool
     is_reply: bool
@@ -76,14 +81,14 @@ class TweetView:
             text_without_links = "".join(chars)
         else:
             text_without_links = text
-        tokens = tokenize(text_without_links)
+        tokens = tuple(map(sys.intern, tokenize(text_without_links)))
         referenced = {ref.get("type") for ref in tweet.get("referenced_tweets") or []}
         return cls(
-            tokens=frozenset(tokens),
+            tokens=tokens,
             token_line=f" {' '.join(tokens)} ",
             folded_text=text.casefold(),
-            hashtags=frozenset(h["tag"].casefold() for h in entities.get("hashtags") or []),
-            mentions=frozenset(m["username"].casefold() for m in entities.get("mentions") or []),
+            hashtags=tuple(h["tag"].casefold() for h in entities.get("hashtags") or ()),
+            mentions=tuple(m["username"].casefold() for m in entities.get("mentions") or ()),
             lang=tweet.get("lang"),
             is_retweet="retweeted" in referenced,
             is_reply="replied_to" in referenced,
@@ -223,7 +228,7 @@ class _Parser:
         words = frozenset().union(*(b.any_token for b in branches if b.any_token is not None))
         predicates = [b.predicate for b in branches if b.any_token is None]
         if words:
-            predicates.insert(0, lambda t: not t.tokens.isdisjoint(words))
+            predicates.insert(0, lambda t: not words.isdisjoint(t.tokens))
         if len(predicates) == 1 and words:
             return _Node(predicates[0], anchored, words)
         return _Node(_any_of(predicates), anchored)

@@ -29,6 +29,7 @@ test can compare what was sent with what arrived.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hmac
 import json
@@ -47,7 +48,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tweet_triage.corpus.tweets import snowflake_from_ms
+from tweet_triage.corpus.tweets import iso_millis, snowflake_from_ms
 from tweet_triage.errors import TriageError
 from tweet_triage.xapi import problems
 from tweet_triage.xapi.rules import CompiledRule, RuleSyntaxError, TweetView, compile_rule
@@ -197,8 +198,11 @@ class StandIn:
             raise StandInError(f"rate={rate}: use tweets per second > 0, or 0 for maximum")
         if keepalive_seconds <= 0:
             raise StandInError("keepalive_seconds must be > 0")
-        self.tweets = sorted(tweets, key=lambda t: (t["created_at"], int(t["id"])))
-        self.views = [TweetView.from_tweet(t) for t in self.tweets]
+        ordered = sorted(tweets, key=lambda t: (t["created_at"], int(t["id"])))
+        # Only what replay needs is kept (the Tweet dicts themselves would double the memory).
+        self.ids: list[str] = [t["id"] for t in ordered]
+        self._created_at: list[str] = [t["created_at"] for t in ordered]
+        self.views = [TweetView.from_tweet(t) for t in ordered]
         self.token = token
         self.rate = rate
         self.keepalive_seconds = keepalive_seconds
@@ -214,7 +218,7 @@ class StandIn:
         # Every field of every tweet JSON-encoded once, so a stream line is only concatenation.
         self._fragments = [
             {key: _json_bytes(key) + b":" + _json_bytes(value) for key, value in t.items()}
-            for t in self.tweets
+            for t in ordered
         ]
         self._rules_json: dict[tuple[str, ...], bytes] = {}
         self._stall_left: int | None = self.faults.stall_after
@@ -227,10 +231,10 @@ class StandIn:
         """An index into the replay order, or the first tweet created at/after a time."""
         if isinstance(start, int) or (isinstance(start, str) and start.strip().isdigit()):
             index = int(start)
-            if not 0 <= index <= len(self.tweets):
+            if not 0 <= index <= len(self.ids):
                 raise StandInError(
-                    f"start={start}: the corpus has {len(self.tweets)} tweets; use 0.."
-                    f"{len(self.tweets)} or a created_at time such as 2013-01-01T00:00:00Z"
+                    f"start={start}: the corpus has {len(self.ids)} tweets; use 0.."
+                    f"{len(self.ids)} or a created_at time such as 2013-01-01T00:00:00Z"
                 )
             return index
         try:
@@ -242,18 +246,15 @@ class StandIn:
             ) from exc
         if moment.tzinfo is None:  # X's times are UTC; so is a time given without a zone
             moment = moment.replace(tzinfo=UTC)
-        first_id = snowflake_from_ms(int(moment.timestamp() * 1000))
-        return next(
-            (i for i, t in enumerate(self.tweets) if int(t["id"]) >= first_id), len(self.tweets)
-        )
+        return bisect.bisect_left(self._created_at, iso_millis(moment))
 
     def _initial_position(self, start: str | int | None) -> int:
         if start is not None:
             return self.resolve_start(start)
         saved = self._read_state(POSITION_FILE)
-        if saved and saved.get("corpus_size") == len(self.tweets):
+        if saved and saved.get("corpus_size") == len(self.ids):
             position = saved.get("position")
-            if isinstance(position, int) and 0 <= position <= len(self.tweets):
+            if isinstance(position, int) and 0 <= position <= len(self.ids):
                 return position
         return 0
 
@@ -291,10 +292,10 @@ class StandIn:
                 self._malformed_left = self.faults.malformed_after
 
     def save_position(self) -> None:
-        next_id = self.tweets[self.position]["id"] if self.position < len(self.tweets) else None
+        next_id = self.ids[self.position] if self.position < len(self.ids) else None
         self._write_state(
             POSITION_FILE,
-            {"position": self.position, "corpus_size": len(self.tweets), "next_id": next_id},
+            {"position": self.position, "corpus_size": len(self.ids), "next_id": next_id},
         )
 
     # --- state files ----------------------------------------------------------------------
@@ -460,7 +461,7 @@ class StandIn:
     ) -> tuple[list[bytes], list[str], int]:
         """Lines for the matching tweets in [start, stop), at most `budget`; (lines, ids, end)."""
         rules = [(rule, rule.compiled.predicate) for rule in self.rules.values()]
-        views, tweets = self.views, self.tweets
+        views, ids_by_index = self.views, self.ids
         limit = stop - start if budget is None else budget
         lines: list[bytes] = []
         ids: list[str] = []
@@ -476,7 +477,7 @@ class StandIn:
                     + self._matching_rules_json(matched)
                     + b"}\r\n"
                 )
-                ids.append(tweets[index]["id"])
+                ids.append(ids_by_index[index])
             index += 1
         return lines, ids, index
 
@@ -508,7 +509,7 @@ class StandIn:
                 if self.position != expected_position or self.rate != epoch_rate:
                     # moved or re-timed through the control endpoint: restart the schedule
                     epoch_start, epoch_position, epoch_rate = now, self.position, self.rate
-                position, total = self.position, len(self.tweets)
+                position, total = self.position, len(self.ids)
                 stop = min(total, position + BATCH)
                 if self.rate > 0:
                     stop = min(stop, epoch_position + int((now - epoch_start) * self.rate) + 1)
@@ -606,8 +607,8 @@ class StandIn:
                 "malformed_lines": self.stats.malformed_lines,
                 "keepalives": self.stats.keepalives,
                 "position": self.position,
-                "corpus_size": len(self.tweets),
-                "exhausted": self.position >= len(self.tweets),
+                "corpus_size": len(self.ids),
+                "exhausted": self.position >= len(self.ids),
                 "rate": self.rate,
                 "keepalive_seconds": self.keepalive_seconds,
                 "rules": len(self.rules),
