@@ -38,6 +38,10 @@ policies:
   description: firehose_trust, firehose_inline, streamer_trust, streamer_inline, bucket (preflight).
   type: dict
   returned: action=preflight
+ssh_rule:
+  description: The operator SSH rule for amazon.aws.ec2_security_group (preflight).
+  type: dict
+  returned: action=preflight and detect_operator_cidr
 resources:
   description: One entry per resource with kind, name, id, state (status).
   type: list
@@ -47,6 +51,12 @@ resources:
 from dataclasses import asdict  # noqa: E402 - Ansible wants DOCUMENTATION first
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+
+def _ssh_rule(cidr: str) -> dict:
+    """The security-group rule in amazon.aws.ec2_security_group's shape, IPv4 or IPv6."""
+    family = "cidr_ipv6" if ":" in cidr else "cidr_ip"
+    return {"proto": "tcp", "ports": [22], family: cidr, "rule_desc": "operator SSH"}
 
 
 def main() -> None:
@@ -98,6 +108,7 @@ def main() -> None:
                     "streamer_inline_name": policies.STREAMER_POLICY_NAME,
                     "bucket": policies.bucket_policy(plan),
                 },
+                ssh_rule=_ssh_rule(plan.operator_cidr) if plan.operator_cidr else None,
             )
         if action == "status":
             module.exit_json(changed=False, resources=[asdict(r) for r in describe_all(aws, plan)])
