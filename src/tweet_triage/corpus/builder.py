@@ -88,14 +88,15 @@ class BuildReport:
     first_created_at: str = ""
     last_created_at: str = ""
 
-    def lines_out(self) -> list[str]:
-        """The step-by-step counts as aligned lines."""
+    def lines_out(self, source_label: str | None = None) -> list[str]:
+        """The step-by-step counts as aligned lines (`source_label` replaces the source path)."""
 
         def row(label: str, value: int, note: str = "") -> str:
             return f"{label:<48}{value:>8,}" + (f"  {note}" if note else "")
 
         rows = [
-            f"source: {self.source} ({len(self.files)} files: {', '.join(self.files)})",
+            f"source: {source_label or self.source} ({len(self.files)} files: "
+            f"{', '.join(self.files)})",
             row("lines read", self.lines),
             row("malformed lines skipped", len(self.malformed)),
             *(f"    {where}" for where in self.malformed),
@@ -304,7 +305,8 @@ def _write_atomic(path: Path, payload: bytes) -> None:
 
 def render_readme(report: BuildReport) -> str:
     """The corpus README: provenance, terms, format decisions, and this build's counts."""
-    counts = "\n".join(f"    {line}" for line in report.lines_out())
+    # the folder name, not the path, so the README does not depend on where the build ran
+    counts = "\n".join(f"    {line}" for line in report.lines_out(report.source.name))
     return _README_TEMPLATE.format(counts=counts)
 
 
