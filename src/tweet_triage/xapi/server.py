@@ -824,7 +824,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _post_rules(self, query: dict[str, list[str]]) -> None:
         errors = []
         for name, values in query.items():
-            if name not in ("dry_run", "delete_all"):
+            if name != "dry_run":
                 errors.append(
                     problems.parameter_error(
                         name, values, f"The query parameter [{name}] is not one of [dry_run]"
