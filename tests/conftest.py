@@ -27,10 +27,14 @@ for _name in list(os.environ):
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test gets its own state folder and a fresh settings cache."""
+    """Each test gets its own state folder, a fresh settings cache and, afterwards, the
+    environment it started with (loading settings files writes to os.environ)."""
+    saved_environment = dict(os.environ)
     monkeypatch.setenv("TT_STATE_DIR", str(tmp_path / "state"))
     load_settings.cache_clear()
     yield
+    os.environ.clear()
+    os.environ.update(saved_environment)
     load_settings.cache_clear()
 
 
