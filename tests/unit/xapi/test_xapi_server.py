@@ -333,7 +333,7 @@ def test_fail_faults_answer_503_then_429_then_connect(tmp_path: Path) -> None:
 
 
 def test_stall_sends_nothing_not_even_keep_alives(tmp_path: Path) -> None:
-    server = make_server(tmp_path, faults={"stall_after": 2, "stall_seconds": 3})
+    server = make_server(tmp_path, faults={"stall_after": 2, "stall_seconds": 4})
     try:
         add_webb_rule(server)
         with open_stream(server, read_timeout=1.0) as response:
