@@ -16,6 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests.unit.cloud.conftest import STACK_SETTINGS
 from tweet_triage.config import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,8 @@ RECAP = re.compile(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "SSH_KEY_PATH": str(tmp_path / "streamer.pem"), **extra}
+    env = {k: v for k, v in os.environ.items() if k not in (*STACK_SETTINGS, "OPERATOR_CIDR")}
+    env.update(SSH_KEY_PATH=str(tmp_path / "streamer.pem"), **extra)
     env["ANSIBLE_INVENTORY"] = "localhost,"  # the playbooks only use localhost
     env["ANSIBLE_NOCOLOR"] = "1"
     return env
