@@ -207,3 +207,18 @@ def test_bundled_corpus_matches_its_readme() -> None:
     counts = readme.read_text()
     assert f"{len(tweets):>8,}" in counts and f"{len(annotations):>8,}" in counts
     assert json.dumps(tweets[0]).startswith('{"id": ')
+
+
+def test_cli_prints_the_count_of_each_step(source: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tweet_triage.cli import app
+
+    result = CliRunner().invoke(
+        app, ["corpus", "build", "--source", str(source), "--output", str(tmp_path / "cli")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "lines read" in result.output and "14" in result.output
+    assert "twitter-2016test-A.txt:4: 2 tab-separated fields" in result.output
+    assert "annotations" in result.output
+    assert (tmp_path / "cli" / "tweets.jsonl.gz").is_file()
