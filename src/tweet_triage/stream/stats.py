@@ -55,6 +55,12 @@ class StreamStats:
         self.sent_per_s = (self.sent - self._last_sent) / elapsed
         self._last_received, self._last_sent, self._last_time = self.received, self.sent, now
 
+    def use_run_average_rates(self) -> None:
+        """At the end: rates over the whole run, not over the last stats interval."""
+        elapsed = max(time.time() - self.started_at, 1e-9)
+        self.received_per_s = self.received / elapsed
+        self.sent_per_s = self.sent / elapsed
+
     def to_dict(self) -> dict[str, Any]:
         values = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
         values["uptime_s"] = round(time.time() - self.started_at, 1)

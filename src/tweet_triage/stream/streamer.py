@@ -149,6 +149,7 @@ class Streamer:
             self.sink.close()
             self.stats.spool_depth = spool.depth
             self.stats.state = "stopped"
+            self.stats.use_run_average_rates()
             self._write_stats()
         log.info(
             "streamer stopped (%s): %s",
