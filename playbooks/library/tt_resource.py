@@ -55,30 +55,6 @@ KINDS = [
 ]
 
 
-def _functions(r):  # the module's table of (ensure, delete) per kind
-    def ensure_instance(aws, plan):
-        return r.ensure_instance(aws, plan, str(r.describe_security_group(aws, plan).id))
-
-    return {
-        "bucket": (r.ensure_bucket, r.delete_bucket),
-        "log_group": (r.ensure_log_group, r.delete_log_group),
-        "log_stream": (r.ensure_log_stream, None),
-        "firehose_role": (
-            r.ensure_firehose_role,
-            lambda aws, plan: r.delete_role(aws, "firehose_role", plan.firehose_role),
-        ),
-        "delivery_stream": (r.ensure_delivery_stream, r.delete_delivery_stream),
-        "streamer_role": (
-            r.ensure_streamer_role,
-            lambda aws, plan: r.delete_role(aws, "streamer_role", plan.streamer_role),
-        ),
-        "instance_profile": (r.ensure_instance_profile, r.delete_instance_profile),
-        "security_group": (r.ensure_security_group, r.delete_security_group),
-        "key_pair": (r.ensure_key_pair, r.delete_key_pair),
-        "instance": (ensure_instance, r.delete_instance),
-    }
-
-
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -87,9 +63,9 @@ def main() -> None:
         },
     )
     try:
-        from tweet_triage.cloud import resources
         from tweet_triage.cloud.aws import connect
         from tweet_triage.cloud.preflight import preflight
+        from tweet_triage.cloud.stack import DELETE, ENSURE
         from tweet_triage.config import load_settings
         from tweet_triage.errors import TriageError
     except ImportError as exc:
@@ -100,16 +76,17 @@ def main() -> None:
         )
         return
     kind, state = module.params["kind"], module.params["state"]
-    ensure, delete = _functions(resources)[kind]
-    if state == "absent" and delete is None:
+    step = ENSURE[kind] if state == "present" else DELETE.get(kind)
+    if step is None:
         module.fail_json(msg=f"{kind} is deleted with its parent resource; use state=present")
+        return
     try:
         settings = load_settings()
         aws = connect(settings)
         plan = preflight(
             settings, aws, detect_operator_cidr=(kind, state) == ("security_group", "present")
         )
-        report = (ensure if state == "present" else delete)(aws, plan)
+        report = step(aws, plan)
     except TriageError as exc:
         module.fail_json(msg=str(exc))
         return

@@ -8,6 +8,7 @@ by name and by the stack tag, that nothing is left: a failed check raises, it ne
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from tweet_triage.cloud import resources as r
 from tweet_triage.cloud.aws import Aws, CloudError, connect
@@ -19,11 +20,49 @@ from tweet_triage.config import Settings
 log = logging.getLogger(__name__)
 
 
+Step = Callable[[Aws, StackPlan], ResourceReport]
+
+
+def _ensure_instance(aws: Aws, plan: StackPlan) -> ResourceReport:
+    group = r.describe_security_group(aws, plan)
+    if not group.exists:
+        raise CloudError(f"security group {plan.security_group} does not exist yet: run aws-create")
+    return r.ensure_instance(aws, plan, security_group_id=str(group.id))
+
+
+# Creation order: each resource after what it refers to.
+ENSURE: dict[str, Step] = {
+    "bucket": r.ensure_bucket,
+    "log_group": r.ensure_log_group,
+    "log_stream": r.ensure_log_stream,
+    "firehose_role": r.ensure_firehose_role,
+    "delivery_stream": r.ensure_delivery_stream,
+    "streamer_role": r.ensure_streamer_role,
+    "instance_profile": r.ensure_instance_profile,
+    "security_group": r.ensure_security_group,
+    "key_pair": r.ensure_key_pair,
+    "instance": _ensure_instance,
+}
+
+# Destruction order: each resource before what it refers to. The log stream goes with its group.
+DELETE: dict[str, Step] = {
+    "instance": r.delete_instance,
+    "instance_profile": r.delete_instance_profile,
+    "streamer_role": lambda aws, plan: r.delete_role(aws, "streamer_role", plan.streamer_role),
+    "security_group": r.delete_security_group,
+    "key_pair": r.delete_key_pair,
+    "delivery_stream": r.delete_delivery_stream,
+    "firehose_role": lambda aws, plan: r.delete_role(aws, "firehose_role", plan.firehose_role),
+    "log_group": r.delete_log_group,
+    "bucket": r.delete_bucket,
+}
+
+
 def _report(plan: StackPlan) -> StackReport:
     return StackReport(stack=plan.stack, region=plan.region, account_id=plan.account_id)
 
 
-def _step(report: StackReport, resource: ResourceReport) -> ResourceReport:
+def _step(report: StackReport, resource: ResourceReport) -> None:
     report.resources.append(resource)
     log.info(
         "%s %s: %s%s",
@@ -32,7 +71,6 @@ def _step(report: StackReport, resource: ResourceReport) -> ResourceReport:
         resource.state,
         " (changed)" if resource.changed else "",
     )
-    return resource
 
 
 def create_stack(settings: Settings, aws: Aws | None = None) -> StackReport:
@@ -40,16 +78,8 @@ def create_stack(settings: Settings, aws: Aws | None = None) -> StackReport:
     aws = aws or connect(settings)
     plan = preflight(settings, aws)
     report = _report(plan)
-    _step(report, r.ensure_bucket(aws, plan))
-    _step(report, r.ensure_log_group(aws, plan))
-    _step(report, r.ensure_log_stream(aws, plan))
-    _step(report, r.ensure_firehose_role(aws, plan))
-    _step(report, r.ensure_delivery_stream(aws, plan))
-    _step(report, r.ensure_streamer_role(aws, plan))
-    _step(report, r.ensure_instance_profile(aws, plan))
-    group = _step(report, r.ensure_security_group(aws, plan))
-    _step(report, r.ensure_key_pair(aws, plan))
-    _step(report, r.ensure_instance(aws, plan, security_group_id=str(group.id)))
+    for ensure in ENSURE.values():
+        _step(report, ensure(aws, plan))
     return report
 
 
@@ -89,18 +119,9 @@ def destroy_stack(
     plan = preflight(settings, aws, detect_operator_cidr=False)
     keep = plan.keep_bucket if keep_bucket is None else keep_bucket
     report = _report(plan)
-    _step(report, r.delete_instance(aws, plan))
-    _step(report, r.delete_instance_profile(aws, plan))
-    _step(report, r.delete_role(aws, "streamer_role", plan.streamer_role))
-    _step(report, r.delete_security_group(aws, plan))
-    _step(report, r.delete_key_pair(aws, plan))
-    _step(report, r.delete_delivery_stream(aws, plan))
-    _step(report, r.delete_role(aws, "firehose_role", plan.firehose_role))
-    _step(report, r.delete_log_group(aws, plan))
-    if keep:
-        _step(report, r.describe_bucket(aws, plan))
-    else:
-        _step(report, r.delete_bucket(aws, plan))
+    for kind, delete in DELETE.items():
+        keep_this = keep and kind == "bucket"
+        _step(report, r.describe_bucket(aws, plan) if keep_this else delete(aws, plan))
     verify_destroyed(aws, plan, keep_bucket=keep)
     return report
 

@@ -12,7 +12,13 @@ from tweet_triage.cloud import policies
 from tweet_triage.cloud import resources as r
 from tweet_triage.cloud.aws import Aws, CloudError
 from tweet_triage.cloud.preflight import preflight
-from tweet_triage.cloud.stack import create_stack, destroy_stack, stack_status, verify_destroyed
+from tweet_triage.cloud.stack import (
+    ENSURE,
+    create_stack,
+    destroy_stack,
+    stack_status,
+    verify_destroyed,
+)
 from tweet_triage.config import Settings
 
 KINDS = [
@@ -26,7 +32,7 @@ KINDS = [
     "security_group",
     "key_pair",
     "instance",
-]
+]  # creation order
 
 
 def test_second_create_changes_nothing(settings: Settings, aws: Aws) -> None:
@@ -44,7 +50,7 @@ def test_a_create_that_failed_halfway_is_completed_by_a_rerun(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise CloudError("simulated failure while creating the security group")
 
-    monkeypatch.setattr(r, "ensure_security_group", broken)
+    monkeypatch.setitem(ENSURE, "security_group", broken)
     with pytest.raises(CloudError, match="simulated"):
         create_stack(settings, aws)
     monkeypatch.undo()
