@@ -187,8 +187,11 @@ def test_x_disconnects_503_malformed_line_and_stall_lose_nothing(
     assert sorted(ids) == sorted(sent["ids_sent"])  # all arrived, none twice
     stats = run.streamer.stats
     assert stats.http_errors == {"503": 1}
-    assert stats.connection_errors >= sent["drops"] + 1  # every drop and the stall
     assert sent["stalls"] == 1 and sent["drops"] >= 3
+    # One connection to start, one after each drop, one after giving up on the stall (the
+    # stand-in would have resumed on the stalled connection otherwise).
+    assert sent["connections"] == sent["drops"] + 2
+    assert stats.connection_errors == sent["drops"] + 1
     assert stats.dead_lettered == 1
     dead = json.loads(stack.stream_dead_letter_file.read_text())
     assert dead["reason"].startswith("malformed JSON")
@@ -298,16 +301,14 @@ def test_a_30_second_stall_is_detected_with_the_default_timeout(
     settings = load_settings()
     assert settings.stream_stall_seconds == 21
     standin = x_standin(2_000, stall_after=1_000, stall_seconds=30)
-    started = time.monotonic()
     run = InProcessStreamer()
     run.received_everything(standin, timeout=90)
-    reconnected_after = time.monotonic() - started
     run.stop()
     assert sorted(delivered_ids(settings)) == sorted(standin.stats_json()["ids_sent"])
     assert run.streamer.stats.connection_errors == 1
-    # The stand-in was still stalling when the streamer gave up on it (it stalls 30 s).
+    # Had the streamer waited the stall out, the stand-in would have gone on sending on the
+    # first connection; a second one means the streamer gave up on the silent one.
     assert standin.stats_json(include_ids=False)["connections"] == 2
-    assert reconnected_after < 30 + 20  # not waiting for the stall to end plus a keep-alive
 
 
 # --- subprocess tests: the CLI as a user runs it ---------------------------------------------
