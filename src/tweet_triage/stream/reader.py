@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import socket
 import threading
 from typing import Any
@@ -60,6 +61,7 @@ class TweetReader(XStreamingClient):
             wait_on_rate_limit=True,
             chunk_size=chunk_size,
             daemon=True,
+            max_retries=math.inf,  # tweepy's default, made explicit: never give up
         )
         self._intake = intake
         self._dead_letters = dead_letters
