@@ -161,12 +161,9 @@ def predict(
     settings = _settings()
     model_dir = model or settings.model_dir
     if engine is Engine.spark:
-        from pyspark.sql import SparkSession
+        from tweet_triage.data.spark import spark_session
 
-        builder = SparkSession.builder.master(settings.spark_master).appName("tweet-triage-predict")
-        for key, value in settings.spark_conf.items():
-            builder = builder.config(key, value)
-        spark = builder.getOrCreate()
+        spark = spark_session(settings, app_name="tweet-triage-predict")
         try:
             summary = predict_spark(spark, model_dir, input_path, output_path, batch_size, device)
         finally:

@@ -18,10 +18,12 @@ from tweet_triage.model.bundle import ModelMeta
 from tweet_triage.model.data import NEEDS_SUPPORT, load_split
 from tweet_triage.model.inference import P_COLUMN, PRED_COLUMN, TRUE_COLUMN, NeedsSupportModel
 from tweet_triage.model.metrics import (
+    TIME_OF_DAY,
     BusinessParams,
     bootstrap_intervals,
     business_comparison,
     classification_metrics,
+    f_beta,
     slice_table,
     tweet_seconds,
     word_bins,
@@ -85,6 +87,10 @@ def evaluate(
         **{P_COLUMN: p, PRED_COLUMN: pred, "word_count": words}
     )
     predictions["word_bin"] = word_bins(predictions["word_count"])
+    if "time_of_day" in predictions.columns:  # slices in clock order, not alphabetical
+        predictions["time_of_day"] = pd.Categorical(
+            predictions["time_of_day"], categories=TIME_OF_DAY, ordered=True
+        )
     if "is_reply" in predictions.columns:
         predictions["tweet_kind"] = np.where(
             predictions["is_reply"].astype(bool), "reply", "original"
@@ -105,6 +111,9 @@ def evaluate(
         "objective": model.meta.objective,
         "metrics": metrics,
         "metrics_at_0.5": classification_metrics(y, p, 0.5),
+        # What flagging every tweet scores: F2 rewards recall, so this bar is high when most
+        # tweets need support; the model must clear it to be worth anything.
+        "f2_flag_everything": f_beta(int(y.sum()), int((y == 0).sum()), 0, 2.0),
         "intervals": bootstrap_intervals(
             y, p, threshold, tweet_seconds(words, params), options.n_bootstrap, options.seed
         ),

@@ -145,7 +145,9 @@ def build_report(reports_dir: Path) -> Path:
         "",
         f"Confusion matrix: TP {c['tp']}, FP {c['fp']}, FN {c['fn']}, TN {c['tn']}; "
         f"flag rate {m['flag_rate']:.1%}. At threshold 0.5 instead: F2 "
-        f"{result['metrics_at_0.5']['f2']:.3f}, recall {result['metrics_at_0.5']['recall']:.3f}.",
+        f"{result['metrics_at_0.5']['f2']:.3f}, recall {result['metrics_at_0.5']['recall']:.3f}. "
+        f"Flagging every tweet would score F2 {result['f2_flag_everything']:.3f} (PR AUC "
+        f"baseline = the needs-support share, {m['positives'] / m['n']:.3f}).",
         "",
         f"For comparison with the original (weighted averages over both classes): precision "
         f"{weighted['precision']:.3f}, recall {weighted['recall']:.3f}, F1 {weighted['f1']:.3f}, "

@@ -93,11 +93,10 @@ def write_splits(data_dir: Path, sizes: dict[str, int] | None = None) -> Path:
     return data_dir
 
 
-@pytest.fixture(scope="session")
-def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build_tiny_backbone(folder: Path) -> Path:
+    """A 1-layer, 16-wide BERT with a classification head and a 30-word tokenizer."""
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(VOCAB)})
     config = BertConfig(
         vocab_size=len(VOCAB),
@@ -112,11 +111,6 @@ def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_splits(tmp_path_factory.mktemp("data"))
-
-
 def tiny_settings(root: Path, data_dir: Path) -> Settings:
     return Settings(
         data_dir=data_dir,
@@ -126,21 +120,34 @@ def tiny_settings(root: Path, data_dir: Path) -> Settings:
     )
 
 
-@pytest.fixture(scope="session")
-def trained_model(
-    tiny_backbone: Path, tiny_data: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
+def train_tiny(backbone: Path, data_dir: Path, root: Path) -> Path:
     """A tiny model trained for a few steps (three-class objective, no tracking)."""
     from tweet_triage.model.training import TrainConfig, train
 
-    root = tmp_path_factory.mktemp("trained")
     config = TrainConfig(
-        model_name_or_path=str(tiny_backbone),
+        model_name_or_path=str(backbone),
         max_steps=6,
         per_device_train_batch_size=8,
         evaluations_per_epoch=2,
         learning_rate=1e-3,
         track=False,
     )
-    train(config, tiny_settings(root, tiny_data))
+    train(config, tiny_settings(root, data_dir))
     return root / "model"
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_backbone(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_splits(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def trained_model(
+    tiny_backbone: Path, tiny_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    return train_tiny(tiny_backbone, tiny_data, tmp_path_factory.mktemp("trained"))

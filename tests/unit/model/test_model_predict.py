@@ -100,6 +100,7 @@ def test_evaluate_trends_report_and_tracking(
     assert m["n"] == 24 and m["positives"] == 12
     assert set(result["slices"]) == {"time_of_day", "word_bin", "tweet_kind"}
     assert result["business"]["naive_50"]["tweets_missed"] == pytest.approx(6.0)
+    assert result["f2_flag_everything"] == pytest.approx(5 * 12 / (5 * 12 + 12))
     low, high = result["intervals"]["f2"]
     assert low <= m["f2"] <= high
     for name in (

@@ -1,0 +1,43 @@
+"""The Spark scoring path (predict_batch_udf) on a Parquet folder, with a tiny real model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.unit.model.conftest import build_tiny_backbone, train_tiny, write_splits
+from tweet_triage.config import Settings
+from tweet_triage.model.inference import NeedsSupportModel, predict_spark
+
+
+@pytest.mark.integration
+def test_spark_scores_a_parquet_folder_like_pandas(tmp_path: Path) -> None:
+    from tweet_triage.data.spark import spark_session
+
+    backbone = build_tiny_backbone(tmp_path / "backbone")
+    model_dir = train_tiny(backbone, write_splits(tmp_path / "data"), tmp_path)
+    tweets = pd.DataFrame(
+        {
+            "id": [str(i) for i in range(6)],
+            "text": ["why is my app broken", "love it", "", None, "no help @bob", "great"],
+            "needs_support": [1, 0, 1, 0, 1, 0],
+        }
+    )
+    source = tmp_path / "tweets"
+    source.mkdir()
+    tweets.iloc[:3].to_parquet(source / "part-0.parquet")
+    tweets.iloc[3:].to_parquet(source / "part-1.parquet")
+    spark = spark_session(Settings(spark_master="local[1]"), conf={"spark.ui.enabled": "false"})
+    try:
+        summary = predict_spark(spark, model_dir, source, tmp_path / "scored", batch_size=2)
+    finally:
+        spark.stop()
+    assert (summary.rows, summary.scored, summary.skipped) == (6, 4, 2)
+    out = pd.read_parquet(tmp_path / "scored").sort_values("id").reset_index(drop=True)
+    assert list(out["true_needs_support"]) == [1, 0, 1, 0, 1, 0]
+    expected = NeedsSupportModel.load(model_dir, device="cpu").predict_proba(tweets["text"])
+    np.testing.assert_allclose(out["p_needs_support"].to_numpy(), expected, rtol=1e-5)
+    assert out["needs_support"].isna().tolist() == [False, False, True, True, False, False]
