@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -77,9 +79,13 @@ def run_combine(spark: SparkSession, paths: DataPaths, raw: str | None = None) -
     started = time.perf_counter()
     source = raw or str(paths.raw)
     parsed = combine_lib.parse_records(combine_lib.read_raw_lines(spark, source))
-    _write(combine_lib.quarantined(parsed).coalesce(1), paths.quarantine)
-    tweets = combine_lib.deduplicate(parsed)
-    _write(tweets.repartition("date", "hour"), paths.combined, ("date", "hour"))
+    parsed = parsed.persist(StorageLevel.DISK_ONLY)  # parse the JSON once for both outputs
+    try:
+        _write(combine_lib.quarantined(parsed).coalesce(1), paths.quarantine)
+        tweets = combine_lib.deduplicate(parsed)
+        _write(tweets.repartition("date", "hour"), paths.combined, ("date", "hour"))
+    finally:
+        parsed.unpersist()
 
     written = spark.read.parquet(str(paths.combined))
     stats = written.agg(
@@ -123,20 +129,31 @@ def run_filter(spark: SparkSession, paths: DataPaths, profile: str) -> StageSumm
     tweets = spark.read.parquet(str(paths.combined))
     _write(filtering.apply_filter(tweets, compiled), paths.filtered, ("decision",))
 
-    written = spark.read.parquet(str(paths.filtered))
-    reasons = _counts(written, "reason")
+    outcomes = (
+        spark.read.parquet(str(paths.filtered))
+        .groupBy("reason", "matched_rule", "drop_rule")
+        .count()
+        .collect()
+    )
+    reasons: dict[str, int] = Counter()
+    rules: dict[str, int] = Counter()
+    drop_rules: dict[str, int] = Counter()
+    for row in outcomes:
+        reasons[row["reason"]] += row["count"]
+        if row["reason"] == filtering.KEPT:
+            rules[row["matched_rule"]] += row["count"]
+        if row["drop_rule"] is not None:
+            drop_rules[row["drop_rule"]] += row["count"]
     kept = reasons.pop(filtering.KEPT, 0)
-    rules = _counts(written.where(F.col("decision") == filtering.KEPT), "matched_rule")
-    drop_rules = _counts(written.where(F.col("drop_rule").isNotNull()), "drop_rule")
     summary = StageSummary(
         stage="filter",
         rows_in=kept + sum(reasons.values()),
         rows_out=kept,
-        reasons=reasons,
+        reasons=dict(reasons),
         details={
             "profile": str(profile_path(profile)),
-            "kept_by_rule": dict(sorted(rules.items(), key=lambda kv: -kv[1])),
-            "drop_rule_hits": dict(sorted(drop_rules.items(), key=lambda kv: -kv[1])),
+            "kept_by_rule": dict(Counter(rules).most_common()),
+            "drop_rule_hits": dict(Counter(drop_rules).most_common()),
             "min_words": spec.min_words,
             "exclude_retweets": spec.exclude_retweets,
         },

@@ -13,7 +13,6 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -43,18 +42,21 @@ def read_annotations(spark: SparkSession, path: Path) -> Annotations:
     )
     if not path.is_file():
         raise DataInputError(f"{path}: annotations file not found; {fix}")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (ValueError, OSError, csv.Error, UnicodeDecodeError) as exc:
-        raise DataInputError(f"{path}: not a readable CSV ({exc}); {fix}") from exc
-    table.columns = [str(c).strip().lower() for c in table.columns]
-    missing = [c for c in ("id", "sentiment") if c not in table.columns]
+    table = (
+        spark.read.option("header", "true")
+        .option("multiLine", "true")  # exported tweet text may span lines inside quotes
+        .option("escape", '"')
+        .csv(str(path))
+    )
+    # Header names as people write them: Excel's UTF-8 BOM, stray spaces, any case.
+    names = {c: c.replace("\ufeff", "").strip().lower() for c in table.columns}
+    table = table.select([F.col(f"`{c}`").alias(n) for c, n in names.items()])
+    missing = [c for c in ("id", "sentiment") if c not in names.values()]
     if missing:
-        raise DataInputError(f"{path}: no column(s) {missing} in {list(table.columns)}; {fix}")
-    rows = spark.createDataFrame(
-        table[["id", "sentiment"]].astype(str).to_records(index=False).tolist(),
-        "id string, sentiment_text string",
-    ).select(F.trim("id").alias("id"), F.trim("sentiment_text").alias("sentiment_text"))
+        raise DataInputError(f"{path}: no column(s) {missing} in {sorted(names.values())}; {fix}")
+    rows = table.select(
+        F.trim("id").alias("id"), F.trim("sentiment").alias("sentiment_text")
+    ).withColumn("sentiment_text", F.coalesce("sentiment_text", F.lit("")))
     ok = F.col("id").rlike(r"^[0-9]{1,20}$") & F.col("sentiment_text").isin("0", "1", "2")
     checked = rows.withColumn("sentiment", F.when(ok, F.col("sentiment_text").cast("int")))
     by_id = Window.partitionBy("id")
