@@ -51,7 +51,3 @@ class StackReport:
             "changed": self.changed,
             "resources": [asdict(r) for r in self.resources],
         }
-
-    def rows(self) -> list[tuple[str, str, str, str]]:
-        """(kind, name, id, state) per resource, for a table."""
-        return [(r.kind, r.name, r.id or "", r.state) for r in self.resources]
