@@ -254,11 +254,21 @@ def dependency_wheels(
     return target
 
 
-def build_bundle(python_version: str, arch: str, glibc: str, cache: Path | None = None) -> Bundle:
-    """The host's wheel folder: project wheel + dependency wheels + pinned requirements."""
+def build_bundle(
+    python_version: str,
+    arch: str,
+    glibc: str,
+    *,
+    source: Path = PROJECT_ROOT,
+    cache: Path | None = None,
+) -> Bundle:
+    """The host's wheel folder: project wheel (built from `source`, a checkout of this project)
+    + dependency wheels + pinned requirements."""
+    if not (source / "pyproject.toml").is_file() or not (source / "src" / "tweet_triage").is_dir():
+        raise BundleError(f"{source} is not a tweet-triage checkout (no pyproject.toml/src)")
     cache = cache or cache_root()
     with _locked(cache):
-        wheel = project_wheel(cache)
+        wheel = project_wheel(cache, source)
         lock = core_lock()
         deps = dependency_wheels(cache, lock, python_version, arch, glibc)
         wheels = sorted([wheel, *deps.glob("*.whl")], key=lambda p: p.name)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from tweet_triage.config import load_settings
+from tweet_triage.config import PROJECT_ROOT, load_settings
 from tweet_triage.stream.supervisor import (
     ALREADY_RUNNING_EXIT,
     RestartPolicy,
@@ -30,6 +30,7 @@ PID_FILE = typer.Option(..., help="Supervisor pid file; its .state.json and .log
 ENV_FILE = typer.Option(None, help="KEY=value settings file passed to the streamer (0600).")
 STATUS_PID_FILE = typer.Option(None, help="Supervisor pid file (hosts without systemd).")
 STATS_FILE = typer.Option(None, help="The streamer's stats file.")
+SOURCE = typer.Option(None, help="Checkout to build the project wheel from; default this one.")
 
 
 @app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -109,11 +110,12 @@ def bundle(
     python_version: str = typer.Option(..., help="The host's Python, e.g. 3.11."),
     arch: str = typer.Option(..., help="The host's machine, e.g. x86_64 or aarch64."),
     glibc: str = typer.Option(..., help="The host's glibc version, e.g. 2.36."),
+    source: Path = SOURCE,
 ) -> None:
     """Build (or reuse) the host's wheel folder; print it as JSON. Controller side."""
     from tweet_triage.stream.bundle import build_bundle  # controller only: needs packaging
 
-    result = build_bundle(python_version, arch, glibc)
+    result = build_bundle(python_version, arch, glibc, source=source or PROJECT_ROOT)
     typer.echo(
         json.dumps(
             {

@@ -1,0 +1,273 @@
+"""End to end over real SSH: the user's make targets from stand-ins to tweets in S3 and back.
+
+local-aws-up, local-xapi-up, local-host-up (a real sshd on loopback), aws-create, provision
+(twice: the second run must change nothing), bad input (wrong key, unknown profile, empty
+token), stream-start (twice: still one streamer), stream-status, stream-stop, then every tweet
+id the X stand-in sent must be in the bucket under the raw prefix, exactly once. Then
+aws-destroy and local-down, and no process of this run may be left. Everything runs through
+`make -f Makefile-stream ...` with a private state folder and free ports, as a user would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tweet_triage.config import PROJECT_ROOT
+from tweet_triage.local.daemon import free_port, pid_alive
+from tweet_triage.local.host import HostError, ensure_packages, local_streamer_pid_file
+from tweet_triage.stream.supervisor import SupervisorFiles
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TWEETS_WANTED = 2000  # at least this many tweets must flow through the host
+REPLAY_WINDOW = 2500  # corpus tweets replayed; about 83% match the demo profile's rules
+REPLAY_RATE = "500"  # corpus tweets per second, matching or not
+STACK = "tt-e2e-host"
+BUCKET = "tt-e2e-host-bucket"
+
+
+def _wait_for(condition: Callable[[], bool], what: str, limit: float = 300.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {limit:.0f} s waiting for {what}")
+        time.sleep(1)
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    """Outside pytest's 0700 temp root: the streamer's system user must reach its files."""
+    folder = Path(tempfile.mkdtemp(prefix="tt-e2e-host-", dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def snapshot_checkout(target: Path) -> Path:
+    """A copy of the sources to build the host's wheel from: teammates editing this working
+    tree between two provision runs must not count as a change (CI's clone never changes)."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    shutil.copytree(PROJECT_ROOT / "src", target / "src", ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(PROJECT_ROOT / name, target / name)
+    return target
+
+
+@pytest.fixture
+def user_env(state_dir: Path) -> dict[str, str]:
+    """The environment of a user's shell: private state and ports, the demo mission."""
+    source = snapshot_checkout(state_dir / "checkout")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "X_", "STREAM_"))}
+    env.pop("TT_IGNORE_DOTENV", None)  # the make targets must read the stand-ins' settings
+    env.pop("ANSIBLE_INVENTORY", None)
+    env.update(
+        TT_STATE_DIR=str(state_dir),
+        LOCAL_AWS_PORT=str(free_port()),
+        LOCAL_XAPI_PORT=str(free_port()),
+        LOCAL_XAPI_RATE=REPLAY_RATE,
+        STACK_NAME=STACK,
+        S3_BUCKET=BUCKET,
+        MISSION_PROFILE="demo",
+        FIREHOSE_BUFFER_SECONDS="0",
+        STREAM_STATS_SECONDS="1",
+        SSH_KEY_PATH=str(state_dir / "aws-create-key.pem"),
+        OPERATOR_CIDR="127.0.0.1/32",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_ARGS=f"-e streamer_source_dir={source}",
+    )
+    return env
+
+
+def run_make(target: str, env: dict[str, str], **extra: str) -> tuple[int, str]:
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-f", "Makefile-stream", target],
+        cwd=PROJECT_ROOT,
+        env={**env, **extra},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def make(target: str, env: dict[str, str], **extra: str) -> str:
+    code, output = run_make(target, env, **extra)
+    if code != 0:
+        pytest.fail(f"make {target} failed ({code}):\n{output[-6000:]}")
+    return output
+
+
+def make_fails(target: str, env: dict[str, str], **extra: str) -> str:
+    code, output = run_make(target, env, **extra)
+    if code == 0:
+        pytest.fail(f"make {target} should have failed:\n{output[-6000:]}")
+    return output
+
+
+def recap_changed(output: str, host: str = "local-streamer") -> int:
+    match = re.search(rf"^{host}\s*:.*changed=(\d+)", output, re.MULTILINE)
+    assert match, f"no PLAY RECAP for {host}:\n{output[-3000:]}"
+    return int(match.group(1))
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def xapi(state_dir: Path, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    recorded = read_env_file(state_dir / "local-xapi.env")
+    request = urllib.request.Request(
+        recorded["X_API_BASE_URL"] + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={
+            "Authorization": f"Bearer {recorded['X_BEARER_TOKEN']}",
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def delivered_ids(state_dir: Path) -> list[str]:
+    """Every tweet id in every object under the raw prefix, duplicates kept."""
+    aws = read_env_file(state_dir / "local-aws.env")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=aws["AWS_ENDPOINT_URL"],
+        region_name=aws["AWS_REGION"],
+        aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
+    )
+    ids: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="raw/"):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
+            if body[:2] == b"\x1f\x8b":
+                body = gzip.decompress(body)
+            ids += [json.loads(line)["data"]["id"] for line in body.splitlines() if line]
+    return ids
+
+
+def our_pids(state_dir: Path) -> set[int]:
+    """Every process this run started that can still be found: by pid file or command line."""
+    pids: set[int] = set()
+    for pid_file in [*state_dir.rglob("*.pid")]:
+        with contextlib.suppress(OSError, ValueError):
+            pids.add(int(pid_file.read_text().split()[0]))
+    state = SupervisorFiles(local_streamer_pid_file(state_dir)).state_file
+    with contextlib.suppress(OSError, ValueError):
+        child = json.loads(state.read_text()).get("child_pid")
+        if isinstance(child, int):
+            pids.add(child)
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if str(state_dir).encode() in (proc / "cmdline").read_bytes():
+                    pids.add(int(proc.name))
+    return {pid for pid in pids if pid_alive(pid)}
+
+
+def test_provision_and_stream_lifecycle_over_ssh(state_dir: Path, user_env: dict[str, str]) -> None:
+    try:
+        ensure_packages()
+    except HostError as exc:
+        pytest.skip(f"no SSH host possible on this machine: {exc}")
+
+    started: set[int] = set()
+    try:
+        make("local-aws-up", user_env)
+        make("local-xapi-up", user_env)
+        make("local-host-up", user_env)
+        started |= our_pids(state_dir)
+        make("aws-create", user_env)
+
+        first = make("provision", user_env)
+        assert recap_changed(first) > 0
+        second = make("provision", user_env)
+        assert recap_changed(second) == 0, f"second provision changed something:\n{second}"
+        host_root = state_dir / "host" / "root"
+        env_file = host_root / "etc" / "tweet-triage" / "streamer.env"
+        assert env_file.stat().st_mode & 0o777 == 0o600
+        token = read_env_file(state_dir / "local-xapi.env")["X_BEARER_TOKEN"]
+        assert token not in first + second, "the X token was printed"
+
+        # Bad input: one message naming the cause, and the play fails.
+        wrong_key = state_dir / "wrong_key"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong_key)], check=True
+        )
+        output = make_fails(
+            "stream-status",
+            user_env,
+            ANSIBLE_ARGS=f"-e ansible_ssh_private_key_file={wrong_key}",  # not the host's
+        )
+        assert "the host refused the SSH key" in output and "wrong key" in output
+        output = make_fails("provision", user_env, MISSION_PROFILE="no-such-mission")
+        assert "unknown mission profile 'no-such-mission'" in output
+        output = make_fails("provision", user_env, X_BEARER_TOKEN="")
+        assert "X_BEARER_TOKEN are empty" in output
+
+        # Replay the last REPLAY_WINDOW tweets of the corpus: the stand-in then runs dry, so
+        # the set of tweets it sent is final and every one of them must reach S3.
+        corpus_size = xapi(state_dir, "GET", "/_standin/stats?ids=false")["corpus_size"]
+        xapi(state_dir, "POST", "/_standin/replay", {"start": corpus_size - REPLAY_WINDOW})
+
+        output = make("stream-start", user_env)
+        assert "started (supervisor pid" in output
+        output = make("stream-start", user_env)
+        assert "already running" in output and recap_changed(output) == 0
+        started |= our_pids(state_dir)
+
+        def stand_in_done() -> bool:
+            return bool(xapi(state_dir, "GET", "/_standin/stats?ids=false")["exhausted"])
+
+        _wait_for(stand_in_done, "the X stand-in to send its replay window")
+        sent = xapi(state_dir, "GET", "/_standin/stats")["ids_sent"]
+        assert len(sent) >= TWEETS_WANTED
+
+        def status_shows_all() -> bool:
+            status = make("stream-status", user_env)
+            return f"received={len(sent)} sent={len(sent)}" in status
+
+        _wait_for(status_shows_all, f"stream-status to show {len(sent)} tweets received and sent")
+        status = make("stream-status", user_env)
+        assert "running (supervisor, pid" in status and "0 restart(s)" in status
+
+        output = make("stream-stop", user_env)
+        assert "stopped cleanly" in output
+        output = make("stream-status", user_env)
+        assert "not running" in output
+
+        delivered = delivered_ids(state_dir)
+        assert sorted(delivered) == sorted(sent), (
+            f"{len(set(sent) - set(delivered))} sent tweet(s) missing from S3, "
+            f"{len(delivered) - len(set(delivered))} duplicated"
+        )
+
+        make("aws-destroy", user_env)
+    finally:
+        started |= our_pids(state_dir)
+        code, output = run_make("local-down", user_env)
+        assert code == 0, f"make local-down failed:\n{output[-4000:]}"
+
+    left = {pid for pid in started | our_pids(state_dir) if pid_alive(pid)}
+    assert not left, f"processes left behind: {left}"
+    output = make_fails("stream-status", user_env)
+    assert "no host in group 'streamer'" in output
