@@ -1,0 +1,167 @@
+"""What the controller ships to the streamer host: wheels, settings file, systemd unit."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dotenv import dotenv_values
+
+from tweet_triage.config import PROJECT_ROOT, Settings, SettingsError
+from tweet_triage.profile import ProfileError
+from tweet_triage.stream.bundle import (
+    BundleError,
+    _write_archive,
+    build_bundle,
+    core_lock,
+    host_settings,
+    pip_platforms,
+)
+
+HEAVY = ("torch", "pyspark", "transformers", "mlflow", "pandas", "moto", "ansible", "numpy")
+TEMPLATES = PROJECT_ROOT / "playbooks" / "templates"
+ANSIBLE = Path(sys.executable).parent / "ansible"
+
+
+def test_core_lock_is_the_streamer_closure_without_heavy_stages() -> None:
+    lock = core_lock()
+    assert {"boto3", "botocore", "tweepy", "pydantic", "pydantic-core", "typer"} <= set(lock)
+    assert not set(lock) & set(HEAVY)
+
+
+def test_the_cli_loads_with_core_dependencies_only() -> None:
+    """The host installs core dependencies only: importing the CLI must not need the rest."""
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {HEAVY!r}:\n"
+        "            raise ImportError('heavy module ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "sys.argv = ['tweet-triage', 'stream', 'service', '--help']\n"
+        "from tweet_triage.cli import main\n"
+        "main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", blocker], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "status" in result.stdout
+
+
+def test_pip_platforms_cover_older_manylinux_tags() -> None:
+    platforms = pip_platforms("aarch64", "2.34")
+    assert platforms[0] == "manylinux_2_34_aarch64"
+    assert "manylinux_2_17_aarch64" in platforms and "manylinux2014_aarch64" in platforms
+    with pytest.raises(BundleError, match="glibc"):
+        pip_platforms("x86_64", "musl")
+
+
+def test_the_archive_is_byte_for_byte_reproducible(tmp_path: Path) -> None:
+    (tmp_path / "a.whl").write_bytes(b"wheel a")
+    (tmp_path / "requirements.txt").write_text("a==1\n")
+    _write_archive(tmp_path, ["requirements.txt", "a.whl"], tmp_path / "one.tar")
+    (tmp_path / "a.whl").touch()  # a new mtime must not matter
+    _write_archive(tmp_path, ["a.whl", "requirements.txt"], tmp_path / "two.tar")
+    assert (tmp_path / "one.tar").read_bytes() == (tmp_path / "two.tar").read_bytes()
+
+
+def test_bundle_refuses_a_folder_that_is_not_a_checkout(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="not a tweet-triage checkout"):
+        build_bundle("3.11", "x86_64", "2.36", source=tmp_path, cache=tmp_path / "cache")
+
+
+def _settings(**values: str) -> Settings:
+    base = {
+        "aws_region": "eu-west-1",
+        "x_bearer_token": 'token-with-"quotes"-and-\\backslash',
+        "mission_profile": "demo",
+    }
+    return Settings(**{**base, **values})  # type: ignore[arg-type]
+
+
+def _host(settings: Settings, credentials: str) -> dict[str, str]:
+    return host_settings(
+        settings,
+        aws_credentials=credentials,  # type: ignore[arg-type]
+        host_state_dir="/var/lib/tweet-triage",
+        host_profile_path="/etc/tweet-triage/profile.yaml",
+    )
+
+
+def test_instance_profile_hosts_get_no_aws_keys() -> None:
+    settings = _settings(aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key="secret")
+    values = _host(settings, "instance-profile")
+    assert "AWS_ACCESS_KEY_ID" not in values and "AWS_SECRET_ACCESS_KEY" not in values
+    assert values["AWS_REGION"] == values["AWS_DEFAULT_REGION"] == "eu-west-1"
+    assert values["MISSION_PROFILE"] == "/etc/tweet-triage/profile.yaml"
+    assert values["TT_STATE_DIR"] == "/var/lib/tweet-triage"
+    assert "STREAM_QUEUE_SIZE" in values and "STREAM_SPOOL_DIR" not in values
+    assert not {"DATA_DIR", "MODEL_DIR", "LOCAL_AWS_PORT"} & set(values)
+
+
+def test_forward_passes_the_stand_in_endpoint_and_keys() -> None:
+    settings = _settings(
+        aws_endpoint_url="http://127.0.0.1:5000",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    values = _host(settings, "forward")
+    assert values["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000"
+    assert values["AWS_SECRET_ACCESS_KEY"] == "testing"
+    with pytest.raises(BundleError, match="instance profile"):
+        _host(settings, "instance-profile")
+
+
+def test_missing_token_and_unknown_profile_are_named() -> None:
+    with pytest.raises(SettingsError, match="X_BEARER_TOKEN"):
+        _host(_settings(x_bearer_token=""), "instance-profile")
+    with pytest.raises(ProfileError, match="unknown mission profile 'nope'"):
+        _host(_settings(mission_profile="nope"), "instance-profile")
+
+
+def _render(template: str, variables: dict[str, object], dest: Path) -> None:
+    """Render with Ansible's own template module, as the playbook does."""
+    (dest.parent / "vars.json").write_text(json.dumps(variables))
+    result = subprocess.run(
+        [str(ANSIBLE), "localhost", "-c", "local", "-m", "ansible.builtin.template",
+         "-a", f"src={TEMPLATES / template} dest={dest}", "-e", f"@{dest.parent / 'vars.json'}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
+def test_settings_file_round_trips_quotes_and_backslashes(tmp_path: Path) -> None:
+    values = _host(_settings(), "instance-profile")
+    _render("streamer.env.j2", {"streamer_host_settings": values}, tmp_path / "streamer.env")
+    read_back = dotenv_values(tmp_path / "streamer.env", interpolate=False)
+    assert read_back == values
+
+
+def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed here, so the unit cannot be verified")
+    (tmp_path / "streamer.env").write_text("")
+    variables = {
+        "streamer_user": "root",
+        "streamer_opt_dir": "/opt/tweet-triage",
+        "streamer_env_file": str(tmp_path / "streamer.env"),
+        "streamer_state_dir": str(tmp_path),
+        "streamer_command": ["/bin/true", "stream", "run", "--sink", "firehose"],
+        "streamer_stop_timeout": 180,
+    }
+    unit = tmp_path / "tweet-triage-streamer.service"
+    _render("streamer.service.j2", variables, unit)
+    result = subprocess.run(
+        [analyze, "verify", "--man=no", str(unit)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+    text = unit.read_text()
+    for line in ("Restart=on-failure", "KillSignal=SIGTERM", "TimeoutStopSec=180",
+                 "RestartPreventExitStatus=2", "EnvironmentFile="):  # fmt: skip
+        assert line in text
