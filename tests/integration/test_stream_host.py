@@ -2,8 +2,9 @@
 
 local-aws-up, local-xapi-up, local-host-up (a real sshd on loopback), aws-create, provision
 (twice: the second run must change nothing), bad input (wrong key, unknown profile, empty
-token), stream-start (twice: still one streamer), stream-status, stream-stop, then every tweet
-id the X stand-in sent must be in the bucket under the raw prefix, exactly once. Then
+token), stream-start (twice: still one streamer), stream-status, a provision that changes a
+setting (restarts the streamer), stream-stop, then every tweet id the X stand-in sent must be
+in the bucket under the raw prefix, exactly once. Then
 aws-destroy and local-down, and no process of this run may be left. Everything runs through
 `make -f Makefile-stream ...` with a private state folder and free ports, as a user would.
 """
@@ -249,6 +250,14 @@ def test_provision_and_stream_lifecycle_over_ssh(state_dir: Path, user_env: dict
         _wait_for(status_shows_all, f"stream-status to show {len(sent)} tweets received and sent")
         status = make("stream-status", user_env)
         assert "running (supervisor, pid" in status and "0 restart(s)" in status
+        streamer_pid = re.search(r"running \(supervisor, pid (\d+)", status)
+
+        # A provision that changes a setting restarts the running streamer (clean stop first).
+        output = make("provision", user_env, STREAM_STATS_SECONDS="2")
+        assert recap_changed(output) == 2  # the settings file and the restart
+        status = make("stream-status", user_env)
+        restarted = re.search(r"running \(supervisor, pid (\d+)", status)
+        assert streamer_pid and restarted and restarted.group(1) != streamer_pid.group(1)
 
         output = make("stream-stop", user_env)
         assert "stopped cleanly" in output
