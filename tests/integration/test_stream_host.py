@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -30,7 +29,12 @@ import pytest
 
 from tweet_triage.config import PROJECT_ROOT
 from tweet_triage.local.daemon import free_port, pid_alive
-from tweet_triage.local.host import HostError, ensure_packages, local_streamer_pid_file
+from tweet_triage.local.host import (
+    HostError,
+    HostFiles,
+    ensure_packages,
+    local_streamer_pid_file,
+)
 from tweet_triage.stream.supervisor import SupervisorFiles
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -51,12 +55,13 @@ def _wait_for(condition: Callable[[], bool], what: str, limit: float = 300.0) ->
 
 
 @pytest.fixture
-def state_dir() -> Iterator[Path]:
-    """Outside pytest's 0700 temp root: the streamer's system user must reach its files."""
-    folder = Path(tempfile.mkdtemp(prefix="tt-e2e-host-", dir="/tmp"))
-    folder.chmod(0o755)
+def state_dir(tmp_path: Path) -> Iterator[Path]:
+    """A private state folder (pytest's tmp is 0700): the host's files then live under
+    /var/tmp/tweet-triage-host/<id>, where the streamer's system user can reach them."""
+    folder = tmp_path / "state"
+    folder.mkdir()
     yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(HostFiles(folder).root, ignore_errors=True)
 
 
 def snapshot_checkout(target: Path) -> Path:
@@ -203,7 +208,7 @@ def test_provision_and_stream_lifecycle_over_ssh(state_dir: Path, user_env: dict
         assert recap_changed(first) > 0
         second = make("provision", user_env)
         assert recap_changed(second) == 0, f"second provision changed something:\n{second}"
-        host_root = state_dir / "host" / "root"
+        host_root = HostFiles(state_dir).root
         env_file = host_root / "etc" / "tweet-triage" / "streamer.env"
         assert env_file.stat().st_mode & 0o777 == 0o600
         token = read_env_file(state_dir / "local-xapi.env")["X_BEARER_TOKEN"]

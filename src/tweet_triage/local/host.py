@@ -15,6 +15,7 @@ developer's local host, and `/opt` and `/etc` of the machine stay untouched.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 import shutil
 import subprocess
@@ -32,6 +33,7 @@ STREAMER_GROUP = "streamer"
 LOCAL_HOST_NAME = "local-streamer"
 SSHD_SEARCH_PATH = "/usr/sbin:/usr/local/sbin:/sbin:/usr/bin:/bin"
 SYSTEM_PYTHON = "/usr/bin/python3"
+FALLBACK_ROOTS = Path("/var/tmp/tweet-triage-host")
 _APT_PACKAGES = {"sshd": "openssh-server", "sudo": "sudo"}
 
 
@@ -79,8 +81,16 @@ class HostFiles:
 
     @property
     def root(self) -> Path:
-        """The host's filesystem prefix: the playbooks put /opt, /etc, /var/lib under it."""
-        return self.folder / "root"
+        """The host's filesystem prefix: the playbooks put /opt, /etc, /var/lib under it.
+
+        It sits in the state folder when the streamer's system user can reach it there; a
+        state folder below a private one (a checkout under /root) gets a folder of its own
+        under /var/tmp instead, named after the state folder so every command finds it.
+        """
+        if _private_parent(self.folder) is None:
+            return self.folder / "root"
+        digest = hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:12]
+        return FALLBACK_ROOTS / digest
 
     def service(self) -> Service:
         return Service("sshd", self.folder)
@@ -146,16 +156,12 @@ def _keygen(path: Path, comment: str) -> None:
     )
 
 
-def _check_traversable(path: Path) -> None:
-    """The streamer runs as a system user that must reach its files under the state folder."""
+def _private_parent(path: Path) -> Path | None:
+    """The nearest existing folder on the way to `path` that other users cannot search."""
     for folder in [path, *path.parents]:
         if folder.exists() and not folder.stat().st_mode & 0o001:
-            raise HostError(
-                f"{folder} is not searchable by other users (mode "
-                f"{folder.stat().st_mode & 0o777:o}), so the streamer's system user could not "
-                f"reach its files under {path}; run `chmod o+x {folder}` or point TT_STATE_DIR "
-                "at a folder outside it"
-            )
+            return folder
+    return None
 
 
 def _sshd_config(files: HostFiles, port: int, user: str) -> str:
@@ -263,7 +269,9 @@ def start_host(state_dir: Path, port: int | None = None) -> HostInfo:
     files.folder.mkdir(parents=True, exist_ok=True)
     files.folder.chmod(0o755)
     if os.geteuid() == 0:
-        _check_traversable(files.folder)
+        for folder in (files.root.parent, files.root):  # reachable by the system user
+            folder.mkdir(parents=True, exist_ok=True)
+            folder.chmod(0o755)
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
     _keygen(files.host_key, "tweet-triage local host key")
     _keygen(files.client_key, f"tweet-triage local client {user}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -39,12 +40,17 @@ def test_inventory_sources_add_the_generated_hosts_to_the_static_group_vars(
     assert generated == str(tmp_path / "host" / "hosts.yml")
 
 
-def test_a_private_parent_folder_is_named_with_the_fix(tmp_path: Path) -> None:
+def test_the_host_root_leaves_a_private_state_folder(tmp_path: Path) -> None:
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:  # pytest's own tmp is private
+        Path(folder).chmod(0o755)
+        assert HostFiles(Path(folder)).root == Path(folder) / "host" / "root"
     private = tmp_path / "private"
     (private / "state").mkdir(parents=True)
     private.chmod(0o700)
-    with pytest.raises(HostError, match=r"not searchable by other users.*chmod o\+x"):
-        host._check_traversable(private / "state")
+    root = HostFiles(private / "state").root
+    assert root.parent == host.FALLBACK_ROOTS
+    assert HostFiles(private / "state").root == root  # every command finds the same one
+    assert HostFiles(private / "other").root != root
 
 
 def test_missing_sshd_without_root_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
