@@ -159,7 +159,8 @@ def _track(
     with mlflow_run(settings, run_id=run_id, run_name=None if run_id else "evaluate") as run:
         prefix = f"{result['split']}."
         mlflow.log_metrics(numeric_metrics(prefix, result["metrics"]))
-        mlflow.log_metrics(numeric_metrics(prefix + "business.", result["business"]))
+        business = {k: v for k, v in result["business"].items() if k not in ("params", "draw_seed")}
+        mlflow.log_metrics(numeric_metrics(prefix + "business.", business))
         for png in sorted(reports_dir.glob("*.png")):
             mlflow.log_artifact(str(png), "plots")
         mlflow.log_artifact(str(report), "report")

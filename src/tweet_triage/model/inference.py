@@ -153,10 +153,10 @@ def predict_file(
     device: str = "auto",
 ) -> PredictSummary:
     """Score a CSV / JSON Lines / Parquet file or folder and write the scored rows."""
+    model = NeedsSupportModel.load(model_dir, device=device)
     frame = read_table(input_path)
     if frame.empty:
         raise ModelDataError(f"{input_path}: no rows to score")
-    model = NeedsSupportModel.load(model_dir, device=device)
     started = time.perf_counter()
     scored = score_frame(model, frame, batch_size=batch_size)
     seconds = time.perf_counter() - started

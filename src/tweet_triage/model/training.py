@@ -392,7 +392,9 @@ def train(config: TrainConfig, settings: Settings) -> TrainResult:
     train_frame = load_split(config.data_dir, "train", need_sentiment=three_class)
     val_frame = load_split(config.data_dir, "val", need_sentiment=three_class)
     train_frame = _sample(train_frame, config.train_sample_size, label_column, config.seed)
-    val_frame = _sample(val_frame, config.max_eval_samples, label_column, config.seed)
+    # Val is stratified on needs_support whatever the objective: both objectives are then
+    # selected and compared on the very same tweets.
+    val_frame = _sample(val_frame, config.max_eval_samples, NEEDS_SUPPORT, config.seed)
 
     backbone = resolve_backbone(config.model_name_or_path)
     try:
