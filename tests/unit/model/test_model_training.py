@@ -146,3 +146,22 @@ def test_demo_budget_fills_only_unset_options(tmp_path: Path) -> None:
     assert full.train_sample_size is None and full.max_train_seconds is None
     assert full.output_dir == settings.model_dir
     assert str(full.checkpoint_dir).endswith("model-checkpoints")
+
+
+def test_time_budget_stops_evaluates_and_saves(
+    tiny_backbone: Path, tiny_data: Path, tmp_path: Path
+) -> None:
+    settings = tiny_settings(tmp_path, tiny_data)
+    config = TrainConfig(
+        model_name_or_path=str(tiny_backbone),
+        max_steps=50,
+        max_train_seconds=0.001,
+        per_device_train_batch_size=8,
+        track=False,
+    )
+    result = train(config, settings)
+    meta = ModelMeta.load(settings.model_dir)
+    # Stopped after the first step, and that step was validated and kept, not thrown away.
+    assert result.steps == 1
+    assert [e["step"] for e in meta.training["eval_log"]] == [1]
+    assert meta.training["best_checkpoint"].endswith("checkpoint-1")

@@ -63,6 +63,8 @@ def test_trend_tables_group_by_class_time_and_words() -> None:
     frame = _frame([0.9, 0.1, 0.8], [1, 1, 13]).assign(true_needs_support=[1, 0, 1])
     tables = trend_tables(frame, 0.5)
     assert set(tables) == {"true_needs_support", "time_of_day", "hour", "word_bin"}
+    with_client = trend_tables(frame.assign(source=["iPhone", "Web", "iPhone"]), 0.5)
+    assert with_client["source"].set_index("source").loc["iPhone", "n"] == 2
     by_class = tables["true_needs_support"].set_index("true_needs_support")
     assert by_class.loc[1, "mean"] == pytest.approx(0.85)
     assert by_class.loc[0, "flag_rate"] == 0.0
