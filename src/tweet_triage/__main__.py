@@ -1,4 +1,4 @@
-"""`python -m tweet_triage`: the CLI, for callers that have the interpreter but not the script."""
+"""`python -m tweet_triage` runs the CLI (the same as the `tweet-triage` command)."""
 
 from tweet_triage.cli import main
 

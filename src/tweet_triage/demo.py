@@ -87,7 +87,7 @@ def demo_steps(settings: Settings, replay_rate: float, train_args: str) -> list[
             [
                 sys.executable,
                 "-m",
-                "tweet_triage.cli",
+                "tweet_triage",
                 "local",
                 "xapi-up",
                 "--start",
