@@ -234,6 +234,23 @@ def _class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return len(labels) / (n_classes * counts)
 
 
+def budget_lr_factor(
+    step: int, total_steps: int, warmup_steps: int, elapsed: float, max_seconds: float | None
+) -> float:
+    """Linear warm-up, then linear decay to 0 at whichever ends first: the steps or the time.
+
+    Under a time budget the step-based schedule would be cut off mid-way, still at a high
+    learning rate; this one reaches 0 when the budget runs out, whatever the machine's speed.
+    """
+    if step < warmup_steps:
+        return (step + 1) / (warmup_steps + 1)
+    span = max(1, total_steps - warmup_steps)
+    progress = (step - warmup_steps) / span
+    if max_seconds:
+        progress = max(progress, elapsed / max_seconds)
+    return max(0.0, 1.0 - progress)
+
+
 def _device_settings(device: str) -> dict[str, Any]:
     """Trainer flags per device: bf16 autocast and TF32 on CUDA, plain fp32 on CPU."""
     import torch
@@ -467,8 +484,28 @@ def train(config: TrainConfig, settings: Settings) -> TrainResult:
         weight = loss_weights.to(logits.device) if loss_weights is not None else None
         return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weight)
 
+    class BudgetTrainer(Trainer):
+        """The Trainer with `budget_lr_factor` as its schedule when a time budget is set."""
+
+        def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
+            if config.max_train_seconds is None or self.lr_scheduler is not None:
+                return super().create_scheduler(num_training_steps, optimizer)
+            started = time.monotonic()
+            warmup = args.get_warmup_steps(num_training_steps)
+            self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer or self.optimizer,
+                lambda step: budget_lr_factor(
+                    step,
+                    num_training_steps,
+                    warmup,
+                    time.monotonic() - started,
+                    config.max_train_seconds,
+                ),
+            )
+            return self.lr_scheduler
+
     metric_log: list[dict[str, Any]] = []
-    trainer = Trainer(
+    trainer = BudgetTrainer(
         model=model,
         args=args,
         data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8),

@@ -165,3 +165,15 @@ def test_time_budget_stops_evaluates_and_saves(
     assert result.steps == 1
     assert [e["step"] for e in meta.training["eval_log"]] == [1]
     assert meta.training["best_checkpoint"].endswith("checkpoint-1")
+
+
+def test_budget_lr_factor_decays_by_steps_or_time_whichever_ends_first() -> None:
+    from tweet_triage.model.training import budget_lr_factor
+
+    assert budget_lr_factor(0, 100, 10, 0.0, None) == pytest.approx(1 / 11)
+    assert budget_lr_factor(10, 100, 10, 0.0, None) == pytest.approx(1.0)
+    assert budget_lr_factor(55, 100, 10, 0.0, None) == pytest.approx(0.5)
+    # Halfway through the time budget but only 1/9 through the steps: time wins.
+    assert budget_lr_factor(20, 100, 10, 50.0, 100.0) == pytest.approx(0.5)
+    assert budget_lr_factor(20, 100, 10, 150.0, 100.0) == 0.0
+    assert budget_lr_factor(100, 100, 10, 1.0, 100.0) == 0.0
