@@ -52,10 +52,14 @@ def _stream_make(*targets: str) -> list[str]:
 
 
 def _xapi_stats(settings: Settings) -> dict[str, Any]:
-    """The stand-in's counters (its base URL comes from the settings `local xapi-up` wrote)."""
+    """The stand-in's counters; its URL and token are the settings `local xapi-up` wrote."""
     load_dotenv_files()
     base_url = os.environ.get("X_API_BASE_URL", settings.x_api_base_url)
-    with urllib.request.urlopen(f"{base_url}/_standin/stats?ids=false", timeout=10) as response:
+    request = urllib.request.Request(
+        f"{base_url}/_standin/stats?ids=false",
+        headers={"Authorization": f"Bearer {os.environ.get('X_BEARER_TOKEN', '')}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
         return dict(json.load(response))
 
 
