@@ -203,6 +203,10 @@ def test_provision_and_stream_lifecycle_over_ssh(state_dir: Path, user_env: dict
         make("local-host-up", user_env)
         started |= our_pids(state_dir)
         make("aws-create", user_env)
+        # The production inventory (aws_ec2 plugin) finds the instance aws-create launched in
+        # the stand-in and the same playbook tries it as ec2-user with the stack's key.
+        output = make_fails("stream-status", user_env, ANSIBLE_INVENTORY="inventories/production")
+        assert f"cannot reach {STACK}-streamer at " in output and "as ec2-user" in output
 
         first = make("provision", user_env)
         assert recap_changed(first) > 0
