@@ -62,8 +62,11 @@ def host_up(
 
 @app.command("host-down")
 def host_down() -> None:
-    """Stop the local SSH host by its pid file (keys and provisioned files stay)."""
-    typer.echo(stop_host(load_settings().state_dir))
+    """Stop the local SSH host by its pid file, and first a streamer running on it (clean
+    stop). Keys and provisioned files stay for the next host-up."""
+    state_dir = load_settings().state_dir
+    typer.echo(f"streamer: {stop_local_streamer(state_dir)}")
+    typer.echo(stop_host(state_dir))
 
 
 @app.command("down")

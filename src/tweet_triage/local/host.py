@@ -262,6 +262,7 @@ def start_host(state_dir: Path, port: int | None = None) -> HostInfo:
     pid = service.pid()
     if pid is not None:
         running_port = int(files.port_file.read_text())
+        write_local_env(state_dir, "host", {"ANSIBLE_INVENTORY": inventory_sources(state_dir)})
         return HostInfo(running_port, user, pid, files.inventory, files.client_key)
 
     ensure_packages()
