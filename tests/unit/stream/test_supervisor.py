@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from tweet_triage.stream.supervisor import (
     start_detached,
     stop_service,
     supervisor_status,
+    systemd_status,
 )
 
 # A stand-in streamer: counts its starts, fails the first N of them with FAIL_CODE, then runs
@@ -144,3 +146,24 @@ def test_status_line_shows_the_last_stats(work: Path) -> None:
     stop_service(_files(work), timeout=30)
     line = format_status(supervisor_status(_files(work), stats))
     assert line.startswith("not running") and "received=2000" in line
+
+
+def test_systemd_status_reads_systemctl_show(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same status line on systemd hosts, from `systemctl show` (a stand-in script here)."""
+    entered_us = int((time.clock_gettime(time.CLOCK_MONOTONIC) - 3600) * 1e6)
+    fake = tmp_path / "bin" / "systemctl"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\n"
+        "printf 'ActiveState=active\\nSubState=running\\nMainPID=4321\\n"
+        f"ActiveEnterTimestampMonotonic={entered_us}\\nNRestarts=2\\n'\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps({"received": 7, "sent": 7, "state": "streaming"}))
+    line = format_status(systemd_status("tweet-triage-streamer", stats))
+    assert line.startswith("running (systemd, pid 4321, up 1h00m")
+    assert "2 restart(s)" in line and "received=7 sent=7" in line
