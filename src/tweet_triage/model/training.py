@@ -296,6 +296,15 @@ def _callbacks(config: TrainConfig, metric_log: list[dict[str, Any]]) -> list[An
                 control.should_evaluate = True
                 control.should_save = True
 
+        def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            # A validation that ends past the budget is the last one: its checkpoint is then
+            # saved, instead of training one more step only to validate it again.
+            if (
+                config.max_train_seconds is not None
+                and time.monotonic() - self.started >= config.max_train_seconds
+            ):
+                control.should_training_stop = True
+
     class LossAndThroughputBar(TrainerCallback):
         """A progress bar whose postfix shows the latest loss and samples per second."""
 
