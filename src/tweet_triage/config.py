@@ -36,7 +36,9 @@ class SettingsError(TriageError, ValueError):
     """A setting is missing or invalid; the message names it and says how to fix it."""
 
 
-_BUCKET_RE = re.compile(r"^(?!xn--)(?!.*\.\.)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET_RE = re.compile(
+    r"^(?!xn--)(?!.*\.\.)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+)
 _STACK_RE = re.compile(r"^[a-z][a-z0-9-]{2,30}[a-z0-9]$")
 
 
@@ -267,10 +269,11 @@ def load_dotenv_files(root: Path | None = None) -> None:
     (`<state dir>/local-*.env`, written by `local ... up`, removed by `down`), then `./.env`,
     then `../.env` (where the original project kept it).
     """
-    if os.environ.get("TT_IGNORE_DOTENV") == "1":  # tests: only the environment counts
-        return
     root = root or Path.cwd()
-    for path in (*sorted(_default_state_dir().glob("local-*.env")), root / ".env", root.parent / ".env"):
+    files = sorted(_default_state_dir().glob("local-*.env"))
+    if os.environ.get("TT_IGNORE_DOTENV") != "1":  # tests: never the developer's own .env
+        files += [root / ".env", root.parent / ".env"]
+    for path in files:
         if path.is_file():
             load_dotenv(path, override=False)
 
