@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import sys
 import time
@@ -19,9 +20,11 @@ STAGES = ("stream", "data", "model")
 
 
 def machine() -> dict[str, object]:
-    import os
-
-    return {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine()}
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -125,7 +125,6 @@ def load_profile(name_or_path: str) -> MissionProfile:
         return MissionProfile.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'top level'}: {e['msg']}"
-            for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'top level'}: {e['msg']}" for e in exc.errors()
         )
         raise ProfileError(f"{path}: invalid profile: {problems}") from exc
