@@ -76,5 +76,6 @@ bench: $(STAMP) ## Benchmarks: streamer, Spark jobs, inference/training (benchma
 demo: $(STAMP) ## From nothing to a trained model and report, then tear everything down
 	$(CLI) demo
 
-clean: ## Remove generated data, models, reports and run state (keeps .venv)
+clean: ## Stop local stand-ins, remove generated data, models, reports, run state (keeps .venv)
+	if [ -x $(CLI) ]; then $(CLI) local down; fi
 	rm -rf data models reports mlruns notebooks/executed .run spark-warehouse
