@@ -63,7 +63,7 @@ def _xapi_stats(settings: Settings) -> dict[str, Any]:
         return dict(json.load(response))
 
 
-def wait_until_corpus_streamed(settings: Settings, timeout: float = 900.0) -> None:
+def wait_until_corpus_streamed(settings: Settings, timeout: float = 900.0) -> dict[str, Any]:
     """Wait until the stand-in has replayed the whole corpus and its counter stops moving."""
     deadline = time.monotonic() + timeout
     last_sent, steady_since = -1, time.monotonic()
@@ -78,12 +78,19 @@ def wait_until_corpus_streamed(settings: Settings, timeout: float = 900.0) -> No
                 flush=True,
             )
         if stats["exhausted"] and time.monotonic() - steady_since >= 3.0:
-            return
+            return stats
         time.sleep(1.0)
     raise DemoError(f"the corpus was not replayed within {timeout:.0f} s (stand-in stats: {stats})")
 
 
-def demo_steps(settings: Settings, replay_rate: float, train_args: str) -> list[Step]:
+def demo_steps(
+    settings: Settings, replay_rate: float, train_args: str, facts: dict[str, Any]
+) -> list[Step]:
+    """The demo, step by step; `facts` collects what the summary reports besides files."""
+
+    def stream_corpus() -> None:
+        facts["xapi"] = wait_until_corpus_streamed(settings)
+
     return [
         Step("start the local AWS stand-in (moto server)", _stream_make("local-aws-up")),
         Step(
@@ -107,7 +114,7 @@ def demo_steps(settings: Settings, replay_rate: float, train_args: str) -> list[
         Step("start the streamer", _stream_make("stream-start")),
         Step(
             "stream the demo corpus through Firehose into S3",
-            action=lambda: wait_until_corpus_streamed(settings),
+            action=stream_corpus,
         ),
         Step("stop the streamer cleanly (flush, exit 0)", _stream_make("stream-stop")),
         Step("streamer status after the stop", _stream_make("stream-status")),
@@ -137,7 +144,8 @@ def teardown() -> None:
 
 def run_demo(replay_rate: float = 2000.0, train_args: str = "--budget demo") -> list[StepResult]:
     settings = load_settings()
-    steps = demo_steps(settings, replay_rate, train_args)
+    facts: dict[str, Any] = {}
+    steps = demo_steps(settings, replay_rate, train_args, facts)
     results: list[StepResult] = []
     started = time.monotonic()
     for number, step in enumerate(steps, 1):
@@ -156,7 +164,7 @@ def run_demo(replay_rate: float = 2000.0, train_args: str = "--budget demo") -> 
             )
             teardown()
             raise DemoError(f"step '{step.title}' failed; see its output above")
-    print(summary(settings, results, time.monotonic() - started), flush=True)
+    print(summary(settings, results, time.monotonic() - started, facts), flush=True)
     return results
 
 
@@ -180,32 +188,75 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
 
 
-def summary(settings: Settings, results: list[StepResult], total_seconds: float) -> str:
+def summary(
+    settings: Settings, results: list[StepResult], total_seconds: float, facts: dict[str, Any]
+) -> str:
     """What the demo did, read back from the files each stage writes."""
-    summaries = settings.data_dir / "summaries"
-    lines = ["", "=" * 78, f"demo finished in {total_seconds / 60:.1f} min", ""]
-    lines.append("step timings:")
-    lines += [f"  {r.seconds:7.1f} s  {r.title}" for r in results]
-    lines.append("")
-    lines.append("data kept per stage (rows in -> rows out):")
-    for stage in ("sync", "combine", "filter", "process", "label", "split"):
-        data = _read_json(summaries / f"{stage}.json")
-        if data:
-            lines.append(
-                f"  {stage:8s} {data.get('rows_in', '?'):>8} -> {data.get('rows_out', '?')}"
-            )
+    stage = {
+        name: _read_json(settings.data_dir / "summaries" / f"{name}.json")
+        for name in ("sync", "combine", "filter", "process", "label", "split")
+    }
     manifest = _read_json(settings.data_dir / "splits" / "manifest.json")
-    for name, split in (manifest.get("splits") or {}).items():
+    evaluation = _read_json(settings.reports_dir / "evaluation.json")
+    lines = ["", "=" * 78, f"demo finished in {total_seconds / 60:.1f} min", "", "steps:"]
+    lines += [f"  {r.seconds:7.1f} s  {r.title}" for r in results]
+
+    xapi = facts.get("xapi", {})
+    lines += ["", "tweets:"]
+    if xapi:
         lines.append(
-            f"  split {name:5s} {split.get('rows', split.get('count', '?'))} tweets, "
-            f"needs support {split.get('needs_support_share', '?')}"
+            f"  {xapi['position']:,} replayed by the X stand-in, {xapi['tweets_sent']:,} matched "
+            "the profile's rules and were streamed through Firehose"
         )
-    metrics = _read_json(settings.reports_dir / "metrics.json")
-    if metrics:
-        lines.append("")
-        lines.append("needs-support model on the test split:")
-        lines.append(json.dumps(metrics.get("headline", metrics), indent=2)[:2000])
-    lines.append("")
-    lines.append(f"report:  {settings.reports_dir}")
-    lines.append("MLflow:  make mlflow-ui  (then http://127.0.0.1:5001)")
+    if stage["combine"]:
+        lines.append(
+            f"  {stage['sync'].get('rows_out', '?')} raw objects synced, "
+            f"{stage['combine']['rows_in']:,} raw records, "
+            f"{stage['combine']['rows_out']:,} unique tweets after combine"
+        )
+    kept = [
+        f"{name} {stage[name]['rows_out']:,}"
+        for name in ("filter", "process", "label")
+        if stage[name]
+    ]
+    if kept:
+        lines.append("  kept: " + ", ".join(kept))
+    for name, split in (manifest.get("splits") or {}).items():
+        counts = split.get("needs_support", {})
+        share = counts.get("1", 0) / max(split["rows"], 1)
+        lines.append(
+            f"  {name:5s} {split['rows']:6,} tweets, {share:.1%} need support, "
+            f"{split['first_created_at']} .. {split['last_created_at']}"
+        )
+
+    if evaluation:
+        m, b = evaluation["metrics"], evaluation["business"]
+        lo, hi = evaluation["intervals"]["f2"]
+        lines += [
+            "",
+            f"needs-support model on the test split ({m['n']:,} tweets; threshold "
+            f"{m['threshold']:.2f} chosen on val for F2):",
+            f"  F2 {m['f2']:.3f} [{lo:.3f}, {hi:.3f}]   precision {m['precision']:.3f}   recall "
+            f"{m['recall']:.3f}   PR AUC {m['pr_auc']:.3f}   ROC AUC {m['roc_auc']:.3f}",
+            f"  flags {m['flag_rate']:.1%} of tweets; flagging every tweet would score F2 "
+            f"{evaluation['f2_flag_everything']:.3f}",
+            "  support-team minutes    model   random, same flag rate     random, 50%",
+        ]
+        for kind in ("missed", "wasted"):
+            key = f"time_{kind}_min"
+            cells = [f"{b['model'][key]:9.1f}"]
+            for baseline in ("naive_same_rate", "naive_50"):
+                change = b["pct_reduction"][baseline][f"time_{kind}"]
+                word = "less" if change >= 0 else "more"
+                cells.append(f"{b[baseline][key]:7.1f} (model {abs(change):.0f}% {word})")
+            lines.append(f"  time {kind:6s}       " + "   ".join(cells))
+        mlflow = evaluation.get("mlflow", {})
+        lines.append(
+            f"  MLflow run {mlflow.get('run_id')}, registered model version "
+            f"{mlflow.get('registered_version')}: make mlflow-ui"
+        )
+    lines += [
+        "",
+        f"reports: {settings.reports_dir / 'evaluation.md'}, {settings.reports_dir / 'trends.md'}",
+    ]
     return "\n".join(lines)
