@@ -277,6 +277,9 @@ def run_split(
         source = staging / f"split={name}"
         if source.is_dir():
             source.rename(target)
+        else:  # every row went elsewhere: still a readable, empty split with the schema
+            columns = kept.drop("split").schema
+            _write(spark.createDataFrame([], columns), target)
     shutil.rmtree(staging, ignore_errors=True)
 
     manifest: dict[str, Any] = {

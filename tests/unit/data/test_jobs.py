@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,30 @@ def test_errors_name_the_input_and_the_fix(spark: SparkSession, tmp_path: Path) 
     bad.write_text(PROFILE.replace("min_words: 3", "min_word: 3"))
     with pytest.raises(ProfileError, match=r"bad.yaml.*min_word"):
         jobs.run_filter(spark, paths, str(bad))
+
+
+def test_a_split_emptied_by_duplicates_is_still_readable(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    paths = DataPaths(tmp_path / "data")
+    start = datetime(2022, 1, 1)
+    rows = [
+        (
+            str(i),
+            start + timedelta(hours=i),
+            "same text" if i in (0, 8, 9) else f"text {i}",
+            True,
+            1,
+            1,
+        )
+        for i in range(10)
+    ]
+    schema = (
+        "id string, created_at timestamp, model_text string, labelled boolean, sentiment int,"
+        " needs_support int"
+    )
+    spark.createDataFrame(rows, schema).write.parquet(str(paths.labelled))
+    summary = jobs.run_split(spark, paths, val_size=1, test_size=1)
+    assert summary.reasons == {"cross_split_duplicate:val": 1, "cross_split_duplicate:test": 1}
+    test = spark.read.parquet(str(paths.splits / "test"))
+    assert test.count() == 0 and "needs_support" in test.columns
