@@ -67,8 +67,8 @@ class StandInProcess:
 def _serve_command(port: int, corpus: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
-        "-c",
-        "from tweet_triage.cli import main; main()",
+        "-m",
+        "tweet_triage",
         "xapi",
         "serve",
         "--port",

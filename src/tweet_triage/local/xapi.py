@@ -65,8 +65,8 @@ def start_local_xapi(
     base_url = recorded.get("X_API_BASE_URL") or f"http://127.0.0.1:{port}"
     command = [
         sys.executable,
-        "-c",
-        "from tweet_triage.cli import main; main()",
+        "-m",
+        "tweet_triage",
         "xapi",
         "serve",
         "--port",
