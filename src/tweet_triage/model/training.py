@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import platform
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -309,7 +310,14 @@ def _callbacks(config: TrainConfig, metric_log: list[dict[str, Any]]) -> list[An
         """A progress bar whose postfix shows the latest loss and samples per second."""
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.bar = tqdm(total=state.max_steps, desc="train", dynamic_ncols=True)
+            # Off a terminal (CI, `make demo > log`) redraw rarely: each redraw is a log line.
+            redraw_seconds = 0.1 if sys.stderr.isatty() else 30.0
+            self.bar = tqdm(
+                total=state.max_steps,
+                desc="train",
+                dynamic_ncols=True,
+                mininterval=redraw_seconds,
+            )
             self.bar.update(state.global_step)
             self.started, self.first_step = time.monotonic(), state.global_step
             self.loss: float | None = None
