@@ -10,6 +10,7 @@ import json
 import logging
 from pathlib import Path
 
+from rich.console import Console
 from rich.logging import RichHandler
 
 from tweet_triage.config import Settings
@@ -57,7 +58,10 @@ def configure_logging(
 ) -> None:
     """Console logging for humans; with `json_file`, also one JSON object per line there."""
     redact = RedactSecrets(secret_values(settings))
-    console = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+    # Logs go to stderr: stdout carries command output (`--json`, tables) for pipes.
+    console = RichHandler(
+        console=Console(stderr=True), show_path=False, rich_tracebacks=False, markup=False
+    )
     handlers: list[logging.Handler] = [console]
     if json_file is not None:
         json_file.parent.mkdir(parents=True, exist_ok=True)
