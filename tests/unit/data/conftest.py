@@ -4,8 +4,6 @@ helpers that build raw X stream payloads by hand."""
 from __future__ import annotations
 
 import json
-import sys
-import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,27 +12,6 @@ from pyspark.sql import SparkSession
 
 from tweet_triage.config import Settings
 from tweet_triage.data.spark import spark_session
-
-
-def _pandas_on_spark_shim() -> None:
-    """Let pyspark.testing.assertDataFrameEqual compare Spark DataFrames under pandas 3.
-
-    assertDataFrameEqual imports pyspark.pandas whenever pandas and pyarrow are installed, and
-    pyspark.pandas does not import under pandas 3 (`DateOffset` moved). These tests only
-    compare Spark DataFrames, so when that import fails, stand-in modules whose DataFrame
-    type nothing is an instance of send assertDataFrameEqual down its Spark path.
-    """
-    try:
-        import pyspark.pandas  # noqa: F401
-    except ImportError:
-        for name in ("pyspark.pandas", "pyspark.testing.pandasutils"):
-            shim = types.ModuleType(name)
-            shim.DataFrame = type("DataFrame", (), {})  # type: ignore[attr-defined]
-            shim.PandasOnSparkTestUtils = object  # type: ignore[attr-defined]
-            sys.modules[name] = shim
-
-
-_pandas_on_spark_shim()
 
 TEST_CONF = {
     "spark.ui.enabled": "false",
