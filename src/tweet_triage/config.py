@@ -84,7 +84,11 @@ class Settings(BaseSettings):
     mission_profile: str = Field("demo", description="Profile name (profiles/) or YAML path.")
 
     # --- local stand-ins --------------------------------------------------------------------
-    state_dir: Path = Field(default_factory=_default_state_dir)
+    state_dir: Path = Field(
+        default_factory=_default_state_dir,
+        validation_alias="TT_STATE_DIR",
+        description="Run state (pid files, logs, stand-in settings, keys); environment only.",
+    )
     local_aws_port: int = 5000
     local_xapi_port: int = 8787
     local_xapi_rate: float = Field(200.0, description="Stand-in replay rate, tweets/s (0: max).")
