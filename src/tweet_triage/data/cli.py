@@ -21,13 +21,28 @@ def _echo(summary: StageSummary) -> None:
     typer.echo(summary.as_text())
 
 
-def sync() -> None:
+def sync(
+    follow: bool = typer.Option(
+        False, "--follow", help="Keep going: a pass every --every seconds until stopped."
+    ),
+    every: float = typer.Option(10.0, min=1, help="Seconds between passes with --follow."),
+) -> None:
     """Copy new raw objects from the bucket's raw prefix to DATA_DIR/raw (keeps key layout)."""
-    from tweet_triage.data.jobs import run_sync
-
     settings = load_settings()
     configure_logging(settings)
-    _echo(run_sync(settings, DataPaths.from_settings(settings)))
+    paths = DataPaths.from_settings(settings)
+    if follow:
+        import threading
+
+        from tweet_triage.triage.follow import follow_bucket, stop_on_signals
+
+        with stop_on_signals(threading.Event()) as stop:
+            totals = follow_bucket(settings, paths.raw, every, stop)
+        typer.echo(f"sync --follow: {totals.passes} pass(es), {totals.copied} object(s) copied")
+        return
+    from tweet_triage.data.jobs import run_sync
+
+    _echo(run_sync(settings, paths))
 
 
 def combine(
