@@ -35,7 +35,7 @@ BUCKET = "tweet-triage-bench"
 
 
 def _env(state: Path, endpoint: str) -> None:
-    from tweet_triage.local.aws import local_aws_settings
+    from tweet_triage_local.aws import local_aws_settings
 
     os.environ.update(local_aws_settings(endpoint))
     os.environ.update(
@@ -236,11 +236,11 @@ def _run_reader_only(standin: StandInControl, base_url: str) -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    from tweet_triage.corpus.store import BUNDLED_TWEETS, load_tweets
-    from tweet_triage.local.aws import start_local_aws, stop_local_aws
-    from tweet_triage.local.daemon import Service, free_port
+    from tweet_triage.process import Service, free_port
     from tweet_triage.profile import load_profile
-    from tweet_triage.xapi.rules import TweetView, compile_rule
+    from tweet_triage_local.aws import start_local_aws, stop_local_aws
+    from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets
+    from tweet_triage_local.xapi.rules import TweetView, compile_rule
 
     # The corpus slice whose matching tweets number BATCHED_TWEETS (demo rules).
     rules = [compile_rule(r.value) for r in load_profile("demo").stream.rules]

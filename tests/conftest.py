@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tweet_triage.config import Settings, load_settings
-from tweet_triage.local.aws import local_aws_settings, start_local_aws, stop_local_aws
-from tweet_triage.local.daemon import free_port
+from tweet_triage.process import free_port
+from tweet_triage_local.aws import local_aws_settings, start_local_aws, stop_local_aws
 
 # Tests never read the developer's .env (it may hold real credentials) nor the running
 # stand-ins' settings of the checkout.

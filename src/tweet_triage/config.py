@@ -24,7 +24,9 @@ from tweet_triage.errors import TriageError
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROFILES_DIR = PACKAGE_DIR / "profiles"
-CORPUS_DIR = PACKAGE_DIR / "corpus" / "data"
+# The bundled demo corpus ships with the stand-ins (tweet_triage_local), not the runtime; the
+# data stage reads its annotations by default. Absent where only the runtime is installed.
+CORPUS_DIR = PACKAGE_DIR.parent / "tweet_triage_local" / "corpus" / "data"
 
 
 def _default_state_dir() -> Path:

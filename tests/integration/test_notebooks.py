@@ -9,8 +9,8 @@ import nbformat
 import pytest
 
 from tweet_triage.config import load_settings
-from tweet_triage.local.daemon import free_port
-from tweet_triage.notebooks import RUN_ORDER, run_notebooks
+from tweet_triage.process import free_port
+from tweet_triage_local.notebooks import RUN_ORDER, run_notebooks
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -28,14 +28,14 @@ import boto3
 import pytest
 
 from tweet_triage.config import PROJECT_ROOT
-from tweet_triage.local.daemon import free_port, pid_alive
-from tweet_triage.local.host import (
+from tweet_triage.process import free_port, pid_alive
+from tweet_triage.stream.supervisor import SupervisorFiles
+from tweet_triage_local.host import (
     HostError,
     HostFiles,
     ensure_packages,
     local_streamer_pid_file,
 )
-from tweet_triage.stream.supervisor import SupervisorFiles
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

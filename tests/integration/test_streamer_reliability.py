@@ -1,6 +1,6 @@
 """The streamer loses nothing: X stand-in faults, Firehose faults, SIGKILL, SIGTERM.
 
-Real servers on loopback: the X API stand-in (tweet_triage.xapi.server, replaying the first
+Real servers on loopback: the X API stand-in (tweet_triage_local.xapi.server, replaying the first
 tweets of the bundled corpus with injected faults), moto server for Firehose and S3, and for
 the subprocess tests a small fault proxy in front of moto. Firehose faults in the in-process
 tests are injected with botocore event hooks on the streamer's own client. Every check reads
@@ -31,12 +31,12 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 
 from tweet_triage.config import Settings, load_settings
-from tweet_triage.corpus.store import BUNDLED_TWEETS, load_tweets
 from tweet_triage.profile import load_profile
 from tweet_triage.stream.sender import Backoff
 from tweet_triage.stream.sinks import FirehoseSink, firehose_client
 from tweet_triage.stream.streamer import Streamer
-from tweet_triage.xapi.server import StandIn, XStandInServer
+from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets
+from tweet_triage_local.xapi.server import StandIn, XStandInServer
 
 pytestmark = pytest.mark.integration
 

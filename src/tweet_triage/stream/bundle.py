@@ -108,8 +108,9 @@ def _sha256(path: Path) -> str:
 
 
 def _source_files(root: Path) -> list[Path]:
+    """The runtime package only: the stand-ins (tweet_triage_local) never go to the host."""
     files = [root / "pyproject.toml", root / "README.md"]
-    for path in sorted((root / "src").rglob("*")):
+    for path in sorted((root / "src" / "tweet_triage").rglob("*")):
         parts = set(path.parts)
         if (
             path.is_file()

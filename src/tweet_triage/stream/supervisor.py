@@ -41,7 +41,7 @@ from typing import IO, Any
 from dotenv import dotenv_values
 
 from tweet_triage.errors import TriageError
-from tweet_triage.local.daemon import pid_alive
+from tweet_triage.process import pid_alive
 
 FINAL_EXIT_CODES = (0, 2)  # 0: planned stop; 2: configuration error (TriageError)
 ALREADY_RUNNING_EXIT = 3

@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from tweet_triage.cloud.aws import Aws, connect
 from tweet_triage.config import Settings, load_settings
-from tweet_triage.local.moto_server import evaluate_secure_transport
+from tweet_triage_local.moto_server import evaluate_secure_transport
 
 OPERATOR = "198.51.100.7/32"
 # Stack settings a developer may have exported; the tests assert the defaults.

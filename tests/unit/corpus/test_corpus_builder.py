@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tweet_triage.corpus.builder import (
+from tweet_triage_local.corpus.builder import (
     CorpusSourceError,
     build_corpus,
     decode_escapes,
     unwrap_csv_quotes,
 )
-from tweet_triage.corpus.store import CorpusError, load_annotations, load_tweets
+from tweet_triage_local.corpus.store import CorpusError, load_annotations, load_tweets
 
 # ids are real snowflakes (2012-2015) so created_at is meaningful.
 FILE_2013 = (
@@ -203,7 +203,7 @@ def test_bundled_corpus_matches_its_readme() -> None:
     annotations = load_annotations()
     assert len(tweets) == len({t["id"] for t in tweets})
     assert set(annotations) <= {t["id"] for t in tweets}
-    readme = Path(__file__).resolve().parents[3] / "src/tweet_triage/corpus/data/README.md"
+    readme = Path(__file__).resolve().parents[3] / "src/tweet_triage_local/corpus/data/README.md"
     counts = readme.read_text()
     assert f"{len(tweets):>8,}" in counts and f"{len(annotations):>8,}" in counts
     assert json.dumps(tweets[0]).startswith('{"id": ')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tweet_triage.corpus.tweets import created_at, iso_millis, snowflake_from_ms, snowflake_ms
+from tweet_triage_local.corpus.tweets import created_at, iso_millis, snowflake_from_ms, snowflake_ms
 
 
 def test_id_from_x_documentation_example() -> None:

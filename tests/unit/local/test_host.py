@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tweet_triage.local import host
-from tweet_triage.local.host import HostError, HostFiles
+from tweet_triage_local import host
+from tweet_triage_local.host import HostError, HostFiles
 
 
 def test_inventory_pins_the_host_key_and_disables_multiplexing(tmp_path: Path) -> None:

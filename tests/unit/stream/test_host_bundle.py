@@ -15,6 +15,7 @@ from tweet_triage.config import PROJECT_ROOT, Settings, SettingsError
 from tweet_triage.profile import ProfileError
 from tweet_triage.stream.bundle import (
     BundleError,
+    _source_files,
     _write_archive,
     build_bundle,
     core_lock,
@@ -41,6 +42,8 @@ def test_the_cli_loads_with_core_dependencies_only() -> None:
         "    def find_spec(self, name, path=None, target=None):\n"
         f"        if name.split('.')[0] in {HEAVY!r}:\n"
         "            raise ImportError('heavy module ' + name)\n"
+        "        if name == 'tweet_triage_local':  # the host wheel has no stand-ins\n"
+        "            raise ModuleNotFoundError('no stand-ins', name=name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "sys.argv = ['tweet-triage', 'stream', 'service', '--help']\n"
         "from tweet_triage.cli import main\n"
@@ -51,6 +54,15 @@ def test_the_cli_loads_with_core_dependencies_only() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "status" in result.stdout
+
+
+def test_the_host_wheel_holds_the_runtime_package_only() -> None:
+    packages = {
+        p.relative_to(PROJECT_ROOT / "src").parts[0]
+        for p in _source_files(PROJECT_ROOT)
+        if PROJECT_ROOT / "src" in p.parents
+    }
+    assert packages == {"tweet_triage"}
 
 
 def test_pip_platforms_cover_older_manylinux_tags() -> None:

@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from tweet_triage.profile import ProfileError, load_profile
-from tweet_triage.xapi.problems import FIELD_PARAMETERS
-from tweet_triage.xapi.rules import compile_rule
+from tweet_triage_local.xapi.problems import FIELD_PARAMETERS
+from tweet_triage_local.xapi.rules import compile_rule
 
 
 @pytest.mark.parametrize("name", ["jwst", "demo"])

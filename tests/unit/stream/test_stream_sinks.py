@@ -9,7 +9,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from tweet_triage.config import load_settings
-from tweet_triage.local.daemon import free_port
+from tweet_triage.process import free_port
 from tweet_triage.stream.errors import TransientStreamError
 from tweet_triage.stream.sinks import (
     FileSink,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tweet_triage.local.daemon import pid_alive
+from tweet_triage.process import pid_alive
 from tweet_triage.stream.supervisor import (
     SupervisorError,
     SupervisorFiles,

@@ -9,7 +9,6 @@ import pytest
 import requests
 import tweepy
 
-from tweet_triage.corpus.tweets import tweet_object
 from tweet_triage.stream.x_client import (
     XClientConfigError,
     XStreamingClient,
@@ -17,7 +16,8 @@ from tweet_triage.stream.x_client import (
     payload_problem,
     use_base_url,
 )
-from tweet_triage.xapi.server import StandIn, XStandInServer
+from tweet_triage_local.corpus.tweets import tweet_object
+from tweet_triage_local.xapi.server import StandIn, XStandInServer
 
 TOKEN = "client-test-token"
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from tweet_triage.corpus.tweets import tweet_object
-from tweet_triage.xapi.rules import RuleSyntaxError, TweetView, compile_rule
+from tweet_triage_local.corpus.tweets import tweet_object
+from tweet_triage_local.xapi.rules import RuleSyntaxError, TweetView, compile_rule
 
 WEBB = tweet_object(640436841431347200, "The James Webb telescope's first image! #JWST @NASA")
 WEBBING = tweet_object(640436841431347201, "New webbing for my backpack, so happy")

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from tweet_triage.corpus.tweets import tweet_object
-from tweet_triage.xapi.server import (
+from tweet_triage_local.corpus.tweets import tweet_object
+from tweet_triage_local.xapi.server import (
     StandIn,
     StandInError,
     XStandInServer,

@@ -35,8 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tweet_triage.corpus.tweets import snowflake_datetime, tweet_object
 from tweet_triage.errors import TriageError
+from tweet_triage_local.corpus.tweets import snowflake_datetime, tweet_object
 
 SOURCE_GLOB = "twitter-*-A.txt"
 TWEETS_FILE = "tweets.jsonl.gz"

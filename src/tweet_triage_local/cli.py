@@ -1,15 +1,22 @@
-"""`tweet-triage local ...`: start and stop the local stand-ins (AWS, X API, SSH host)."""
+"""The stand-ins' and demo tooling's commands: `local`, `xapi`, `corpus`, `demo`, `notebooks`.
+
+`register(app)` adds them to the `tweet-triage` CLI wherever this package is installed.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tweet_triage.config import load_settings
-from tweet_triage.local.aws import start_local_aws, stop_local_aws
-from tweet_triage.local.host import start_host, stop_host, stop_local_streamer
-from tweet_triage.local.xapi import start_local_xapi, stop_local_xapi
+from tweet_triage.config import PROJECT_ROOT, load_settings
+from tweet_triage_local.aws import start_local_aws, stop_local_aws
+from tweet_triage_local.corpus.cli import app as corpus_app
+from tweet_triage_local.host import start_host, stop_host, stop_local_streamer
+from tweet_triage_local.xapi.cli import app as xapi_app
+from tweet_triage_local.xapi.service import start_local_xapi, stop_local_xapi
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -78,3 +85,53 @@ def down() -> None:
     typer.echo(stop_host(state_dir))
     typer.echo(stop_local_xapi(state_dir))
     typer.echo(stop_local_aws(state_dir))
+
+
+def demo(
+    replay_rate: float = typer.Option(2000.0, help="X stand-in replay rate, tweets/s."),
+    train_args: str = typer.Option("--budget demo", help="Arguments passed to `train`."),
+) -> None:
+    """From nothing to a trained model and report, then tear everything down."""
+    from tweet_triage_local.demo import run_demo
+
+    run_demo(replay_rate=replay_rate, train_args=train_args)
+
+
+EXECUTED_NOTEBOOKS = PROJECT_ROOT / "notebooks" / "executed"
+notebooks_app = typer.Typer(no_args_is_help=True)
+
+
+@notebooks_app.command("run")
+def notebooks_run(
+    output_dir: Annotated[Path, typer.Option(help="Executed copies.")] = EXECUTED_NOTEBOOKS,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Run only these notebooks (by name, repeatable).")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="NOTEBOOK.NAME=VALUE (JSON value), e.g. 07-train-evaluate.max_steps=5"),
+    ] = None,
+) -> None:
+    """Run the notebooks in order against the local stand-ins (started if needed)."""
+    from tweet_triage_local.notebooks import run_notebooks
+
+    parameters: dict[str, dict[str, object]] = {}
+    for item in param or []:
+        target, _, value = item.partition("=")
+        notebook, _, name = target.partition(".")
+        if not (notebook and name and value):
+            raise typer.BadParameter(f"--param {item!r}: use NOTEBOOK.NAME=VALUE")
+        try:
+            parameters.setdefault(notebook, {})[name] = json.loads(value)
+        except json.JSONDecodeError:
+            parameters.setdefault(notebook, {})[name] = value
+    for name, seconds in run_notebooks(output_dir, parameters, only or None):
+        typer.echo(f"{seconds:7.1f} s  {name}")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="local", help="Local stand-ins: AWS (moto), X API, SSH host.")
+    root.add_typer(xapi_app, name="xapi", help="The local X API v2 filtered-stream stand-in.")
+    root.add_typer(corpus_app, name="corpus", help="Build the bundled demo corpus.")
+    root.command()(demo)
+    root.add_typer(notebooks_app, name="notebooks", help="Run the notebooks headless (papermill).")

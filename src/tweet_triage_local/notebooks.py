@@ -40,8 +40,8 @@ class NotebookError(TriageError):
 @contextmanager
 def local_stand_ins() -> Iterator[None]:
     """Make sure the AWS and X stand-ins run; stop afterwards only the ones started here."""
-    from tweet_triage.local.aws import moto_service, start_local_aws, stop_local_aws
-    from tweet_triage.local.xapi import start_local_xapi, stop_local_xapi, xapi_service
+    from tweet_triage_local.aws import moto_service, start_local_aws, stop_local_aws
+    from tweet_triage_local.xapi.service import start_local_xapi, stop_local_xapi, xapi_service
 
     settings = load_settings()
     started = []

@@ -7,7 +7,7 @@ import urllib.request
 from pathlib import Path
 
 from tweet_triage.config import remove_local_env, write_local_env
-from tweet_triage.local.daemon import Service
+from tweet_triage.process import Service
 
 
 def moto_service(state_dir: Path) -> Service:
@@ -42,7 +42,7 @@ def start_local_aws(state_dir: Path, port: int) -> str:
         [
             sys.executable,
             "-m",
-            "tweet_triage.local.moto_server",
+            "tweet_triage_local.moto_server",
             "-H",
             "127.0.0.1",
             "-p",

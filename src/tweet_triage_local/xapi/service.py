@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from tweet_triage.config import Settings, remove_local_env, write_local_env
-from tweet_triage.local.daemon import Service
+from tweet_triage.process import Service
 
 SERVICE_NAME = "xapi"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from tweet_triage.corpus.tweets import iso_millis
+from tweet_triage_local.corpus.tweets import iso_millis
 
 PROBLEMS = "https://api.twitter.com/2/problems"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from tweet_triage.config import CORPUS_DIR
-from tweet_triage.corpus.builder import ANNOTATIONS_FILE, TWEETS_FILE
 from tweet_triage.errors import TriageError
+from tweet_triage_local.corpus.builder import ANNOTATIONS_FILE, TWEETS_FILE
 
 BUNDLED_TWEETS = CORPUS_DIR / TWEETS_FILE
 BUNDLED_ANNOTATIONS = CORPUS_DIR / ANNOTATIONS_FILE

@@ -7,7 +7,7 @@ bucket. The stand-in is reached on loopback in place of AWS's TLS endpoints, so 
 `aws:SecureTransport` as true, exactly what real S3 does for the HTTPS clients the stack has.
 Statements with any other condition keep moto's own handling.
 
-Run as `python -m tweet_triage.local.moto_server [moto server args]`; unit tests that put the
+Run as `python -m tweet_triage_local.moto_server [moto server args]`; unit tests that put the
 stack's bucket policy under `mock_aws` call `evaluate_secure_transport(monkeypatch.setattr)`.
 """
 

@@ -1,5 +1,6 @@
-"""Start and stop background services by pid file: the local stand-ins and the local supervisor.
+"""Process management, in one place: free ports, pid liveness, services known by pid file.
 
+The runtime (the streamer's supervisor) and the stand-ins (tweet_triage_local) both use it.
 Every local service (moto server, X API stand-in, sshd, a streamer without systemd) has the
 same life: start detached with a log file, wait until it answers, remember its pid, stop it
 by that pid with SIGTERM (escalating to SIGKILL only after a timeout, and saying so). Both

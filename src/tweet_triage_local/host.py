@@ -26,7 +26,7 @@ import yaml
 
 from tweet_triage.config import PROJECT_ROOT, remove_local_env, write_local_env
 from tweet_triage.errors import TriageError
-from tweet_triage.local.daemon import Service, free_port, port_answers
+from tweet_triage.process import Service, free_port, port_answers
 from tweet_triage.stream.supervisor import SupervisorFiles, stop_service
 
 STREAMER_GROUP = "streamer"

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tweet_triage.config import CORPUS_DIR, PROJECT_ROOT
-from tweet_triage.corpus.builder import build_corpus
+from tweet_triage_local.corpus.builder import build_corpus
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -48,10 +48,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tweet_triage.corpus.tweets import iso_millis, snowflake_from_ms
 from tweet_triage.errors import TriageError
-from tweet_triage.xapi import problems
-from tweet_triage.xapi.rules import CompiledRule, RuleSyntaxError, TweetView, compile_rule
+from tweet_triage_local.corpus.tweets import iso_millis, snowflake_from_ms
+from tweet_triage_local.xapi import problems
+from tweet_triage_local.xapi.rules import CompiledRule, RuleSyntaxError, TweetView, compile_rule
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from typing import Annotated
 import typer
 
 from tweet_triage.config import load_settings
-from tweet_triage.corpus.store import BUNDLED_TWEETS, load_tweets
 from tweet_triage.logs import configure_logging
-from tweet_triage.xapi.server import StandIn, XStandInServer, parse_fault_spec
+from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets
+from tweet_triage_local.xapi.server import StandIn, XStandInServer, parse_fault_spec
 
 app = typer.Typer(no_args_is_help=True)
 
