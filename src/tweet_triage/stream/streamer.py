@@ -112,9 +112,7 @@ class Streamer:
         dead_letters = DeadLetters(settings.stream_dead_letter_file)
         backlog = spool.open()
         try:
-            for torn in spool.torn:
-                self.stats.dead_lettered += 1
-                dead_letters.write(torn, "incomplete record in the spool (killed mid-write)")
+            self._dead_letter_damaged(spool, dead_letters)
             self.stats.recovered = spool.depth
             if self.stats.recovered:
                 log.info("re-sending %d record(s) left in the spool", self.stats.recovered)
@@ -220,6 +218,11 @@ class Streamer:
                 spool.directory,
             )
         self.stats.sample(intake.queue_depth, spool.depth, rates=False)
+
+    def _dead_letter_damaged(self, spool: Spool, dead_letters: DeadLetters) -> None:
+        for payload, reason in spool.take_damaged():
+            self.stats.dead_lettered += 1
+            dead_letters.write(payload, reason)
 
     # --- reporting ----------------------------------------------------------------------------
     def _report(self) -> None:
