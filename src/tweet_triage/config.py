@@ -148,6 +148,31 @@ class Settings(BaseSettings):
     )
     reports_dir: Path = Field(PROJECT_ROOT / "reports")
 
+    # --- live triage ------------------------------------------------------------------------
+    triage_database_url: SecretStr | None = Field(
+        None,
+        description="Triage store URL (postgresql://user:pw@host/db); default a SQLite file "
+        "<state dir>/triage/triage.db.",
+    )
+    triage_host: str = Field("127.0.0.1", description="Address the inbox listens on.")
+    triage_port: int = Field(8080, ge=1, le=65535, description="Port the inbox listens on.")
+    triage_secure_cookies: bool | None = Field(
+        None,
+        description="Mark the session cookie Secure; default: when the request came over "
+        "HTTPS (X-Forwarded-Proto from a local TLS proxy counts).",
+    )
+    triage_session_hours: float = Field(12.0, gt=0, description="Inbox login lifetime.")
+    triage_login_attempts: int = Field(
+        5, ge=1, description="Failed logins per address and user name within the window."
+    )
+    triage_login_window_seconds: float = Field(300.0, gt=0)
+    triage_score_max_texts: int = Field(
+        256, ge=1, le=10_000, description="Most texts one POST /api/score may carry."
+    )
+    triage_refresh_seconds: float = Field(
+        5.0, gt=0, description="How often the inbox pages fetch new tweets."
+    )
+
     @field_validator("aws_region")
     @classmethod
     def _region_shape(cls, value: str | None) -> str | None:
@@ -213,6 +238,17 @@ class Settings(BaseSettings):
     @property
     def log_stream_name(self) -> str:
         return "DestinationDelivery"
+
+    @property
+    def triage_state_dir(self) -> Path:
+        return self.state_dir / "triage"
+
+    @property
+    def triage_store_url(self) -> str:
+        """TRIAGE_DATABASE_URL, or the SQLite file in the state folder."""
+        if self.triage_database_url is not None:
+            return self.triage_database_url.get_secret_value()
+        return f"sqlite:///{self.triage_state_dir / 'triage.db'}"
 
     @property
     def stream_state_dir(self) -> Path:
