@@ -111,7 +111,12 @@ def log_and_register_model(model_dir: Path, register: bool = True) -> str | None
         registered_model_name=REGISTERED_MODEL if register else None,
     )
     version = getattr(info, "registered_model_version", None)
-    return str(version) if version is not None else None
+    if version is None:
+        return None
+    from tweet_triage.model.registry import ensure_champion
+
+    ensure_champion(None, str(version))  # the first registered model serves until promoted
+    return str(version)
 
 
 def _versions(names: tuple[str, ...]) -> dict[str, str]:

@@ -8,24 +8,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.unit.model.conftest import build_tiny_backbone
+from tests.unit.model.conftest import VOCAB
 from tweet_triage.model.bundle import SENTIMENT_LABELS, ModelMeta
 
 
 def build_scorer_model(folder: Path, threshold: float = 0.5, seed: int = 0) -> Path:
     import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
     torch.manual_seed(seed)
-    build_tiny_backbone(folder)
-    from transformers import BertForSequenceClassification
-
-    model = BertForSequenceClassification.from_pretrained(
-        folder,
+    BertTokenizer(vocab={w: i for i, w in enumerate(VOCAB)}).save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
         num_labels=3,
-        id2label=SENTIMENT_LABELS,
+        id2label=dict(SENTIMENT_LABELS),
         label2id={v: k for k, v in SENTIMENT_LABELS.items()},
     )
-    model.save_pretrained(folder)
+    BertForSequenceClassification(config).save_pretrained(folder)
     ModelMeta(
         objective="three_class",
         threshold=threshold,

@@ -1,0 +1,138 @@
+"""The model in service: the MLflow registered model's `champion` alias, as a local folder.
+
+Training registers every model as a new version of one registered model; the alias
+`champion` names the version that scores live tweets (the first version registered becomes
+champion; later ones replace it only when promoted). Live components resolve the alias
+again before each unit of work, so moving it takes effect without a restart. A resolved
+version is downloaded once into the state folder and reused; a plain model folder works too
+(its version is the one `inference.model_version` derives).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tweet_triage.config import Settings
+from tweet_triage.errors import TriageError
+from tweet_triage.model.bundle import META_FILE, ModelFolderError, ModelMeta
+from tweet_triage.model.tracking import REGISTERED_MODEL, tracking_uri
+
+log = logging.getLogger(__name__)
+
+CHAMPION_ALIAS = "champion"
+CHAMPION = "champion"  # what --model takes to mean "the registry's champion"
+
+
+class NoModelError(TriageError):
+    """No model to score with: nothing trained, registered or promoted yet."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model ready to load: its local folder and the version every score records."""
+
+    folder: Path
+    version: str
+    source: str
+
+
+def _client(settings: Settings | None) -> Any:
+    """A registry client for settings' tracking URI; None: the URI MLflow already uses."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    for noisy in ("mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if settings is None:
+        return MlflowClient()
+    uri = tracking_uri(settings)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def champion_version(settings: Settings | None) -> str | None:
+    """The version the `champion` alias points at; None when there is no champion."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = _client(settings).get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+    except MlflowException:
+        return None
+    return str(found.version)
+
+
+def set_champion(settings: Settings | None, version: str) -> None:
+    """Point `champion` at `version` (it must exist)."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(settings)
+    try:
+        client.get_model_version(REGISTERED_MODEL, str(version))
+    except MlflowException as exc:
+        raise NoModelError(
+            f"version {version} of {REGISTERED_MODEL} does not exist in {client.tracking_uri}"
+        ) from exc
+    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, str(version))
+    log.info("champion is now %s version %s", REGISTERED_MODEL, version)
+
+
+def ensure_champion(settings: Settings | None, version: str) -> bool:
+    """Make `version` champion when there is none yet (the first registered model)."""
+    if champion_version(settings) is not None:
+        return False
+    set_champion(settings, version)
+    return True
+
+
+def _download(settings: Settings, version: str) -> Path:
+    """The version's model folder, fetched once into <state dir>/models/<name>/<version>."""
+    import mlflow
+
+    target = settings.state_dir / "models" / REGISTERED_MODEL / version
+    found = sorted(p.parent for p in target.rglob(META_FILE)) if target.is_dir() else []
+    if found:
+        return found[0]
+    _client(settings)
+    partial = target.with_name(f".{version}.part")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{REGISTERED_MODEL}/{version}", dst_path=str(partial)
+        )
+    except Exception as exc:  # MLflow raises its own hierarchy for every store
+        shutil.rmtree(partial, ignore_errors=True)
+        raise ModelFolderError(
+            f"models:/{REGISTERED_MODEL}/{version}: cannot fetch the model ({exc})"
+        ) from exc
+    shutil.rmtree(target, ignore_errors=True)
+    partial.replace(target)
+    found = sorted(p.parent for p in target.rglob(META_FILE))
+    if not found:
+        raise ModelFolderError(
+            f"models:/{REGISTERED_MODEL}/{version} holds no {META_FILE}; not a triage model"
+        )
+    return found[0]
+
+
+def resolve_model(settings: Settings, model: str | Path | None = None) -> ResolvedModel:
+    """`model` None or 'champion': the registry's champion; otherwise a model folder."""
+    if model is not None and str(model) != CHAMPION:
+        from tweet_triage.model.inference import model_version
+
+        folder = Path(model).expanduser()
+        return ResolvedModel(folder, model_version(folder, ModelMeta.load(folder)), str(folder))
+    version = champion_version(settings)
+    if version is None:
+        raise NoModelError(
+            f"no champion model in the MLflow registry ({tracking_uri(settings)}): train one "
+            "first (make train, or tweet-triage train), or pass --model with a model folder"
+        )
+    return ResolvedModel(
+        _download(settings, version), version, f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
+    )
