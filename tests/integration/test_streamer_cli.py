@@ -3,10 +3,15 @@ X stand-in; and the one-line errors for bad input."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,3 +138,60 @@ def test_x_unreachable_is_exit_1_so_a_supervisor_retries() -> None:
     assert result.returncode == 1
     assert "could not read the stream rules on X" in result.stderr
     assert "retry later" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def silent_x() -> Iterator[str]:
+    """A loopback listener that accepts connections and never answers (a hung X)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+    for connection in accepted:
+        connection.close()
+
+
+@pytest.mark.parametrize("rules", ["--sync-rules", "--no-sync-rules"])
+def test_sigterm_ends_a_streamer_stuck_on_a_hung_x_within_seconds(
+    silent_x: str, tmp_path: Path, rules: str
+) -> None:
+    # Issue 13, reproduced defect 2: stuck in rule sync for 150 s, through SIGTERM.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tweet_triage", "stream", "run", rules,
+         "--sink", f"file:{tmp_path / 'out.jsonl'}"],
+        env={**os.environ, "X_API_BASE_URL": silent_x, "X_BEARER_TOKEN": "t"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(4)  # well into the hung call
+        assert process.poll() is None
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+
+
+def test_x_unreachable_with_no_sync_rules_is_exit_1_naming_the_cause(tmp_path: Path) -> None:
+    closed_port = free_port()  # nothing listens there
+    result = cli(
+        "stream", "run", "--no-sync-rules", "--max-seconds", "3",
+        "--sink", f"file:{tmp_path / 'out.jsonl'}",
+        X_API_BASE_URL=f"http://127.0.0.1:{closed_port}", X_BEARER_TOKEN="t",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "never connected" in result.stderr and "refused" in result.stderr.lower()
+    assert "Traceback" not in result.stderr

@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import socket
+import sys
 import threading
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,6 +72,7 @@ class TweetReader(XStreamingClient):
         self._response: requests.Response | None = None
         self._response_lock = threading.Lock()
         self.error: BaseException | None = None
+        self.last_failure: str | None = None  # why the last connection attempt failed
         self.session.hooks["response"].append(self._remember_response)
 
     # --- connection -------------------------------------------------------------------------
@@ -135,14 +137,18 @@ class TweetReader(XStreamingClient):
         if not self.running:  # our own stop() shut the socket
             return
         self._stats.connection_errors += 1
+        cause = sys.exc_info()[1]  # tweepy calls this from its except block
+        self.last_failure = _describe(cause) if cause is not None else "connection error"
         log.warning(
-            "stream connection error or silence over %.0f s; tweepy reconnects with back-off",
-            self._stall_seconds,
+            "stream connection failed (%s); tweepy reconnects with back-off",
+            self.last_failure,
+            extra={"fields": {"cause": self.last_failure}},
         )
 
     def on_request_error(self, status_code: int) -> None:
         key = str(status_code)
         self._stats.http_errors[key] = self._stats.http_errors.get(key, 0) + 1
+        self.last_failure = f"HTTP {status_code}"
         if status_code in (401, 403):
             self.error = StreamAuthError(
                 f"X refused the stream connection (HTTP {status_code}); check X_BEARER_TOKEN "
@@ -176,6 +182,30 @@ def _problem(raw: bytes) -> str | None:
         return "system message" if "errors" in payload else "no 'data' object"
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         return "'data' is not a tweet object with a string 'id'"
+    return None
+
+
+def _describe(error: BaseException) -> str:
+    """The root cause of a requests/urllib3 error in a few words (e.g. 'connection refused')."""
+    cause: BaseException | None = error
+    for _ in range(10):  # a bounded walk down the chain of causes
+        if cause is None:
+            break
+        if isinstance(cause, ConnectionRefusedError):
+            return f"connection refused ({cause})"
+        if isinstance(cause, TimeoutError | socket.timeout):
+            return f"timed out ({cause})"
+        cause = cause.__cause__ or cause.__context__ or _first_arg_error(cause)
+    if isinstance(error, requests.ReadTimeout):
+        return f"no data for the read timeout (a stall): {error}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _first_arg_error(error: BaseException) -> BaseException | None:
+    """urllib3 wraps the real error in the args of MaxRetryError/ProtocolError."""
+    for arg in (*error.args, getattr(error, "reason", None)):
+        if isinstance(arg, BaseException) and arg is not error:
+            return arg
     return None
 
 

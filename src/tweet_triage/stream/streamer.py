@@ -43,6 +43,23 @@ class StreamerError(TransientStreamError):
     """A streamer thread stopped unexpectedly; a restart resumes from the spool."""
 
 
+class _StopRequested(Exception):
+    """A stop came while a start-up step was waiting on the network; the step is left behind."""
+
+
+# The stop budget: after a stop request the reader gets this long to finish the line in hand
+# (a read blocked on a silent socket is not waited for), the sender STREAM_DRAIN_SECONDS to
+# send what is held, and an aborted sender this long to let go. The unit's TimeoutStopSec
+# must exceed their sum (see stop_budget_seconds).
+READER_JOIN_SECONDS = 5.0
+ABORT_JOIN_SECONDS = 10.0
+
+
+def stop_budget_seconds(settings: Settings) -> float:
+    """The longest a stop takes: reader join + drain + abort, plus a second for the stats."""
+    return READER_JOIN_SECONDS + settings.stream_drain_seconds + ABORT_JOIN_SECONDS + 1.0
+
+
 @dataclass(frozen=True)
 class StreamLimits:
     """When to stop by itself (None: run until stopped)."""
@@ -116,7 +133,7 @@ class Streamer:
             self.stats.recovered = spool.depth
             if self.stats.recovered:
                 log.info("re-sending %d record(s) left in the spool", self.stats.recovered)
-            self.sink.check()
+            self._check_sink()
             intake = Intake(spool, settings.stream_queue_size, backlog)
             sender = Sender(
                 intake,
@@ -138,10 +155,15 @@ class Streamer:
             sender.start()
             try:
                 if self.sync:
-                    sync_rules(reader, self.profile)
+                    self._interruptible(lambda: sync_rules(reader, self.profile), "rule sync")
                 self._read(reader, intake, sender, spool)
+            except _StopRequested:
+                pass
             finally:
                 self._shutdown(reader, intake, sender, spool)
+            self._raise_if_never_connected(reader)
+        except _StopRequested:
+            pass
         finally:
             spool.close()
             self.sink.close()
@@ -158,6 +180,45 @@ class Streamer:
         return self.stats
 
     # --- phases -----------------------------------------------------------------------------
+    def _interruptible(self, step: Any, what: str) -> Any:
+        """Run a start-up step that waits on the network; a stop request does not wait for it."""
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                outcome["value"] = step()
+            except BaseException as exc:
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=target, name=what, daemon=True)
+        thread.start()
+        while thread.is_alive():
+            if self._stop.wait(0.1):
+                log.info("stop requested during %s; not waiting for it", what)
+                raise _StopRequested(what)
+            thread.join(0.1)
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("value")
+
+    def _check_sink(self) -> None:
+        """A sink that cannot be used is an error; one not reachable yet only delays sending."""
+        try:
+            self._interruptible(self.sink.check, "the sink check")
+        except TransientStreamError as exc:
+            log.warning(
+                "%s; reading and spooling anyway, sending when it answers", exc,
+                extra={"fields": {"sink": self.sink.name}},
+            )  # fmt: skip
+
+    def _raise_if_never_connected(self, reader: TweetReader) -> None:
+        if self.stats.connects == 0 and reader.last_failure is not None:
+            raise StreamerError(
+                f"never connected to the X stream at {self.settings.x_api_base_url}: "
+                f"{reader.last_failure}; check X_API_BASE_URL and the network (the stand-in: "
+                "make -f Makefile-stream local-xapi-up)"
+            )
+
     def _read(self, reader: TweetReader, intake: Intake, sender: Sender, spool: Spool) -> None:
         stream = self.profile.stream
         params: dict[str, Any] = {"tweet_fields": stream.tweet_fields}
@@ -198,7 +259,7 @@ class Streamer:
     def _shutdown(self, reader: TweetReader, intake: Intake, sender: Sender, spool: Spool) -> None:
         reader.stop()
         if reader.thread is not None:
-            reader.thread.join(self.settings.stream_stall_seconds + 15)
+            reader.thread.join(READER_JOIN_SECONDS)
         intake.close()
         deadline = time.monotonic() + self.settings.stream_drain_seconds
         while sender.is_alive() and time.monotonic() < deadline and not self._hurry.is_set():
@@ -210,7 +271,7 @@ class Streamer:
                 else f"could not send everything within {self.settings.stream_drain_seconds:.0f} s"
             )
             sender.abort()
-            sender.join(30)
+            sender.join(ABORT_JOIN_SECONDS)
             log.warning(
                 "%s; %d record(s) stay in the spool %s and are sent at the next start",
                 why,

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 TWEEPY_HOST = "https://api.twitter.com"
 X_API_BASE_URL = "https://api.x.com"
+# tweepy sends its rules calls without a timeout: a host that accepts and never answers would
+# hold the caller forever. The stream itself passes its own (the read timeout is the stall).
+DEFAULT_TIMEOUT = (10.0, 30.0)  # connect, read (seconds)
 
 
 class XClientConfigError(TriageError):
@@ -73,7 +76,8 @@ class BaseUrlAdapter(HTTPAdapter):
     """Sends requests addressed to tweepy's hard-coded host to `base_url` instead.
 
     Requests to a loopback base URL never go through a proxy from the environment (a corporate
-    HTTP_PROXY would otherwise receive the stand-in's traffic and the bearer token).
+    HTTP_PROXY would otherwise receive the stand-in's traffic and the bearer token). A request
+    sent without a timeout gets `DEFAULT_TIMEOUT`.
     """
 
     def __init__(self, base_url: str, **kwargs: Any) -> None:
@@ -89,6 +93,8 @@ class BaseUrlAdapter(HTTPAdapter):
             request.url = self.base_url + url[len(TWEEPY_HOST) :]
         if self._bypass_proxies:
             kwargs["proxies"] = {}
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = DEFAULT_TIMEOUT
         return super().send(request, **kwargs)
 
 
