@@ -32,7 +32,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from tweet_triage.config import Settings, load_settings
 from tweet_triage.profile import load_profile
-from tweet_triage.stream.sender import Backoff
+from tweet_triage.retry import Backoff
 from tweet_triage.stream.sinks import FirehoseSink, firehose_client
 from tweet_triage.stream.streamer import Streamer
 from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets

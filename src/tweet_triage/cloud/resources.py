@@ -23,7 +23,7 @@ from tweet_triage.cloud import policies
 from tweet_triage.cloud.aws import Aws, CloudError, error_code, error_message, is_not_found
 from tweet_triage.cloud.plan import AMI_PARAMETER, StackPlan
 from tweet_triage.cloud.report import ABSENT, ResourceReport
-from tweet_triage.cloud.retry import retry_while
+from tweet_triage.retry import retry_while
 
 PRESENT = "present"
 LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped"]

@@ -11,31 +11,16 @@ spool for the next start."""
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
+from tweet_triage.retry import Backoff
 from tweet_triage.stream.intake import Intake
 from tweet_triage.stream.sinks import MAX_BATCH_BYTES, MAX_BATCH_RECORDS, Sink, SinkError
 from tweet_triage.stream.spool import SpooledRecord
 from tweet_triage.stream.stats import StreamStats
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential back-off with 'equal jitter': half fixed, half random, capped."""
-
-    base_seconds: float = 0.2
-    cap_seconds: float = 20.0
-    permanent_cap_seconds: float = 60.0  # errors that need an operator: retry slowly
-
-    def delay(self, attempt: int, permanent: bool = False) -> float:
-        cap = self.permanent_cap_seconds if permanent else self.cap_seconds
-        ceiling = min(cap, self.base_seconds * 2**attempt)
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 class Sender(threading.Thread):

@@ -27,11 +27,12 @@ from rich.table import Table
 from tweet_triage.config import Settings
 from tweet_triage.errors import TriageError
 from tweet_triage.profile import MissionProfile
+from tweet_triage.retry import Backoff
 from tweet_triage.stream.errors import TransientStreamError
 from tweet_triage.stream.intake import Intake
 from tweet_triage.stream.reader import TweetReader
 from tweet_triage.stream.rules import sync_rules
-from tweet_triage.stream.sender import Backoff, Sender
+from tweet_triage.stream.sender import Sender
 from tweet_triage.stream.sinks import FileSink, FirehoseSink, Sink
 from tweet_triage.stream.spool import Spool
 from tweet_triage.stream.stats import DeadLetters, StreamStats, write_stats_file

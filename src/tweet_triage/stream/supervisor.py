@@ -42,6 +42,7 @@ from dotenv import dotenv_values
 
 from tweet_triage.errors import TriageError
 from tweet_triage.process import pid_alive
+from tweet_triage.retry import Backoff
 
 FINAL_EXIT_CODES = (0, 2)  # 0: planned stop; 2: configuration error (TriageError)
 ALREADY_RUNNING_EXIT = 3
@@ -53,14 +54,17 @@ class SupervisorError(TriageError):
 
 @dataclass(frozen=True)
 class RestartPolicy:
+    """Restart delays: `initial_delay` doubling to `max_delay` (the project's `Backoff`, no
+    jitter), back to the start once a run lasted `stable_after` seconds."""
+
     initial_delay: float = 1.0
     max_delay: float = 60.0
     stable_after: float = 60.0
 
-    def next_delay(self, previous: float | None, ran_for: float) -> float:
-        if previous is None or ran_for >= self.stable_after:
-            return self.initial_delay
-        return min(previous * 2, self.max_delay)
+    def next_delay(self, failures_in_a_row: int) -> float:
+        """The wait before the restart after the n-th failure in a row (n >= 1)."""
+        backoff = Backoff(self.initial_delay, self.max_delay, self.max_delay, jitter=False)
+        return backoff.delay(failures_in_a_row - 1)
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,7 @@ class Supervisor:
             os.close(lock_fd)
 
     def _loop(self) -> int:
-        delay: float | None = None
+        failures = 0  # in a row, each run shorter than stable_after
         while True:
             environment = {**os.environ, **self._env_file_values()}
             started = time.monotonic()
@@ -200,7 +204,8 @@ class Supervisor:
                 reason = "finished" if code == 0 else "configuration error, not restarting"
                 self._note(f"supervisor: streamer exited with code {code} ({reason})")
                 return code
-            delay = self.policy.next_delay(delay, ran_for)
+            failures = 1 if ran_for >= self.policy.stable_after else failures + 1
+            delay = self.policy.next_delay(failures)
             self._update(state="backoff", restarts=self._state["restarts"] + 1)
             self._note(
                 f"supervisor: streamer failed with code {code} after {ran_for:.1f} s; "

@@ -13,7 +13,7 @@ from botocore.stub import Stubber
 from tweet_triage.cloud.aws import Aws, CloudError, connect
 from tweet_triage.cloud.preflight import detect_public_cidr, preflight
 from tweet_triage.cloud.resources import _role_not_assumable_yet
-from tweet_triage.cloud.retry import retry_while
+from tweet_triage.retry import retry_while
 from tweet_triage.config import Settings, SettingsError
 
 

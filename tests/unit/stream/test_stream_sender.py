@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from tweet_triage.retry import Backoff
 from tweet_triage.stream.intake import Intake
-from tweet_triage.stream.sender import Backoff, Sender
+from tweet_triage.stream.sender import Sender
 from tweet_triage.stream.sinks import MAX_BATCH_RECORDS, SinkError
 from tweet_triage.stream.spool import Spool
 from tweet_triage.stream.stats import StreamStats
