@@ -16,6 +16,7 @@ from tweet_triage.stream.cli import app as stream_app
 app = typer.Typer(
     name="tweet-triage",
     help="Flag the tweets that need a support team: infrastructure, streaming, data, model.",
+from tweet_triage.triage.cli import app as triage_app
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -47,3 +48,4 @@ def main() -> None:
     except TriageError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
+app.add_typer(triage_app, name="triage", help="Live triage: the store and the web inbox.")

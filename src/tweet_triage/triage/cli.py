@@ -1,0 +1,145 @@
+"""`tweet-triage triage ...`: the live-triage commands (store, inbox, accounts, API tokens).
+
+Imports of the web stack and SQLAlchemy happen inside the commands, so the CLI still loads
+where only the streamer's core dependencies are installed.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from tweet_triage.config import load_settings
+
+app = typer.Typer(no_args_is_help=True, help="Live triage: the store and the web inbox.")
+users_app = typer.Typer(no_args_is_help=True, help="Inbox accounts.")
+tokens_app = typer.Typer(no_args_is_help=True, help="API tokens for /api/* and /metrics.")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+
+
+def _store():  # -> TriageStore (imported lazily)
+    from tweet_triage.triage.store import TriageStore
+
+    store = TriageStore.from_settings(load_settings())
+    store.migrate()
+    return store
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the triage store's schema (safe to repeat)."""
+    from tweet_triage.triage.store import TriageStore, redact_url
+
+    store = TriageStore.from_settings(load_settings())
+    revision = store.migrate()
+    typer.echo(f"triage store {redact_url(store.url)} is at schema revision {revision}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address; default TRIAGE_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port; default TRIAGE_PORT.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model folder for /api/score; default the registry's champion."),
+    ] = None,
+) -> None:
+    """Serve the inbox (migrates the store first). Stop with Ctrl-C or SIGTERM."""
+    import uvicorn
+
+    from tweet_triage.triage.store import redact_url
+    from tweet_triage.triage.web.app import InboxConfig, create_app
+    from tweet_triage.triage.web.scoring import ModelProvider
+
+    settings = load_settings()
+    store = _store()
+    if not store.users():
+        typer.secho(
+            "no inbox account yet: create one with `tweet-triage triage users add NAME`",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    application = create_app(
+        store, ModelProvider.from_settings(settings, model), InboxConfig.from_settings(settings)
+    )
+    host = host or settings.triage_host
+    port = port or settings.triage_port
+    typer.echo(f"inbox on http://{host}:{port}/ (store {redact_url(store.url)})", err=True)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        proxy_headers=True,  # X-Forwarded-Proto from a TLS proxy on this host: Secure cookies
+        forwarded_allow_ips="127.0.0.1",
+        log_level="info",
+        server_header=False,
+    )
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="User name to log in with.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Set a new password for an existing user.")
+    ] = False,
+) -> None:
+    """Create an inbox account (argon2-hashed password; prompted unless --password-stdin)."""
+    from tweet_triage.triage.web.security import hash_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password_hash = hash_password(password)
+    store = _store()
+    if replace:
+        store.set_password_hash(name, password_hash)
+        typer.echo(f"new password set for {name}; their sessions are logged out")
+    else:
+        store.add_user(name, password_hash)
+        typer.echo(f"user {name} created")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List inbox accounts."""
+    for user in _store().users():
+        typer.echo(f"{user.name}\tcreated {user.created_at:%Y-%m-%d %H:%M UTC}")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    user: Annotated[str, typer.Argument(help="The user the token acts as (decisions name it).")],
+    name: Annotated[str, typer.Option(help="A label to recognise the token by.")] = "api",
+) -> None:
+    """Create an API token and print it once (only its SHA-256 is stored)."""
+    from tweet_triage.triage.web.security import new_api_token, token_digest
+
+    token = new_api_token()
+    token_id = _store().add_token(user, name, token_digest(token))
+    typer.echo(f"token {token_id} ({name}) for {user}; shown once, keep it safe:", err=True)
+    typer.echo(token)
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """List API tokens (never their values)."""
+    for token in _store().tokens():
+        used = f"{token.last_used_at:%Y-%m-%d %H:%M UTC}" if token.last_used_at else "never"
+        typer.echo(f"{token.id}\t{token.user_name}\t{token.name}\tlast used {used}")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[int, typer.Argument(help="Id from `tokens list`.")]) -> None:
+    """Revoke an API token."""
+    if not _store().revoke_token(token_id):
+        from tweet_triage.triage.store import StoreError
+
+        raise StoreError(f"no API token with id {token_id}; see `tweet-triage triage tokens list`")
+    typer.echo(f"token {token_id} revoked")

@@ -1,0 +1,149 @@
+"""Small inline SVG charts, drawn on the server: no JavaScript library, no CDN, no image files.
+
+Colours and sizes are SVG presentation attributes (not style attributes), so the pages'
+Content-Security-Policy can forbid inline styles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from html import escape
+
+from markupsafe import Markup
+
+from tweet_triage.triage.store import HourCount, TagCount
+
+ALL = "#9db4d3"
+FLAGGED = "#c0392b"
+LINE = "#1f4e79"
+AXIS = "#555"
+FONT = 'font-family="system-ui, sans-serif" font-size="11"'
+
+
+def _empty(width: int, height: int, message: str) -> Markup:
+    return Markup(
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(message)}"><text x="{width / 2}" y="{height / 2}" '
+        f'text-anchor="middle" fill="{AXIS}" {FONT}>{escape(message)}</text></svg>'
+    )
+
+
+def _hour_label(hour: datetime) -> str:
+    return hour.strftime("%H:00") if hour.hour else hour.strftime("%b %d")
+
+
+def hourly_volume(hours: Sequence[HourCount], width: int = 720, height: int = 220) -> Markup:
+    """Tweets per hour as bars, the flagged part of each bar in red."""
+    if not hours:
+        return _empty(width, height, "no tweets in this window")
+    left, bottom, top = 44, 28, 12
+    plot_w, plot_h = width - left - 8, height - bottom - top
+    peak = max(h.total for h in hours) or 1
+    step = plot_w / len(hours)
+    bar = max(1.0, step * 0.8)
+    parts = [_y_axis(left, top, plot_h, peak, width)]
+    label_every = max(1, round(len(hours) / 8))
+    for i, h in enumerate(hours):
+        x = left + i * step + (step - bar) / 2
+        total_h = plot_h * h.total / peak
+        flagged_h = plot_h * h.flagged / peak
+        when = h.hour.strftime("%Y-%m-%d %H:00 UTC")
+        parts.append(
+            f'<rect x="{x:.1f}" y="{top + plot_h - total_h:.1f}" width="{bar:.1f}" '
+            f'height="{total_h:.1f}" fill="{ALL}"><title>{when}: {h.total} tweets, '
+            f"{h.flagged} flagged</title></rect>"
+        )
+        parts.append(
+            f'<rect x="{x:.1f}" y="{top + plot_h - flagged_h:.1f}" width="{bar:.1f}" '
+            f'height="{flagged_h:.1f}" fill="{FLAGGED}"><title>{when}: {h.flagged} flagged'
+            "</title></rect>"
+        )
+        if i % label_every == 0:
+            parts.append(
+                f'<text x="{x + bar / 2:.1f}" y="{height - 10}" text-anchor="middle" '
+                f'fill="{AXIS}" {FONT}>{_hour_label(h.hour)}</text>'
+            )
+    return _svg(width, height, "tweets per hour, flagged in red", parts)
+
+
+def hourly_share(hours: Sequence[HourCount], width: int = 720, height: int = 180) -> Markup:
+    """The needs-support (flagged) share of each hour's tweets, 0-100 %."""
+    points = [(i, h.flagged / h.total) for i, h in enumerate(hours) if h.total]
+    if not points:
+        return _empty(width, height, "no tweets in this window")
+    left, bottom, top = 44, 28, 12
+    plot_w, plot_h = width - left - 8, height - bottom - top
+    step = plot_w / max(1, len(hours))
+    parts = []
+    for fraction in (0.0, 0.5, 1.0):
+        y = top + plot_h * (1 - fraction)
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{width - 8}" y2="{y:.1f}" stroke="#ddd"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="{AXIS}" {FONT}>'
+            f"{fraction:.0%}</text>"
+        )
+    coords = [(left + (i + 0.5) * step, top + plot_h * (1 - share)) for i, share in points]
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+    parts.append(f'<polyline points="{path}" fill="none" stroke="{LINE}" stroke-width="2"/>')
+    for (x, y), (i, share) in zip(coords, points, strict=True):
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{LINE}"><title>'
+            f"{hours[i].hour:%Y-%m-%d %H:00 UTC}: {share:.0%} need support</title></circle>"
+        )
+    label_every = max(1, round(len(hours) / 8))
+    for i, h in enumerate(hours):
+        if i % label_every == 0:
+            parts.append(
+                f'<text x="{left + (i + 0.5) * step:.1f}" y="{height - 10}" '
+                f'text-anchor="middle" fill="{AXIS}" {FONT}>{_hour_label(h.hour)}</text>'
+            )
+    return _svg(width, height, "needs-support share per hour", parts)
+
+
+def by_tag(tags: Sequence[TagCount], width: int = 720, row: int = 26) -> Markup:
+    """One horizontal bar per rule tag: its volume, the flagged part in red, and the share."""
+    if not tags:
+        return _empty(width, 60, "no tagged tweets in this window")
+    shown = list(tags[:15])
+    left, right = 150, 110
+    height = row * len(shown) + 10
+    peak = max(t.total for t in shown) or 1
+    plot_w = width - left - right
+    parts = []
+    for i, t in enumerate(shown):
+        y = 5 + i * row
+        total_w = plot_w * t.total / peak
+        flagged_w = plot_w * t.flagged / peak
+        share = t.flagged / t.total if t.total else 0.0
+        label = escape(t.tag if len(t.tag) <= 22 else t.tag[:21] + "…")
+        parts.append(
+            f'<text x="{left - 8}" y="{y + row / 2 + 4:.1f}" text-anchor="end" fill="{AXIS}" '
+            f"{FONT}>{label}</text>"
+            f'<rect x="{left}" y="{y + 3}" width="{total_w:.1f}" height="{row - 8}" '
+            f'fill="{ALL}"><title>{escape(t.tag)}: {t.total} tweets</title></rect>'
+            f'<rect x="{left}" y="{y + 3}" width="{flagged_w:.1f}" height="{row - 8}" '
+            f'fill="{FLAGGED}"><title>{escape(t.tag)}: {t.flagged} flagged</title></rect>'
+            f'<text x="{left + total_w + 6:.1f}" y="{y + row / 2 + 4:.1f}" fill="{AXIS}" '
+            f"{FONT}>{t.total} · {share:.0%} need support</text>"
+        )
+    return _svg(width, height, "tweets and needs-support share per rule tag", parts)
+
+
+def _y_axis(left: int, top: int, plot_h: float, peak: int, width: int) -> str:
+    lines = []
+    for fraction in (0.0, 0.5, 1.0):
+        y = top + plot_h * (1 - fraction)
+        lines.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{width - 8}" y2="{y:.1f}" stroke="#ddd"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="{AXIS}" {FONT}>'
+            f"{round(peak * fraction)}</text>"
+        )
+    return "".join(lines)
+
+
+def _svg(width: int, height: int, label: str, parts: list[str]) -> Markup:
+    return Markup(
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(label)}">{"".join(parts)}</svg>'
+    )

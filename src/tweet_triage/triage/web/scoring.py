@@ -1,0 +1,117 @@
+"""The model behind `POST /api/score`: loaded on first use, and the registry's champion again.
+
+The champion is resolved with the same registry code the streaming scorer uses, at most every
+`recheck_seconds`; when the alias has moved, the new version is loaded and the next request
+scores with it (no restart). One lock serialises the model: tokenizers and torch modules are
+not safe to share between threads, and on two cores a second concurrent forward pass only
+slows both.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tweet_triage.errors import TriageError
+
+log = logging.getLogger(__name__)
+
+
+class ModelUnavailableError(TriageError):
+    """No model to score with (nothing trained or promoted yet), or it cannot be loaded."""
+
+
+class TextScorer(Protocol):
+    """What the inbox needs of a model: `inference.Scorer` has it."""
+
+    @property
+    def threshold(self) -> float: ...
+
+    def score(self, texts: Sequence[object]) -> list[float]: ...
+
+
+@dataclass(frozen=True)
+class Scores:
+    probabilities: list[float]
+    threshold: float
+    version: str
+
+
+Resolver = Callable[[], tuple[str, Any]]  # -> (version, what `loader` loads)
+Loader = Callable[[Any], TextScorer]
+
+
+class ModelProvider:
+    """Scores texts with the current model; thread-safe; loads lazily."""
+
+    def __init__(self, resolve: Resolver, load: Loader, recheck_seconds: float = 30.0) -> None:
+        self._resolve = resolve
+        self._load = load
+        self._recheck = recheck_seconds
+        self._lock = threading.Lock()
+        self._scorer: TextScorer | None = None
+        self._version: str | None = None
+        self._checked_at = float("-inf")
+
+    @classmethod
+    def from_settings(cls, settings: Any, model: str | None = None) -> ModelProvider:
+        """The registry's champion (or the model folder `model`), as the scorer resolves it."""
+
+        def resolve() -> tuple[str, Any]:
+            from tweet_triage.model.registry import NoModelError, resolve_model
+
+            try:
+                resolved = resolve_model(settings, model)
+            except NoModelError as exc:
+                raise ModelUnavailableError(str(exc)) from exc
+            return resolved.version, resolved.folder
+
+        def load(folder: Any) -> TextScorer:
+            from tweet_triage.model.inference import load_scorer
+
+            return load_scorer(folder)
+
+        return cls(resolve, load)
+
+    @property
+    def version(self) -> str | None:
+        """The loaded model's version; None before the first score."""
+        return self._version
+
+    def score(self, texts: Sequence[str]) -> Scores:
+        with self._lock:
+            scorer, version = self._current()
+            probabilities = scorer.score(list(texts))
+            return Scores(probabilities, float(scorer.threshold), version)
+
+    def _current(self) -> tuple[TextScorer, str]:
+        now = time.monotonic()
+        if self._scorer is None or now - self._checked_at >= self._recheck:
+            try:
+                version, source = self._resolve()
+            except ModelUnavailableError:
+                if self._scorer is None:
+                    raise
+                version, source = self._version or "", None  # keep serving the loaded one
+            self._checked_at = now
+            if self._scorer is None or version != self._version:
+                try:
+                    scorer = self._load(source)
+                except TriageError as exc:
+                    if self._scorer is None:
+                        raise ModelUnavailableError(str(exc)) from exc
+                    log.warning(
+                        "model %s cannot be loaded (%s); still using %s",
+                        version,
+                        exc,
+                        self._version,
+                    )
+                else:
+                    log.info("scoring with model version %s", version)
+                    self._scorer, self._version = scorer, version
+        assert self._scorer is not None and self._version is not None
+        return self._scorer, self._version

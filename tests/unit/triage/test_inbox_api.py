@@ -1,0 +1,136 @@
+"""The inbox's JSON API (the contract scripts rely on), /healthz and /metrics."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.unit.triage.conftest import KeywordScorer, scored
+from tweet_triage.triage.store import TriageStore
+from tweet_triage.triage.web.scoring import ModelProvider, ModelUnavailableError
+
+
+def test_score_answers_one_result_per_text_in_order(api: TestClient) -> None:
+    texts = ["the stream is broken", "lovely launch", "help, no video"]
+    response = api.post("/api/score", json={"texts": texts})
+    assert response.status_code == 200
+    results = response.json()
+    assert [r["needs_support"] for r in results] == [True, False, True]
+    assert [r["p_needs_support"] for r in results] == [0.9, 0.1, 0.9]
+    assert {r["model_version"] for r in results} == {"7"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, ["body", "texts"]),
+        ({"texts": []}, ["body", "texts"]),
+        ({"texts": "one text"}, ["body", "texts"]),
+        ({"texts": ["fine", 3]}, ["body", "texts", 1]),
+        ({"texts": ["fine", None]}, ["body", "texts", 1]),
+        ({"texts": ["fine", ""]}, ["body", "texts", 1]),
+        ({"texts": ["fine", "   "]}, ["body", "texts", 1]),
+        ({"texts": ["x"] * 9}, ["body", "texts"]),  # the cap is 8 in these tests
+        ({"texts": ["x"], "extra": 1}, ["body", "extra"]),
+    ],
+)
+def test_score_refuses_bad_bodies_naming_the_field(
+    api: TestClient, scorer: KeywordScorer, body: dict, field: list
+) -> None:
+    response = api.post("/api/score", json=body)
+    assert response.status_code == 422
+    assert field in [error["loc"] for error in response.json()["detail"]]
+    assert scorer.calls == []  # nothing reached the model
+
+
+def test_score_without_a_model_is_503_saying_to_train_first(
+    store: TriageStore, inbox_config, api_token: str
+) -> None:
+    from tweet_triage.triage.web.app import create_app
+
+    def no_model() -> tuple[str, object]:
+        raise ModelUnavailableError("no champion model in the MLflow registry")
+
+    app = create_app(store, ModelProvider(no_model, lambda _: KeywordScorer()), inbox_config)
+    with TestClient(app, headers={"Authorization": f"Bearer {api_token}"}) as client:
+        response = client.post("/api/score", json={"texts": ["hello"]})
+    assert response.status_code == 503
+    assert "train one first" in response.json()["detail"].lower()
+
+
+def test_the_model_is_loaded_once_and_lazily(store: TriageStore, inbox_config) -> None:
+    loads: list[object] = []
+
+    def load(source: object) -> KeywordScorer:
+        loads.append(source)
+        return KeywordScorer()
+
+    provider = ModelProvider(lambda: ("3", "folder"), load, recheck_seconds=3600)
+    assert loads == [] and provider.version is None
+    provider.score(["a"])
+    provider.score(["b"])
+    assert loads == ["folder"] and provider.version == "3"
+
+
+def test_a_new_champion_is_picked_up_without_a_restart() -> None:
+    versions = iter(["1", "1", "2"])
+    provider = ModelProvider(lambda: (next(versions), None), lambda _: KeywordScorer(), 0)
+    assert [provider.score(["x"]).version for _ in range(3)] == ["1", "1", "2"]
+
+
+def test_queue_lists_open_flagged_tweets(api: TestClient, store: TriageStore) -> None:
+    store.upsert_scored([scored(1, 0.6), scored(2, 0.9, tags=("nasa",)), scored(3, 0.1)])
+    queue = api.get("/api/queue").json()
+    assert [t["id"] for t in queue] == ["2", "1"]
+    assert {"id", "text", "created_at", "p_needs_support"} <= set(queue[0])
+    assert [t["id"] for t in api.get("/api/queue", params={"tag": "nasa"}).json()] == ["2"]
+    assert api.get("/api/queue", params={"limit": 0}).status_code == 422
+
+
+def test_decisions_record_who_and_leave_the_queue(api: TestClient, store: TriageStore) -> None:
+    store.upsert_scored([scored(1, 0.6), scored(2, 0.9)])
+    response = api.post("/api/decisions", json={"id": "2", "decision": "handled"})
+    assert response.status_code == 201
+    assert response.json()["user"] == "alice"
+    assert [t["id"] for t in api.get("/api/queue").json()] == ["1"]
+    (decision,) = store.decisions()
+    assert (decision.tweet_id, decision.user_name, decision.decision) == ("2", "alice", "handled")
+
+
+def test_decision_on_an_unknown_tweet_is_404_naming_it(api: TestClient) -> None:
+    response = api.post("/api/decisions", json={"id": "4242", "decision": "handled"})
+    assert response.status_code == 404
+    assert "4242" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"id": "1", "decision": "maybe"}, ["body", "decision"]),
+        ({"decision": "handled"}, ["body", "id"]),
+        ({"id": 1, "decision": "handled"}, ["body", "id"]),
+    ],
+)
+def test_decision_bodies_are_checked(api: TestClient, body: dict, field: list) -> None:
+    response = api.post("/api/decisions", json=body)
+    assert response.status_code == 422
+    assert field in [error["loc"] for error in response.json()["detail"]]
+
+
+def test_healthz_answers_without_login(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def test_metrics_export_store_counts_and_latencies(api: TestClient, store: TriageStore) -> None:
+    store.upsert_scored([scored(1, 0.6), scored(2, 0.9), scored(3, 0.1)])
+    api.post("/api/decisions", json={"id": "2", "decision": "handled"})
+    api.post("/api/score", json={"texts": ["a", "b"]})
+    text = api.get("/metrics").text
+    assert "triage_scored_tweets_total 3.0" in text
+    assert "triage_flagged_tweets_total 2.0" in text
+    assert "triage_queue_size 1.0" in text
+    assert "triage_decision_latency_seconds_count 1.0" in text
+    assert "triage_score_request_seconds_count 1.0" in text
+    assert "triage_api_scored_texts_total 2.0" in text
+    assert 'triage_api_model_info{version="7"} 1.0' in text

@@ -1,0 +1,159 @@
+"""The inbox's security rules: who may see and change what."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.unit.triage.conftest import PASSWORD, log_in, login_csrf, scored
+from tweet_triage.triage.store import TriageStore
+from tweet_triage.triage.web.security import LoginThrottle, hash_password, verify_password
+
+
+@pytest.mark.parametrize("path", ["/", "/tweets", "/dashboard", "/fragments/queue"])
+def test_pages_send_anonymous_visitors_to_the_login(client: TestClient, path: str) -> None:
+    response = client.get(path, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/score"),
+        ("get", "/api/queue"),
+        ("post", "/api/decisions"),
+        ("get", "/metrics"),
+    ],
+)
+def test_api_without_a_valid_token_is_401(client: TestClient, method: str, path: str) -> None:
+    assert getattr(client, method)(path).status_code == 401
+    bad = getattr(client, method)(path, headers={"Authorization": "Bearer tt_not-a-token"})
+    assert bad.status_code == 401
+    assert bad.headers["www-authenticate"] == "Bearer"
+
+
+def test_api_ignores_the_session_cookie(client: TestClient) -> None:
+    log_in(client)
+    assert client.get("/api/queue").status_code == 401  # cookies never authorise /api/*
+
+
+def test_no_api_docs_are_exposed(client: TestClient) -> None:
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path, follow_redirects=False).status_code in (303, 404)
+
+
+def test_login_sets_a_hardened_session_cookie(client: TestClient) -> None:
+    response = client.post(
+        "/login",
+        data={"username": "alice", "password": PASSWORD, "csrf_token": login_csrf(client)},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    cookie = response.headers["set-cookie"].lower()
+    assert "tt_session=" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+    assert "secure" not in cookie  # plain http in tests; TRIAGE_SECURE_COOKIES or https sets it
+    assert client.get("/").status_code == 200
+
+
+def test_cookie_is_secure_over_https(store: TriageStore, app) -> None:
+    with TestClient(app, base_url="https://inbox.example") as client:
+        response = client.post(
+            "/login",
+            data={"username": "alice", "password": PASSWORD, "csrf_token": login_csrf(client)},
+            follow_redirects=False,
+        )
+    assert "secure" in response.headers["set-cookie"].lower()
+
+
+@pytest.mark.parametrize(("name", "password"), [("alice", "wrong password!"), ("nobody", PASSWORD)])
+def test_wrong_login_is_401_without_saying_which_part(
+    client: TestClient, name: str, password: str
+) -> None:
+    response = client.post(
+        "/login",
+        data={"username": name, "password": password, "csrf_token": login_csrf(client)},
+    )
+    assert response.status_code == 401
+    assert "Wrong user name or password." in response.text
+    assert "tt_session" not in client.cookies
+
+
+def test_login_form_without_its_csrf_token_is_403(client: TestClient) -> None:
+    login_csrf(client)
+    response = client.post("/login", data={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 403
+
+
+def test_failed_logins_are_rate_limited_per_address_and_user(client: TestClient) -> None:
+    def attempt(name: str, password: str) -> int:
+        data = {"username": name, "password": password, "csrf_token": login_csrf(client)}
+        return client.post("/login", data=data, follow_redirects=False).status_code
+
+    assert [attempt("alice", "wrong password!") for _ in range(3)] == [401, 401, 401]
+    assert attempt("alice", PASSWORD) == 429  # even the right password waits now
+    assert attempt("bob", "wrong password!") == 401  # another user name is counted apart
+
+
+def test_throttle_window_moves_on() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(2, 60, clock=lambda: now[0])
+    key = ("127.0.0.1", "alice")
+    throttle.failed(key)
+    throttle.failed(key)
+    assert throttle.retry_after(key) == pytest.approx(60)
+    now[0] = 61
+    assert throttle.retry_after(key) == 0
+
+
+def test_forms_without_the_csrf_token_are_refused(client: TestClient, store: TriageStore) -> None:
+    store.upsert_scored([scored(1, 0.9)])
+    csrf = log_in(client)
+    form = {"tweet_id": "1", "decision": "handled"}
+    assert client.post("/decisions", data=form).status_code == 403
+    assert client.post("/decisions", data={**form, "csrf_token": "forged"}).status_code == 403
+    assert client.post("/logout", data={}).status_code == 403
+    assert store.decisions() == []
+    ok = client.post("/decisions", data={**form, "csrf_token": csrf}, follow_redirects=False)
+    assert ok.status_code == 303
+    assert [(d.tweet_id, d.user_name) for d in store.decisions()] == [("1", "alice")]
+
+
+def test_logout_ends_the_session(client: TestClient) -> None:
+    csrf = log_in(client)
+    client.post("/logout", data={"csrf_token": csrf})
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_next_never_leaves_the_site(client: TestClient) -> None:
+    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        response = client.post(
+            "/login",
+            data={
+                "username": "alice",
+                "password": PASSWORD,
+                "csrf_token": login_csrf(client),
+                "next": target,
+            },
+            follow_redirects=False,
+        )
+        assert response.headers["location"] == "/"
+
+
+def test_pages_forbid_foreign_scripts_and_framing(client: TestClient) -> None:
+    response = client.get("/login")
+    policy = response.headers["content-security-policy"]
+    nonce = re.search(r"'nonce-([^']+)'", policy).group(1)
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert f'<script nonce="{nonce}">' in response.text
+    assert "http" not in re.sub(r'href="https://x\.com[^"]*"', "", response.text.split("<main>")[0])
+
+
+def test_passwords_are_argon2_hashed() -> None:
+    hashed = hash_password(PASSWORD)
+    assert hashed.startswith("$argon2id$") and PASSWORD not in hashed
+    assert verify_password(hashed, PASSWORD)
+    assert not verify_password(hashed, "wrong password!")
+    assert not verify_password(None, PASSWORD)
