@@ -81,13 +81,16 @@ def _api_costs() -> dict[str, float]:
     Real records (read back from the batched run): `put_record` of one, `put_record_batch` of
     500, each timed over several calls with the same client settings the senders use.
     """
+    from tweet_triage.config import load_settings
     from tweet_triage.stream.sinks import firehose_client
+
+    load_settings.cache_clear()
 
     s3 = boto3.client("s3")
     first = s3.list_objects_v2(Bucket=BUCKET, Prefix="batched/")["Contents"][0]["Key"]
     lines = s3.get_object(Bucket=BUCKET, Key=first)["Body"].read().splitlines(keepends=True)
     records = [{"Data": line} for line in lines[:500]]
-    client = firehose_client()
+    client = firehose_client(load_settings())
     _delivery_stream("bench-api-costs", "api-costs/")
     started = time.perf_counter()
     for record in records[:200]:
@@ -137,7 +140,7 @@ class StandInControl:
 def _run_batched(standin: StandInControl) -> dict[str, Any]:
     from tweet_triage.config import load_settings
     from tweet_triage.profile import load_profile
-    from tweet_triage.stream.sinks import FirehoseSink
+    from tweet_triage.stream.sinks import FirehoseSink, firehose_client
     from tweet_triage.stream.streamer import Streamer
 
     load_settings.cache_clear()
@@ -145,7 +148,10 @@ def _run_batched(standin: StandInControl) -> dict[str, Any]:
     _delivery_stream("bench-batched", "batched/")
     standin.replay_from_start()
     streamer = Streamer(
-        settings, load_profile("demo"), FirehoseSink("bench-batched"), display=False
+        settings,
+        load_profile("demo"),
+        FirehoseSink("bench-batched", firehose_client(settings)),
+        display=False,
     )
     thread = threading.Thread(target=streamer.run, daemon=True)
     started = time.perf_counter()

@@ -129,6 +129,14 @@ class Settings(BaseSettings):
     stream_drain_seconds: float = Field(
         120.0, ge=0, description="On stop, how long to keep sending before leaving the rest."
     )
+    stream_spool_max_bytes: int = Field(
+        1024**3, ge=64 * 1024, description="Spool size cap, bytes; then STREAM_SPOOL_WHEN_FULL."
+    )
+    stream_spool_when_full: str = Field(
+        "block",
+        pattern="^(block|drop_newest)$",
+        description="Spool full: block the reader (X sees a slow client) or drop newest.",
+    )
 
     # --- data ---------------------------------------------------------------------------------
     data_dir: Path = Field(PROJECT_ROOT / "data")

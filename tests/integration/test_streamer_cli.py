@@ -195,3 +195,25 @@ def test_x_unreachable_with_no_sync_rules_is_exit_1_naming_the_cause(tmp_path: P
     assert result.returncode == 1, result.stdout + result.stderr
     assert "never connected" in result.stderr and "refused" in result.stderr.lower()
     assert "Traceback" not in result.stderr
+
+
+def test_stream_run_that_would_delete_rules_on_x_needs_yes(
+    standin: StandIn, tmp_path: Path
+) -> None:
+    other = tmp_path / "other.yaml"
+    raw = yaml.safe_load((PROFILES_DIR / "demo.yaml").read_text())
+    raw["stream"]["rules"] = [{"value": "webb telescope lang:en -is:retweet", "tag": "other"}]
+    other.write_text(yaml.safe_dump(raw))
+    assert cli("stream", "rules", "--profile", str(other)).returncode == 0
+    out = tmp_path / "out.jsonl"
+
+    refused = cli("stream", "run", "--max-tweets", "5", "--sink", f"file:{out}")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "would delete 1 rule(s)" in refused.stderr and "--yes" in refused.stderr
+    assert "- [other] webb telescope" in refused.stderr  # the dry run, shown first
+    assert [r.tag for r in standin.rules.values()] == ["other"]
+    assert standin.stats_json(include_ids=False)["connections"] == 0
+
+    confirmed = cli("stream", "run", "--yes", "--max-tweets", "5", "--sink", f"file:{out}")
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert "other" not in [r.tag for r in standin.rules.values()]

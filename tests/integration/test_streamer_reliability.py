@@ -134,7 +134,7 @@ class InProcessStreamer:
         self.streamer = Streamer(
             settings,
             load_profile("demo"),
-            sink or FirehoseSink(settings.delivery_stream_name),
+            sink or FirehoseSink(settings.delivery_stream_name, firehose_client(settings)),
             backoff=FAST_BACKOFF,
             display=False,
         )
@@ -264,7 +264,7 @@ def test_firehose_partial_failures_throttling_and_network_errors_lose_nothing(
     stack: Settings, x_standin: Callable[..., StandIn]
 ) -> None:
     standin = x_standin(5_000)
-    client = firehose_client()
+    client = firehose_client(stack)
     faults = FirehoseFaults(client, refuse_every=7, throttle_every=4)
     run = InProcessStreamer(FirehoseSink(stack.delivery_stream_name, client=client))
     run.received_everything(standin, timeout=60)
@@ -381,7 +381,7 @@ def _stats(settings: Settings) -> dict[str, Any]:
 
 
 def _spool_segments(settings: Settings) -> list[Path]:
-    return sorted(settings.stream_spool_path.glob("*/seg-*.jsonl"))
+    return sorted(settings.stream_spool_path.glob("*/seg-*.seg"))
 
 
 def test_sigkill_then_restart_delivers_every_tweet_received_before_the_kill(

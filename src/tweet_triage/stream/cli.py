@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
 import typer
 
-from tweet_triage.config import load_settings
+from tweet_triage.config import Settings, load_settings
 from tweet_triage.logs import configure_logging
-from tweet_triage.profile import load_profile
+from tweet_triage.profile import MissionProfile, load_profile
 from tweet_triage.stream.errors import TransientStreamError
-from tweet_triage.stream.rules import sync_rules
+from tweet_triage.stream.rules import diff_rules, live_rules, sync_rules
 from tweet_triage.stream.service_cli import app as service_app
 from tweet_triage.stream.sinks import parse_sink
 from tweet_triage.stream.streamer import Streamer, StreamLimits
@@ -46,6 +47,9 @@ def run(
     sync_rules_first: bool = typer.Option(
         True, "--sync-rules/--no-sync-rules", help="Make X's rules equal the profile's first."
     ),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Delete rules on X that the profile lacks without asking."
+    ),
 ) -> None:
     """Stream tweets matching the profile's rules into Firehose (or a file) until stopped.
 
@@ -53,12 +57,16 @@ def run(
     """
     settings = load_settings()
     configure_logging(settings, json_file=settings.stream_log_path)
+    mission = load_profile(profile or settings.mission_profile)
+    if sync_rules_first and not yes and sys.stdin.isatty():
+        yes = _confirm_rule_deletes(settings, mission)
     streamer = Streamer(
         settings,
-        load_profile(profile or settings.mission_profile),
+        mission,
         parse_sink(sink, settings),
         limits=StreamLimits(max_tweets=max_tweets, max_seconds=max_seconds),
         sync=sync_rules_first,
+        allow_rule_deletes=yes,
     )
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -68,7 +76,26 @@ def run(
     signal.signal(signal.SIGINT, stop)
     with _transient_errors_exit_1():
         stats = streamer.run()
-    typer.echo(f"stopped ({streamer.stop_reason}): {stats.line()}")
+    typer.echo(f"stopped ({streamer.stop_reason}): {streamer.summary()}")
+    typer.echo(stats.line())
+
+
+def _confirm_rule_deletes(settings: Settings, mission: MissionProfile) -> bool:
+    """On a terminal: show the dry run of the rule sync and ask before deleting rules on X."""
+    settings.require("x_bearer_token")
+    assert settings.x_bearer_token is not None
+    client = XStreamingClient(
+        settings.x_bearer_token.get_secret_value(), base_url=settings.x_api_base_url
+    )
+    with _transient_errors_exit_1():
+        diff = diff_rules(mission, live_rules(client))
+    if not diff.delete:
+        return False
+    for line in diff.lines():
+        typer.echo(line)
+    return typer.confirm(
+        f"Delete {len(diff.delete)} rule(s) on X that profile {mission.name!r} does not have?"
+    )
 
 
 @app.command("rules")

@@ -4,6 +4,12 @@ The reader never waits on the sender (X disconnects slow consumers): each record
 to the spool and, while the queue has room, also put on it. When the queue is full (Firehose
 slow or down), records stay only in the spool and the sender reads them back from there once
 it has emptied the queue, in order. The same path replays the backlog an earlier run left.
+
+When the spool is full (its byte cap, or the disk), `when_full` decides: `block` makes the
+reader wait until acknowledged records free space (X then sees a slow client and may drop the
+connection; nothing received is lost), `drop_newest` refuses the record at once (`accept`
+returns None; the reader counts it and notes its tweet id in the dead-letter file). A record
+that arrives once the intake is closed and cannot be spooled is refused the same way.
 """
 
 from __future__ import annotations
@@ -12,14 +18,28 @@ import queue
 import threading
 import time
 
-from tweet_triage.stream.spool import Position, Spool, SpooledRecord
+from tweet_triage.stream.spool import Position, Spool, SpooledRecord, SpoolFull
+
+WHEN_FULL_POLICIES = ("block", "drop_newest")
 
 
 class Intake:
     """Hands records from the reader thread to the sender thread without losing any."""
 
-    def __init__(self, spool: Spool, queue_size: int, backlog: Position | None = None) -> None:
+    def __init__(
+        self,
+        spool: Spool,
+        queue_size: int,
+        backlog: Position | None = None,
+        *,
+        when_full: str = "block",
+    ) -> None:
+        if when_full not in WHEN_FULL_POLICIES:
+            raise ValueError(f"when_full must be one of {WHEN_FULL_POLICIES}, not {when_full!r}")
         self.spool = spool
+        self.when_full = when_full
+        self.full_reason: str | None = None  # why the last record did not fit, while it lasts
+        self.blocked_seconds = 0.0
         self._queue: queue.Queue[SpooledRecord] = queue.Queue(maxsize=queue_size)
         self._lock = threading.Lock()
         # Where the records that are only in the spool begin; None: all are in the queue.
@@ -27,8 +47,26 @@ class Intake:
         self._closed = threading.Event()
         self._carry: SpooledRecord | None = None  # sender thread only
 
-    def accept(self, data: bytes) -> SpooledRecord:
-        """Reader side: durable first, then queued if there is room."""
+    def accept(self, data: bytes) -> SpooledRecord | None:
+        """Reader side: durable first, then queued if there is room; None: refused (full)."""
+        blocked_since: float | None = None
+        while True:
+            try:
+                record = self._append(data)
+            except SpoolFull as exc:
+                self.full_reason = str(exc)
+                if self.when_full == "drop_newest" or self._closed.is_set():
+                    return None
+                blocked_since = blocked_since or time.monotonic()
+                self.spool.make_room()
+                self._closed.wait(0.05)
+                continue
+            if blocked_since is not None:
+                self.blocked_seconds += time.monotonic() - blocked_since
+            self.full_reason = None
+            return record
+
+    def _append(self, data: bytes) -> SpooledRecord:
         with self._lock:
             record = self.spool.append(data)
             if self._backlog is None:

@@ -9,18 +9,23 @@ are set here:
   socket read may have; it is replaced by `(10, stall_seconds)` so a stall is detected when the
   operator wants (the ReadTimeout makes tweepy reconnect);
 - `on_data` stores the line's raw bytes (not tweepy's parsed objects), after checking it is a
-  JSON object with a tweet: a malformed or oversized line goes to the dead-letter file.
+  JSON object with a tweet: a malformed or oversized line goes to the dead-letter file;
+- the stream's lines are split by `bounded_lines` instead of requests' `iter_lines`, which
+  keeps an unterminated line in memory however long it grows (and copies it for every chunk):
+  a line past `MAX_LINE_BYTES` is cut off, its first KiB dead-lettered, the rest skipped.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
 import socket
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +40,10 @@ from tweet_triage.stream.x_client import XStreamingClient
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 10.0
+# Longer than any record Firehose takes (those are dead-lettered whole); past it a line is
+# cut off without being held in memory.
+MAX_LINE_BYTES = 2 * 1024 * 1024
+_KEPT_HEAD_BYTES = 1024
 
 
 class StreamAuthError(TriageError):
@@ -83,8 +92,20 @@ class TweetReader(XStreamingClient):
 
     def _remember_response(self, response: requests.Response, *_: Any, **__: Any) -> None:
         if urlsplit(response.url or "").path.endswith("/stream"):
+            response.iter_lines = functools.partial(  # type: ignore[method-assign]
+                bounded_lines, response, MAX_LINE_BYTES, self._on_oversized_line
+            )
             with self._response_lock:
                 self._response = response
+
+    def _on_oversized_line(self, head: bytes, size: int) -> None:
+        self._stats.dead_lettered += 1
+        reason = (
+            f"stream line of {size} bytes without a newline within {MAX_LINE_BYTES} bytes; "
+            f"only its first {len(head)} bytes are kept"
+        )
+        self._dead_letters.write(head, reason)
+        log.warning("dead-lettered a stream line: %s", reason)
 
     def stop(self) -> None:
         """Stop reading now: also wakes a socket read that is waiting for data."""
@@ -117,7 +138,17 @@ class TweetReader(XStreamingClient):
             self._dead_letters.write(raw_data, reason)
             log.warning("dead-lettered a stream line: %s", reason)
             return
-        self._intake.accept(record)
+        if self._intake.accept(record) is None:
+            self._stats.dropped += 1
+            tweet_id = _tweet_id(record)
+            reason = f"not spooled: {self._intake.full_reason or 'the streamer is stopping'}"
+            self._dead_letters.write(b"", reason, tweet_id=tweet_id, size=len(record))
+            if self._stats.dropped == 1 or self._stats.dropped % 1000 == 0:
+                log.error(
+                    "%s; %d tweet(s) dropped so far (STREAM_SPOOL_WHEN_FULL=%s), last id %s",
+                    reason, self._stats.dropped, self._intake.when_full, tweet_id,
+                )  # fmt: skip
+            return
         self._stats.received += 1
         if self._max_tweets is not None and self._stats.received >= self._max_tweets:
             self.disconnect()
@@ -182,6 +213,54 @@ def _problem(raw: bytes) -> str | None:
         return "system message" if "errors" in payload else "no 'data' object"
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         return "'data' is not a tweet object with a string 'id'"
+    return None
+
+
+def bounded_lines(
+    response: requests.Response,
+    max_bytes: int,
+    on_oversized: Callable[[bytes, int], None],
+    chunk_size: int = 512,
+    **_: Any,
+) -> Iterator[bytes]:
+    """The response's lines without their `\r\n`, like requests' `iter_lines` (an empty line is
+    a keep-alive), but a line longer than `max_bytes` is never held: `on_oversized(first
+    bytes, total size)` is called once its newline comes (or the stream ends)."""
+    buffer = bytearray()
+    skipped = 0  # bytes of an oversized line seen so far; 0: not inside one
+    head = b""
+    for chunk in response.iter_content(chunk_size=chunk_size):
+        start = 0
+        while start <= len(chunk):
+            newline = chunk.find(b"\n", start)
+            piece = chunk[start:] if newline < 0 else chunk[start:newline]
+            if skipped:
+                skipped += len(piece)
+            elif len(buffer) + len(piece) > max_bytes:
+                head = bytes((buffer + piece[:_KEPT_HEAD_BYTES])[:_KEPT_HEAD_BYTES])
+                skipped = len(buffer) + len(piece)
+                buffer.clear()
+            else:
+                buffer += piece
+            if newline < 0:
+                break
+            start = newline + 1
+            if skipped:
+                on_oversized(head, skipped)
+                skipped = 0
+                continue
+            line = bytes(buffer).removesuffix(b"\r")
+            buffer.clear()
+            yield line
+    if skipped:
+        on_oversized(head, skipped)
+    elif buffer:
+        yield bytes(buffer).removesuffix(b"\r")
+
+
+def _tweet_id(record: bytes) -> str | None:
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        return str(json.loads(record)["data"]["id"])
     return None
 
 

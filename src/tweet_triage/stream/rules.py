@@ -85,11 +85,30 @@ def live_rules(client: tweepy.StreamingClient) -> list[LiveRule]:
     return [LiveRule(str(r.id), r.value, r.tag) for r in (response.data or [])]
 
 
+class RuleDeletesNeedConfirmation(RuleSyncError):
+    """Syncing would delete rules on X that the profile does not have; the message lists them."""
+
+
 def sync_rules(
-    client: tweepy.StreamingClient, profile: MissionProfile, *, dry_run: bool = False
+    client: tweepy.StreamingClient,
+    profile: MissionProfile,
+    *,
+    dry_run: bool = False,
+    allow_delete: bool = True,
 ) -> RuleDiff:
-    """Apply the diff (or, with `dry_run`, let X validate it without changing anything)."""
+    """Apply the diff (or, with `dry_run`, let X validate it without changing anything).
+
+    With `allow_delete=False` a diff that deletes rules changes nothing and raises
+    RuleDeletesNeedConfirmation, whose message shows the whole diff (the dry run).
+    """
     diff = diff_rules(profile, live_rules(client))
+    if diff.delete and not allow_delete and not dry_run:
+        shown = "\n".join(f"  {line}" for line in diff.lines())
+        raise RuleDeletesNeedConfirmation(
+            f"syncing the rules of profile {profile.name!r} would delete {len(diff.delete)} "
+            f"rule(s) on X that are not in it:\n{shown}\nre-run with --yes to apply this, "
+            "or with --no-sync-rules to leave X's rules as they are"
+        )
     # X wants the literal `true`; tweepy would send Python's "True" (and "False" when off).
     flags = {"dry_run": "true"} if dry_run else {}
     if diff.delete:

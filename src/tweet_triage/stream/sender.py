@@ -5,8 +5,13 @@ the last send; up to `concurrency` batches are in flight at once. Records the si
 (Firehose `RequestResponses` with an `ErrorCode`) are re-sent alone; a call that fails as a
 whole (throttling, service unavailable, network) is re-sent whole. Both wait with exponential
 back-off and jitter. Records are acknowledged in the spool as soon as the sink accepts them;
-nothing is ever dropped: on shutdown whatever could not be delivered in time stays in the
-spool for the next start."""
+on shutdown whatever could not be delivered in time stays in the spool for the next start.
+
+A call refused as a whole because of what it carries (Firehose's ValidationException,
+InvalidArgumentException) would be refused forever and block its worker: the batch is split
+in halves until the record at fault is alone, and that record goes to the dead-letter file,
+counted as `rejected` (and acknowledged, so it is not sent again); the rest flows. Errors an
+operator must fix (missing stream, access denied) are retried slowly, never dropped."""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from tweet_triage.retry import Backoff
 from tweet_triage.stream.intake import Intake
 from tweet_triage.stream.sinks import MAX_BATCH_BYTES, MAX_BATCH_RECORDS, Sink, SinkError
 from tweet_triage.stream.spool import SpooledRecord
-from tweet_triage.stream.stats import StreamStats
+from tweet_triage.stream.stats import DeadLetters, StreamStats
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +47,10 @@ class Sender(threading.Thread):
         max_records: int = MAX_BATCH_RECORDS,
         max_bytes: int = MAX_BATCH_BYTES,
         backoff: Backoff | None = None,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         super().__init__(name="firehose-sender", daemon=True)
+        self._dead_letters = dead_letters
         self._intake = intake
         self._sink = sink
         self._stats = stats
@@ -105,6 +112,8 @@ class Sender(threading.Thread):
                 results = self._sink.put_batch([record.data for record in remaining])
             except SinkError as exc:
                 self._count(failed_calls=1, failed=len(remaining))
+                if exc.refuses_content and self._isolate_refused(remaining, exc):
+                    return
                 delay = self._backoff.delay(attempt, exc.permanent)
                 level = logging.ERROR if exc.permanent else logging.WARNING
                 log.log(
@@ -139,6 +148,36 @@ class Sender(threading.Thread):
             self._count(retried=len(remaining))
             attempt += 1
             self._abort.wait(delay)
+
+    def _isolate_refused(self, batch: list[SpooledRecord], error: SinkError) -> bool:
+        """Deliver a batch refused for its content: halves, down to the record at fault.
+
+        Returns False when even a single record's refusal looks like the sink's fault (its
+        check fails too): then it is retried like any other error instead of dead-lettered.
+        """
+        if self._dead_letters is None:
+            return False
+        if len(batch) > 1:
+            middle = len(batch) // 2
+            self._deliver(batch[:middle])
+            self._deliver(batch[middle:])
+            return True
+        try:
+            self._sink.check()
+        except Exception:  # the stream itself is wrong (name, access): an operator's error
+            return False
+        [record] = batch
+        self._dead_letters.write(record.data, f"refused by {self._sink.name}: {error}")
+        self._intake.ack(batch)
+        self._count(rejected=1, dead_lettered=1)
+        log.error(
+            "%s refused a record for good (%s); it is in the dead-letter file %s",
+            self._sink.name,
+            error,
+            self._dead_letters.path,
+            extra={"fields": {"error_code": error.code}},
+        )
+        return True
 
     def wait_drained(self, timeout: float) -> bool:
         """After `intake.close()`: wait until every record was delivered (or `timeout`)."""

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tweet_triage.cloud.aws import connect
 from tweet_triage.config import Settings
 from tweet_triage.errors import TriageError
 from tweet_triage.stream.errors import TransientStreamError
@@ -43,6 +43,11 @@ PERMANENT_ERROR_CODES = frozenset(
 )
 
 
+# Whole-call refusals caused by what the call carries: the sender isolates the record at
+# fault and dead-letters it rather than retrying it forever.
+CONTENT_ERROR_CODES = frozenset({"ValidationException", "InvalidArgumentException"})
+
+
 class SinkError(Exception):
     """A whole put call failed; `permanent` is True when waiting alone will not fix it."""
 
@@ -50,6 +55,11 @@ class SinkError(Exception):
         super().__init__(message)
         self.code = code
         self.permanent = permanent
+
+    @property
+    def refuses_content(self) -> bool:
+        """The call was refused for a record it carries (sending it again cannot help)."""
+        return self.code in CONTENT_ERROR_CODES
 
 
 class SinkConfigError(TriageError):
@@ -68,21 +78,30 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-def firehose_client() -> Any:
-    """A Firehose client without botocore's own retries: the sender retries, and counts it."""
-    return boto3.client(
-        "firehose",
-        config=Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=30),
+# The sender retries, and counts each retry: botocore's own retries are off. Every call has a
+# connect and a read timeout, so a Firehose endpoint that hangs cannot hold a worker forever.
+FIREHOSE_CLIENT_CONFIG = Config(
+    retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=30
+)
+
+
+def firehose_client(settings: Settings) -> Any:
+    """A Firehose client with the settings' region, endpoint and credentials (the cloud
+    package's session), with the sender's own retry and timeout configuration."""
+    settings.require("aws_region")
+    aws = connect(settings)
+    return aws.session.client(
+        "firehose", endpoint_url=aws.endpoint_url, config=FIREHOSE_CLIENT_CONFIG
     )
 
 
 class FirehoseSink:
     """PutRecordBatch into the stack's delivery stream; botocore's own retries are off."""
 
-    def __init__(self, stream_name: str, client: Any | None = None) -> None:
+    def __init__(self, stream_name: str, client: Any) -> None:
         self.stream_name = stream_name
         self.name = f"firehose:{stream_name}"
-        self._client = client or firehose_client()
+        self._client = client
 
     def check(self) -> None:
         try:
@@ -189,7 +208,7 @@ class FileSink:
 def parse_sink(spec: str, settings: Settings) -> Sink:
     """`firehose` (the stack's delivery stream) or `file:PATH`."""
     if spec == "firehose":
-        return FirehoseSink(settings.delivery_stream_name)
+        return FirehoseSink(settings.delivery_stream_name, firehose_client(settings))
     if spec.startswith("file:") and len(spec) > len("file:"):
         return FileSink(Path(spec.removeprefix("file:")).expanduser())
     raise SinkConfigError(f"--sink {spec!r}: use 'firehose' or 'file:PATH'")

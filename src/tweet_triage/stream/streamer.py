@@ -92,6 +92,7 @@ class Streamer:
         *,
         limits: StreamLimits | None = None,
         sync: bool = True,
+        allow_rule_deletes: bool = False,
         backoff: Backoff | None = None,
         display: bool | None = None,
     ) -> None:
@@ -102,6 +103,7 @@ class Streamer:
         self.sink = sink
         self.limits = limits or StreamLimits()
         self.sync = sync
+        self.allow_rule_deletes = allow_rule_deletes
         self.backoff = backoff
         self.display = sys.stderr.isatty() if display is None else display
         self.stats = StreamStats()
@@ -125,7 +127,9 @@ class Streamer:
     def run(self) -> StreamStats:
         settings = self.settings
         spool = Spool(
-            spool_dir_for(settings, self.sink), fsync_seconds=settings.stream_spool_fsync_seconds
+            spool_dir_for(settings, self.sink),
+            fsync_seconds=settings.stream_spool_fsync_seconds,
+            max_bytes=settings.stream_spool_max_bytes,
         )
         dead_letters = DeadLetters(settings.stream_dead_letter_file)
         backlog = spool.open()
@@ -135,7 +139,12 @@ class Streamer:
             if self.stats.recovered:
                 log.info("re-sending %d record(s) left in the spool", self.stats.recovered)
             self._check_sink()
-            intake = Intake(spool, settings.stream_queue_size, backlog)
+            intake = Intake(
+                spool,
+                settings.stream_queue_size,
+                backlog,
+                when_full=settings.stream_spool_when_full,
+            )
             sender = Sender(
                 intake,
                 self.sink,
@@ -143,6 +152,7 @@ class Streamer:
                 flush_seconds=settings.stream_flush_seconds,
                 concurrency=settings.stream_senders,
                 backoff=self.backoff,
+                dead_letters=dead_letters,
             )
             reader = TweetReader(
                 self._token,
@@ -156,8 +166,13 @@ class Streamer:
             sender.start()
             try:
                 if self.sync:
-                    self._interruptible(lambda: sync_rules(reader, self.profile), "rule sync")
-                self._read(reader, intake, sender, spool)
+                    self._interruptible(
+                        lambda: sync_rules(
+                            reader, self.profile, allow_delete=self.allow_rule_deletes
+                        ),
+                        "rule sync",
+                    )
+                self._read(reader, intake, sender, spool, dead_letters)
             except _StopRequested:
                 pass
             finally:
@@ -220,7 +235,14 @@ class Streamer:
                 "make -f Makefile-stream local-xapi-up)"
             )
 
-    def _read(self, reader: TweetReader, intake: Intake, sender: Sender, spool: Spool) -> None:
+    def _read(
+        self,
+        reader: TweetReader,
+        intake: Intake,
+        sender: Sender,
+        spool: Spool,
+        dead_letters: DeadLetters,
+    ) -> None:
         stream = self.profile.stream
         params: dict[str, Any] = {"tweet_fields": stream.tweet_fields}
         if stream.expansions:
@@ -248,7 +270,8 @@ class Streamer:
                 if not sender.is_alive():
                     raise _as_streamer_error(sender.error, "the sender")
                 report = now >= next_stats
-                self.stats.sample(intake.queue_depth, spool.depth, rates=report)
+                self._sample(intake, spool)
+                self._dead_letter_damaged(spool, dead_letters)
                 if live is not None:
                     live.update(self._table())
                 if report:
@@ -279,7 +302,16 @@ class Streamer:
                 spool.depth,
                 spool.directory,
             )
-        self.stats.sample(intake.queue_depth, spool.depth, rates=False)
+        self._sample(intake, spool)
+
+    def _sample(self, intake: Intake, spool: Spool) -> None:
+        """Depths, rates (over the last seconds, at every render), spool size and disk alerts."""
+        self.stats.sample(intake.queue_depth, spool.depth)
+        self.stats.spool_blocked_seconds = round(intake.blocked_seconds, 1)
+        for alert in self.stats.sample_disk(
+            spool.disk_bytes, spool.max_bytes or 0, spool.disk_free_bytes()
+        ):
+            log.warning("alert: %s (%s)", alert, spool.directory)
 
     def _dead_letter_damaged(self, spool: Spool, dead_letters: DeadLetters) -> None:
         for payload, reason in spool.take_damaged():
@@ -287,6 +319,28 @@ class Streamer:
             dead_letters.write(payload, reason)
 
     # --- reporting ----------------------------------------------------------------------------
+    def summary(self) -> str:
+        """Where the received tweets went, for the last line of a run."""
+        s = self.stats
+        where = self.sink.name
+        if isinstance(self.sink, FirehoseSink):
+            where += f" (Firehose writes them to S3 under {self.settings.raw_prefix})"
+        parts = [f"{s.received} tweet(s) received", f"{s.sent} record(s) delivered to {where}"]
+        if s.recovered:
+            parts.append(f"{s.recovered} of them left by an earlier run")
+        if s.spool_depth:
+            parts.append(
+                f"{s.spool_depth} still in the spool {spool_dir_for(self.settings, self.sink)} "
+                "(sent at the next start)"
+            )
+        if s.dead_lettered or s.dropped:
+            parts.append(
+                f"{s.dead_lettered} dead-lettered ({s.rejected} refused by the sink) and "
+                f"{s.dropped} dropped (spool full), listed in "
+                f"{self.settings.stream_dead_letter_file}"
+            )
+        return "; ".join(parts)
+
     def _report(self) -> None:
         log.info("stats %s", self.stats.line(), extra={"fields": self.stats.to_dict()})
         self._write_stats()
@@ -358,11 +412,22 @@ def run_stream(
     *,
     limits: StreamLimits | None = None,
     sync: bool = True,
+    allow_rule_deletes: bool = False,
     backoff: Backoff | None = None,
     display: bool | None = None,
 ) -> StreamStats:
-    """Run the streamer in this thread until a limit is reached; returns the final stats."""
+    """Run the streamer in this thread until a limit is reached; returns the final stats.
+
+    Rules on X that the profile lacks are deleted only with `allow_rule_deletes=True`.
+    """
     streamer = Streamer(
-        settings, profile, sink, limits=limits, sync=sync, backoff=backoff, display=display
+        settings,
+        profile,
+        sink,
+        limits=limits,
+        sync=sync,
+        allow_rule_deletes=allow_rule_deletes,
+        backoff=backoff,
+        display=display,
     )
     return streamer.run()

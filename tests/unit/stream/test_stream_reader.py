@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import json
 from base64 import b64decode
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tweet_triage.stream.intake import Intake
-from tweet_triage.stream.reader import TweetReader
+from tweet_triage.stream.reader import TweetReader, bounded_lines
 from tweet_triage.stream.sinks import MAX_RECORD_BYTES
 from tweet_triage.stream.spool import Position, Spool
 from tweet_triage.stream.stats import DeadLetters, StreamStats
@@ -114,3 +115,50 @@ def test_other_http_errors_are_left_to_tweepy_backoff(parts) -> None:
     reader.on_request_error(503)
     assert reader.running and reader.error is None
     assert stats.http_errors == {"503": 1}
+
+
+class _ChunkedResponse:
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
+        yield from self.chunks
+
+
+def test_a_line_without_newline_is_cut_off_without_being_held() -> None:
+    oversized: list[tuple[bytes, int]] = []
+    huge = [b"x" * 4096] * 256  # 1 MiB without a newline, then one
+    chunks = [b'{"a":1}\r\n\r\n{"b"', b":2}\r\n", *huge, b"y\r\n", b'{"c":3}\r\n', b'{"d"']
+    lines = list(
+        bounded_lines(
+            _ChunkedResponse(chunks),  # type: ignore[arg-type]
+            64 * 1024,
+            lambda head, size: oversized.append((head, size)),
+        )
+    )
+    assert lines == [b'{"a":1}', b"", b'{"b":2}', b'{"c":3}', b'{"d"']
+    assert oversized == [(b"x" * 1024, 4096 * 256 + 2)]
+
+
+def test_a_full_spool_with_drop_newest_counts_the_tweet_and_notes_its_id(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path / "spool", max_bytes=64 * 1024)
+    spool.open()
+    stats = StreamStats()
+    dead = DeadLetters(tmp_path / "dead.jsonl")
+    reader = TweetReader(
+        "token",
+        base_url="http://127.0.0.1:9",
+        intake=Intake(spool, 100, when_full="drop_newest"),
+        dead_letters=dead,
+        stats=stats,
+        stall_seconds=5,
+    )
+    for n in range(500):
+        reader.on_data(LINE.replace(b"1460323737035677698", str(n).encode()))
+    assert stats.received + stats.dropped == 500 and stats.dropped > 0
+    assert spool.disk_bytes <= 64 * 1024
+    entries = [json.loads(line) for line in dead.path.read_text().splitlines()]
+    assert [e["tweet_id"] for e in entries] == [str(n) for n in range(stats.received, 500)]
+    assert "cap" in entries[0]["reason"] and "payload" not in entries[0]

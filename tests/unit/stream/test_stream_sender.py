@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from tweet_triage.stream.intake import Intake
 from tweet_triage.stream.sender import Sender
 from tweet_triage.stream.sinks import MAX_BATCH_RECORDS, SinkError
 from tweet_triage.stream.spool import Spool
-from tweet_triage.stream.stats import StreamStats
+from tweet_triage.stream.stats import DeadLetters, StreamStats
 
 FAST = Backoff(base_seconds=0.001, cap_seconds=0.01, permanent_cap_seconds=0.01)
 
@@ -181,3 +182,40 @@ def test_reader_and_sender_threads_together_lose_nothing(tmp_path: Path) -> None
     assert sorted(sink.accepted) == sorted(records)
     assert spool.depth == 0
     assert stats.sent == len(records)
+
+
+class PickySink(FlakySink):
+    """Refuses, as a whole, every call that carries a record with `poison` in it."""
+
+    def __init__(self, poison: bytes) -> None:
+        super().__init__()
+        self.poison = poison
+
+    def put_batch(self, records: Sequence[bytes]) -> list[str | None]:
+        self.calls.append(len(records))
+        if any(self.poison in data for data in records):
+            raise SinkError("ValidationException: bad record", code="ValidationException")
+        self.accepted += records
+        return [None] * len(records)
+
+
+def test_a_record_refused_for_good_goes_to_the_dead_letter_file_and_the_rest_flows(
+    tmp_path: Path,
+) -> None:
+    records = [_record(n) for n in range(40)]
+    sink = PickySink(b'"id":"17"')
+    spool = Spool(tmp_path / "spool")
+    intake = Intake(spool, 10_000, spool.open())
+    stats = StreamStats()
+    dead = DeadLetters(tmp_path / "dead.jsonl")
+    sender = Sender(intake, sink, stats, flush_seconds=0.2, backoff=FAST, dead_letters=dead)
+    for data in records:
+        intake.accept(data)
+    sender.start()
+    intake.close()
+    assert sender.wait_drained(10)
+    assert sink.accepted == [r for r in records if b'"id":"17"' not in r]
+    [entry] = [json.loads(line) for line in dead.path.read_text().splitlines()]
+    assert entry["payload"] == _record(17).decode() and "ValidationException" in entry["reason"]
+    assert (stats.rejected, stats.dead_lettered, spool.depth) == (1, 1, 0)
+    assert len(sink.calls) <= 1 + 2 * 6  # halves down to the record: about log2(40) per level

@@ -8,7 +8,7 @@ from botocore.config import Config
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from tweet_triage.config import load_settings
+from tweet_triage.config import Settings, load_settings
 from tweet_triage.process import free_port
 from tweet_triage.stream.errors import TransientStreamError
 from tweet_triage.stream.sinks import (
@@ -35,7 +35,7 @@ def _stream(name: str = "s-tweets") -> None:
 @mock_aws
 def test_firehose_sink_puts_a_batch_into_s3(aws_env: None) -> None:
     _stream()
-    sink = FirehoseSink("s-tweets")
+    sink = FirehoseSink("s-tweets", boto3.client("firehose"))
     sink.check()
     assert sink.put_batch([b'{"a":1}\n', b'{"a":2}\n']) == [None, None]
     s3 = boto3.client("s3")
@@ -47,7 +47,7 @@ def test_firehose_sink_puts_a_batch_into_s3(aws_env: None) -> None:
 @mock_aws
 def test_missing_delivery_stream_is_a_clear_error(aws_env: None) -> None:
     with pytest.raises(SinkConfigError, match=r"does not exist.*aws-create"):
-        FirehoseSink("nope").check()
+        FirehoseSink("nope", boto3.client("firehose")).check()
 
 
 def test_partial_failure_reports_exactly_the_refused_records(aws_env: None) -> None:
@@ -111,3 +111,21 @@ def test_unreachable_firehose_is_transient_not_a_config_error(aws_env: None) -> 
     )
     with pytest.raises(TransientStreamError, match="cannot reach Firehose"):
         FirehoseSink("s", client=client).check()
+
+
+def test_the_firehose_sink_takes_region_and_endpoint_from_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 14.1: only AWS_REGION (the documented name) set gave botocore's NoRegionError.
+    for name in ("AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(
+        aws_region="eu-west-3",
+        aws_endpoint_url="http://127.0.0.1:4999",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    sink = parse_sink("firehose", settings)
+    assert isinstance(sink, FirehoseSink)
+    assert sink._client.meta.region_name == "eu-west-3"
+    assert sink._client.meta.endpoint_url == "http://127.0.0.1:4999"
