@@ -7,6 +7,7 @@ sshd), never to mocks; unit tests may use moto's mock_aws.
 from __future__ import annotations
 
 import os
+import secrets
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from tweet_triage.config import Settings, load_settings
 from tweet_triage.process import free_port
 from tweet_triage_local.aws import local_aws_settings, start_local_aws, stop_local_aws
+from tweet_triage_local.postgres import PostgresServer, remove_postgres, start_postgres
 
 # Tests never read the developer's .env (it may hold real credentials) nor the running
 # stand-ins' settings of the checkout.
@@ -52,6 +54,22 @@ def local_aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings pointing at the (reset) moto server, as `local aws-up` would set them."""
     request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=10).close()
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on loopback for the session (postgresql installed by apt when
+    missing), fsync off: a throwaway cluster."""
+    state = tmp_path_factory.mktemp("postgres-state")
+    server = start_postgres(state, durable=False)
+    yield server
+    remove_postgres(state)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A new, empty database on the session's PostgreSQL server, for one test."""
+    return postgres_server.create_database(f"t_{secrets.token_hex(6)}")
+
+
     for key, value in local_aws_settings(moto_endpoint).items():
         monkeypatch.setenv(key, value)
     load_settings.cache_clear()

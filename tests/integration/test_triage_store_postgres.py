@@ -1,0 +1,80 @@
+"""The triage store and the inbox against a real PostgreSQL server on loopback.
+
+The store tests of tests/unit/triage/test_store.py run here unchanged (same expectations,
+other dialect: ON CONFLICT upserts, date_trunc hours, JSONB tags, timestamptz).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.unit.triage.conftest import PASSWORD, KeywordScorer, log_in, scored
+from tests.unit.triage.test_store import (  # noqa: F401 - collected here against PostgreSQL
+    test_all_tweets_view_shows_the_latest_decision,
+    test_dashboard_counts_hours_tags_queue_and_decision_time,
+    test_decisions_on_unknown_tweets_or_bad_values_are_refused,
+    test_migrate_is_safe_to_repeat,
+    test_queue_orders_filters_and_drops_decided,
+    test_rescoring_keeps_arrival_and_decisions,
+    test_stored_tweet_round_trips,
+    test_upsert_is_idempotent_by_tweet_id,
+    test_users_tokens_and_sessions,
+)
+from tweet_triage.process import free_port
+from tweet_triage.triage.store import DatabaseUnavailableError, TriageStore
+from tweet_triage.triage.web.app import InboxConfig, create_app
+from tweet_triage.triage.web.scoring import ModelProvider
+from tweet_triage.triage.web.security import hash_password
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def store(postgres_url: str) -> Iterator[TriageStore]:
+    triage_store = TriageStore(postgres_url)
+    assert triage_store.dialect == "postgresql"
+    triage_store.migrate()
+    yield triage_store
+    triage_store.close()
+
+
+def test_plain_postgresql_urls_use_psycopg_3(postgres_url: str) -> None:
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    store = TriageStore(plain)
+    assert store.engine.dialect.driver == "psycopg"
+    assert store.migrate() == "0001"
+
+
+def test_concurrent_writers_of_the_same_tweets_leave_one_row_each(store: TriageStore) -> None:
+    batches = [[scored(i, (i + k) % 10 / 10) for i in range(200)] for k in range(6)]
+    with ThreadPoolExecutor(3) as pool:
+        written = list(pool.map(store.upsert_scored, batches))
+    assert written == [200] * 6
+    assert store.count_scored() == 200
+
+
+def test_the_inbox_works_over_postgresql(store: TriageStore) -> None:
+    store.add_user("alice", hash_password(PASSWORD))
+    store.upsert_scored([scored(1, 0.9), scored(2, 0.7), scored(3, 0.1)])
+    scorer = KeywordScorer()
+    app = create_app(store, ModelProvider(lambda: ("1", None), lambda _: scorer), InboxConfig())
+    with TestClient(app) as client:
+        csrf = log_in(client)
+        assert "tweet 1:" in client.get("/").text
+        form = {"tweet_id": "1", "decision": "handled", "csrf_token": csrf}
+        assert client.post("/decisions", data=form, follow_redirects=False).status_code == 303
+        assert "tweet 1:" not in client.get("/").text
+        assert client.get("/dashboard?window=all").status_code == 200
+    assert [(d.tweet_id, d.user_name) for d in store.decisions()] == [("1", "alice")]
+
+
+def test_an_unreachable_server_is_one_clear_error_without_the_password() -> None:
+    store = TriageStore(f"postgresql://triage:s3cret-pw@127.0.0.1:{free_port()}/triage")
+    with pytest.raises(DatabaseUnavailableError) as caught:
+        store.migrate()
+    message = str(caught.value)
+    assert "TRIAGE_DATABASE_URL" in message and "s3cret-pw" not in message
