@@ -20,6 +20,17 @@ if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then
   fi
 fi
 
+# The inbox's real-browser test drives Debian's chromium through its chromedriver (never a
+# downloaded driver); without them that one test is skipped and says why.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing chromium and chromium-driver for the inbox browser test (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+  else
+    echo "note: chromium and chromium-driver are missing (the inbox browser test will be skipped); install them with: sudo apt-get install chromium chromium-driver" >&2
+  fi
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
