@@ -23,14 +23,19 @@ from tweet_triage_local.postgres import PostgresServer, remove_postgres, start_p
 # stand-ins' settings of the checkout.
 os.environ["TT_IGNORE_DOTENV"] = "1"
 for _name in list(os.environ):
-    if _name.startswith(("AWS_", "X_")) or _name in ("STACK_NAME", "MISSION_PROFILE"):
+    if _name.startswith(("AWS_", "X_")) or _name in (
+        "STACK_NAME",
+        "MISSION_PROFILE",
+        "TT_DEPLOYMENT",
+    ):
         del os.environ[_name]
 
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test gets its own state folder, a fresh settings cache and, afterwards, the
-    environment it started with (loading settings files writes to os.environ)."""
+    """Each test gets its own state folder (no stand-in runs there: the local deployment's
+    endpoints are the default loopback ones), a fresh settings cache and, afterwards, the
+    environment it started with."""
     saved_environment = dict(os.environ)
     monkeypatch.setenv("TT_STATE_DIR", str(tmp_path / "state"))
     load_settings.cache_clear()
@@ -49,11 +54,6 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     stop_local_aws(state)
 
 
-@pytest.fixture
-def local_aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Settings pointing at the (reset) moto server, as `local aws-up` would set them."""
-    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(request, timeout=10).close()
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """A real PostgreSQL server on loopback for the session (postgresql installed by apt when
@@ -70,6 +70,11 @@ def postgres_url(postgres_server: PostgresServer) -> str:
     return postgres_server.create_database(f"t_{secrets.token_hex(6)}")
 
 
+@pytest.fixture
+def local_aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings pointing at the (reset) moto server, as `local aws-up` would set them."""
+    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=10).close()
     for key, value in local_aws_settings(moto_endpoint).items():
         monkeypatch.setenv(key, value)
     load_settings.cache_clear()
@@ -78,8 +83,10 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials and a region for unit tests under moto's mock_aws."""
+    """Fake credentials and a region for unit tests under moto's mock_aws (which stands in
+    for AWS itself, so the deployment is `aws`: no endpoint override)."""
     for key, value in {
+        "TT_DEPLOYMENT": "aws",
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",

@@ -1,23 +1,39 @@
 """One typed settings object for every stage, read from the environment and `.env` files.
 
-`load_settings()` first loads `../.env` then `./.env` into the process environment with
-python-dotenv (values already set in the environment win). Putting them in the environment,
-not only in this object, is deliberate: boto3, botocore and the Ansible modules started as
-child processes then read the very same `AWS_*` values, including `AWS_ENDPOINT_URL`, so no
-code path has to know whether it talks to the local stand-in or to AWS.
+The deployment is one explicit setting, `TT_DEPLOYMENT`: `local` (the default) talks to the
+stand-ins, `aws` to AWS and X. It selects the endpoints and credentials:
+
+- `local`: the running stand-ins' settings (`<state dir>/local-*.env`, written by `local ...-up`)
+  supply the endpoints and their dummy credentials; they rank below the environment and above
+  `.env`. With no stand-in running, the endpoints are the stand-ins' default loopback addresses,
+  so a local session never reaches AWS or X by accident.
+- `aws`: the stand-ins' files are never read and an endpoint override is refused.
+
+Precedence: the environment, then (local only) the running stand-ins, then `<project>/.env`,
+then `<project>/../.env`, then the defaults. Loading settings never writes `os.environ`: child
+processes (ansible-playbook, spark-submit) get theirs from `Settings.environment()`.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from dotenv import load_dotenv
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from tweet_triage.errors import TriageError
 
@@ -29,9 +45,52 @@ PROFILES_DIR = PACKAGE_DIR / "profiles"
 CORPUS_DIR = PACKAGE_DIR.parent / "tweet_triage_local" / "corpus" / "data"
 
 
-def _default_state_dir() -> Path:
-    """Where run-time state (pid files, logs, spools, keys) goes: `.run/` in a checkout."""
-    return Path(os.environ.get("TT_STATE_DIR", Path.cwd() / ".run"))
+Deployment = Literal["local", "aws"]
+STAND_IN_NAMES = {"aws": "AWS stand-in (moto)", "xapi": "X API stand-in"}
+PUBLIC_X_API = "https://api.x.com"
+
+
+def state_dir_from_environment() -> Path:
+    """Where run-time state (pid files, logs, the stand-ins' settings) goes: TT_STATE_DIR, else
+    `<project>/.run`, anchored to the project (never the working directory)."""
+    return Path(os.environ.get("TT_STATE_DIR") or PROJECT_ROOT / ".run").expanduser()
+
+
+def dotenv_files() -> list[Path]:
+    """The `.env` files read, lowest precedence first (TT_IGNORE_DOTENV=1: none, for tests)."""
+    if os.environ.get("TT_IGNORE_DOTENV") == "1":
+        return []
+    return [PROJECT_ROOT.parent / ".env", PROJECT_ROOT / ".env"]
+
+
+def stand_in_files(state_dir: Path) -> list[Path]:
+    """The running stand-ins' settings files (`local ...-up` writes them, `...-down` removes)."""
+    return sorted(state_dir.glob("local-*.env"))
+
+
+def chosen_deployment() -> str:
+    """TT_DEPLOYMENT from the environment, else from `.env`, else `local`."""
+    chosen = os.environ.get("TT_DEPLOYMENT")
+    for path in reversed(dotenv_files()):
+        if chosen:
+            break
+        chosen = dotenv_values(path).get("TT_DEPLOYMENT") if path.is_file() else None
+    return chosen or "local"
+
+
+class _StandInSettingsSource(PydanticBaseSettingsSource):
+    """The running stand-ins' settings, read in the local deployment only."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ reads the files whole
+
+    def __call__(self) -> dict[str, Any]:
+        given = {key.lower(): value for key, value in self.current_state.items()}
+        deployment = given.get("tt_deployment") or given.get("deployment") or chosen_deployment()
+        files = stand_in_files(state_dir_from_environment())
+        if deployment != "local" or not files:
+            return {}
+        return DotEnvSettingsSource(self.settings_cls, env_file=files)()
 
 
 class SettingsError(TriageError, ValueError):
@@ -47,7 +106,30 @@ _STACK_RE = re.compile(r"^[a-z][a-z0-9-]{2,30}[a-z0-9]$")
 class Settings(BaseSettings):
     """Every setting of the stack. Field name == environment variable (case-insensitive)."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, populate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _StandInSettingsSource(settings_cls),
+            DotEnvSettingsSource(settings_cls, env_file=dotenv_files()),
+        )
+
+    # --- the deployment: which services every command talks to ------------------------------
+    deployment: Deployment = Field(
+        "local",
+        validation_alias="TT_DEPLOYMENT",
+        description="local: the stand-ins (moto, the X stand-in, the SSH host); aws: AWS and X.",
+    )
 
     # --- AWS (standard names, also read by boto3 itself) -------------------------------------
     aws_region: str | None = Field(None, description="AWS region of the stack, e.g. eu-west-1.")
@@ -55,7 +137,9 @@ class Settings(BaseSettings):
     aws_secret_access_key: SecretStr | None = None
     aws_session_token: SecretStr | None = None
     aws_endpoint_url: str | None = Field(
-        None, description="Set: the local AWS stand-in (moto server). Unset: real AWS."
+        None,
+        description="The AWS stand-in's URL (local deployment: set by local aws-up). Refused "
+        "with TT_DEPLOYMENT=aws.",
     )
 
     # --- the stack ----------------------------------------------------------------------------
@@ -82,12 +166,14 @@ class Settings(BaseSettings):
 
     # --- X API ----------------------------------------------------------------------------
     x_bearer_token: SecretStr | None = None
-    x_api_base_url: str = Field("https://api.x.com", description="X API base URL.")
+    x_api_base_url: str = Field(
+        PUBLIC_X_API, description="X API base URL; local deployment: the X stand-in's."
+    )
     mission_profile: str = Field("demo", description="Profile name (profiles/) or YAML path.")
 
     # --- local stand-ins --------------------------------------------------------------------
     state_dir: Path = Field(
-        default_factory=_default_state_dir,
+        default_factory=state_dir_from_environment,
         validation_alias="TT_STATE_DIR",
         description="Run state (pid files, logs, stand-in settings, keys); environment only.",
     )
@@ -181,6 +267,38 @@ class Settings(BaseSettings):
         5.0, gt=0, description="How often the inbox pages fetch new tweets."
     )
 
+    @field_validator("aws_endpoint_url")
+    @classmethod
+    def _endpoint_shape(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        try:
+            valid = (
+                parts.scheme in ("http", "https")
+                and bool(parts.hostname)
+                and (parts.port is None or parts.port > 0)
+            )
+        except ValueError:  # a port that is not a number or out of range
+            valid = False
+        if not valid:
+            raise ValueError(
+                f"AWS_ENDPOINT_URL={value!r} is not an http(s) URL with a valid port; use e.g. "
+                "http://127.0.0.1:5000 (the local stand-in), or unset it with TT_DEPLOYMENT=aws"
+            )
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _local_endpoints(self) -> Settings:
+        """Local deployment: endpoints nobody set are the stand-ins' default loopback addresses,
+        so nothing reaches AWS or X by accident while a stand-in is down."""
+        if self.deployment == "local":
+            if self.aws_endpoint_url is None:
+                self.aws_endpoint_url = f"http://127.0.0.1:{self.local_aws_port}"
+            if self.x_api_base_url == PUBLIC_X_API:
+                self.x_api_base_url = f"http://127.0.0.1:{self.local_xapi_port}"
+        return self
+
     @field_validator("aws_region")
     @classmethod
     def _region_shape(cls, value: str | None) -> str | None:
@@ -206,7 +324,71 @@ class Settings(BaseSettings):
     # --- derived names: one place, so every stage agrees -----------------------------------
     @property
     def uses_local_aws(self) -> bool:
-        return bool(self.aws_endpoint_url)
+        """The local deployment: the stand-ins, the state folder's keys, the local inventory."""
+        return self.deployment == "local"
+
+    def stand_ins_running(self) -> dict[str, bool]:
+        """Which stand-ins (aws, xapi) have recorded their settings, i.e. run, in the state dir."""
+        return {name: (self.state_dir / f"local-{name}.env").is_file() for name in ("aws", "xapi")}
+
+    def describe_deployment(self) -> str:
+        """Where commands go, e.g. `local (moto at http://127.0.0.1:5000, ...)`."""
+        if not self.uses_local_aws:
+            return f"aws (region {self.aws_region or 'unset'}, X at {self.x_api_base_url})"
+        running = self.stand_ins_running()
+        return (
+            f"local (moto at {self.aws_endpoint_url}{'' if running['aws'] else ' [not running]'}"
+            f", X stand-in at {self.x_api_base_url}{'' if running['xapi'] else ' [not running]'})"
+        )
+
+    def require_stand_ins(self, *names: str) -> None:
+        """Local deployment: stop with the fix unless the named stand-ins (aws, xapi) run or
+        their endpoint was given explicitly in the environment."""
+        if not self.uses_local_aws:
+            return
+        explicit = {"aws": "AWS_ENDPOINT_URL", "xapi": "X_API_BASE_URL"}
+        running = self.stand_ins_running()
+        missing = [n for n in names if not running[n] and not os.environ.get(explicit[n])]
+        if missing:
+            targets = " ".join(f"local-{n}-up" for n in missing)
+            what = " and the ".join(STAND_IN_NAMES[n] for n in missing)
+            raise SettingsError(
+                f"TT_DEPLOYMENT=local but the {what} is not running "
+                f"(no {self.state_dir}/local-{missing[0]}.env): start it with "
+                f"`make -f Makefile-stream {targets}`, or set TT_DEPLOYMENT=aws for AWS and X"
+            )
+
+    def aws_client_kwargs(self) -> dict[str, str]:
+        """Region, endpoint and credentials for a boto3 client, all from this object (never
+        from whatever the process environment holds)."""
+        values = {"region_name": self.aws_region, "endpoint_url": self.aws_endpoint_url}
+        for name in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token"):
+            secret = getattr(self, name)
+            if secret is not None and secret.get_secret_value():
+                values[name] = secret.get_secret_value()
+        return {key: value for key, value in values.items() if value}
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables for child processes (ansible-playbook, spark-submit): every
+        setting given explicitly (environment, stand-ins, .env) plus the deployment's own."""
+        values: dict[str, str] = {}
+        for name in sorted(self.model_fields_set):
+            value = getattr(self, name)
+            if value is not None:
+                values[env_name(name)] = _as_env_text(value)
+        values.update(
+            TT_DEPLOYMENT=self.deployment,
+            TT_STATE_DIR=str(self.state_dir),
+            X_API_BASE_URL=self.x_api_base_url,
+            ANSIBLE_INVENTORY=str(
+                PROJECT_ROOT / "inventories" / ("local" if self.uses_local_aws else "production")
+            ),
+        )
+        if self.aws_region:
+            values["AWS_DEFAULT_REGION"] = self.aws_region
+        if self.aws_endpoint_url:
+            values["AWS_ENDPOINT_URL"] = self.aws_endpoint_url
+        return values
 
     def require(self, *names: str) -> None:
         """Stop with one message per missing setting, before anything is touched."""
@@ -312,20 +494,20 @@ class Settings(BaseSettings):
         return str(network)
 
 
-def load_dotenv_files(root: Path | None = None) -> None:
-    """Load settings files into os.environ; the environment itself always wins.
+def env_name(field: str) -> str:
+    """The environment variable of a settings field (its alias, else its upper-cased name)."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else field.upper()
 
-    Order of precedence: the environment, then the files of running local stand-ins
-    (`<state dir>/local-*.env`, written by `local ... up`, removed by `down`), then `./.env`,
-    then `../.env` (where the original project kept it).
-    """
-    root = root or Path.cwd()
-    files = sorted(_default_state_dir().glob("local-*.env"))
-    if os.environ.get("TT_IGNORE_DOTENV") != "1":  # tests: never the developer's own .env
-        files += [root / ".env", root.parent / ".env"]
-    for path in files:
-        if path.is_file():
-            load_dotenv(path, override=False)
+
+def _as_env_text(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
 
 
 def write_local_env(state_dir: Path, name: str, values: dict[str, str]) -> Path:
@@ -343,12 +525,35 @@ def remove_local_env(state_dir: Path, name: str) -> None:
 
 @lru_cache(maxsize=1)
 def load_settings() -> Settings:
-    """The settings of this process (cached). Raises SettingsError with a readable message."""
-    load_dotenv_files()
+    """The settings of this process (cached). Raises SettingsError with a readable message,
+    also when the deployment is contradictory (it is never guessed)."""
     try:
-        return Settings()
+        settings = Settings()
+    except PydanticSettingsError as exc:  # a value that is not the JSON its field needs
+        raise SettingsError(_readable_parse_error(exc)) from exc
     except ValueError as exc:  # pydantic ValidationError is a ValueError
         raise SettingsError(_readable_validation_error(exc)) from exc
+    if settings.deployment == "aws" and settings.aws_endpoint_url:
+        raise SettingsError(
+            f"TT_DEPLOYMENT=aws never uses an endpoint override, but AWS_ENDPOINT_URL="
+            f"{settings.aws_endpoint_url} is set: unset it (environment or .env), or set "
+            "TT_DEPLOYMENT=local to use the local stand-ins"
+        )
+    return settings
+
+
+def _readable_parse_error(exc: PydanticSettingsError) -> str:
+    match = re.search(r'field "(\w+)" from source "(\w+)"', str(exc))
+    if match is None:
+        return f"invalid settings: {exc}"
+    field, source = match.groups()
+    where = "the environment" if source == "EnvSettingsSource" else ".env or a stand-in's file"
+    name, example = env_name(field), SETTING_EXAMPLES.get(field, "a JSON value")
+    return f"{name} (from {where}) is not valid JSON: use e.g. {name}={example}"
+
+
+# Examples for settings whose values are JSON, shown when one does not parse.
+SETTING_EXAMPLES = {"spark_conf": """'{"spark.executor.memory": "4g"}'"""}
 
 
 def _readable_validation_error(exc: ValueError) -> str:
@@ -358,5 +563,6 @@ def _readable_validation_error(exc: ValueError) -> str:
     lines = []
     for err in errors():
         name = ".".join(str(p) for p in err.get("loc", ())).upper() or "settings"
-        lines.append(f"{name}: {err.get('msg')}")
+        message = str(err.get("msg", "")).removeprefix("Value error, ")
+        lines.append(message if name.lower() in message.lower() else f"{name}: {message}")
     return "invalid setting(s): " + "; ".join(lines) + " (fix them in .env or the environment)"

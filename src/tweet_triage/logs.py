@@ -1,13 +1,17 @@
-"""Logging set-up shared by every command: console (rich) plus an optional structured file.
+"""Logging set-up shared by every command: console plus an optional structured file.
 
-A filter redacts the values of every secret setting from every record, so a secret that
-slips into a message (an exception text, a URL) never reaches a terminal or a log file.
+On a terminal the console is rich; piped or redirected, it is one plain line per record with
+an ISO timestamp, for grep and log collectors. `--log-level` (or TT_LOG_LEVEL) sets the level
+of every command that does not ask for its own. A filter redacts the values of every secret
+setting from every record, so a secret that slips into a message (an exception text, a URL)
+never reaches a terminal or a log file.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -16,6 +20,15 @@ from rich.logging import RichHandler
 from tweet_triage.config import Settings
 
 REDACTED = "***"
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+ISO_TIME = "%Y-%m-%dT%H:%M:%S%z"
+_default_level = "INFO"
+
+
+def set_default_level(level: str) -> None:
+    """The level `configure_logging` uses when a command gives none (the global --log-level)."""
+    global _default_level
+    _default_level = level
 
 
 class RedactSecrets(logging.Filter):
@@ -53,16 +66,24 @@ def secret_values(settings: Settings) -> list[str]:
     return values
 
 
+def console_handler() -> logging.Handler:
+    """Rich on a terminal, plain single-line records with ISO timestamps otherwise. Logs go to
+    stderr: stdout carries command output (`--json`, tables) for pipes."""
+    if sys.stderr.isatty():
+        return RichHandler(
+            console=Console(stderr=True), show_path=False, rich_tracebacks=False, markup=False
+        )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(PLAIN_FORMAT, ISO_TIME))
+    return handler
+
+
 def configure_logging(
-    settings: Settings, level: str = "INFO", json_file: Path | None = None
+    settings: Settings, level: str | None = None, json_file: Path | None = None
 ) -> None:
-    """Console logging for humans; with `json_file`, also one JSON object per line there."""
+    """Console logging; with `json_file`, also one JSON object per line there."""
     redact = RedactSecrets(secret_values(settings))
-    # Logs go to stderr: stdout carries command output (`--json`, tables) for pipes.
-    console = RichHandler(
-        console=Console(stderr=True), show_path=False, rich_tracebacks=False, markup=False
-    )
-    handlers: list[logging.Handler] = [console]
+    handlers: list[logging.Handler] = [console_handler()]
     if json_file is not None:
         json_file.parent.mkdir(parents=True, exist_ok=True)
         file_handler = logging.FileHandler(json_file)
@@ -70,6 +91,6 @@ def configure_logging(
         handlers.append(file_handler)
     for handler in handlers:
         handler.addFilter(redact)
-    logging.basicConfig(level=level, handlers=handlers, format="%(message)s", force=True)
+    logging.basicConfig(level=level or _default_level, handlers=handlers, force=True)
     for noisy in ("botocore", "boto3", "urllib3", "py4j", "tweepy", "filelock", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -18,8 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tweet_triage.config import PROJECT_ROOT, Settings, load_dotenv_files, load_settings
+from tweet_triage.config import PROJECT_ROOT, Settings, load_settings
 from tweet_triage.errors import TriageError
+
+# Every step runs against the stand-ins with the profile the bundled corpus was measured for,
+# whatever .env says (a profile matching no bundled tweet would stream nothing).
+DEMO_ENVIRONMENT = {"TT_DEPLOYMENT": "local", "MISSION_PROFILE": "demo"}
 
 
 class DemoError(TriageError):
@@ -51,24 +55,24 @@ def _stream_make(*targets: str) -> list[str]:
     return _make(*targets, makefile="Makefile-stream")
 
 
-def _xapi_stats(settings: Settings) -> dict[str, Any]:
+def _xapi_stats() -> dict[str, Any]:
     """The stand-in's counters; its URL and token are the settings `local xapi-up` wrote."""
-    load_dotenv_files()
-    base_url = os.environ.get("X_API_BASE_URL", settings.x_api_base_url)
+    current = Settings(deployment="local")  # re-read: the stand-in started after this process
+    token = current.x_bearer_token.get_secret_value() if current.x_bearer_token else ""
     request = urllib.request.Request(
-        f"{base_url}/_standin/stats?ids=false",
-        headers={"Authorization": f"Bearer {os.environ.get('X_BEARER_TOKEN', '')}"},
+        f"{current.x_api_base_url}/_standin/stats?ids=false",
+        headers={"Authorization": f"Bearer {token}"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return dict(json.load(response))
 
 
-def wait_until_corpus_streamed(settings: Settings, timeout: float = 900.0) -> dict[str, Any]:
+def wait_until_corpus_streamed(timeout: float = 900.0) -> dict[str, Any]:
     """Wait until the stand-in has replayed the whole corpus and its counter stops moving."""
     deadline = time.monotonic() + timeout
     last_sent, steady_since = -1, time.monotonic()
     while time.monotonic() < deadline:
-        stats = _xapi_stats(settings)
+        stats = _xapi_stats()
         sent = int(stats["tweets_sent"])
         if sent != last_sent:
             last_sent, steady_since = sent, time.monotonic()
@@ -89,7 +93,7 @@ def demo_steps(
     """The demo, step by step; `facts` collects what the summary reports besides files."""
 
     def stream_corpus() -> None:
-        facts["xapi"] = wait_until_corpus_streamed(settings)
+        facts["xapi"] = wait_until_corpus_streamed()
 
     return [
         Step("start the local AWS stand-in (moto server)", _stream_make("local-aws-up")),
@@ -174,7 +178,7 @@ def _run_step(step: Step) -> bool:
             step.action()
             return True
         assert step.command is not None
-        env = {**os.environ, **step.env}
+        env = {**os.environ, **DEMO_ENVIRONMENT, **step.env}
         return subprocess.run(step.command, cwd=PROJECT_ROOT, env=env, check=False).returncode == 0
     except (OSError, TriageError) as exc:
         print(f"    error: {exc}", flush=True)

@@ -8,13 +8,14 @@ and model notebooks, so they have a stack to read from.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tweet_triage.config import PROJECT_ROOT, load_dotenv_files, load_settings
+from tweet_triage.config import PROJECT_ROOT, Settings, load_settings
 from tweet_triage.errors import TriageError
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -43,7 +44,7 @@ def local_stand_ins() -> Iterator[None]:
     from tweet_triage_local.aws import moto_service, start_local_aws, stop_local_aws
     from tweet_triage_local.xapi.service import start_local_xapi, stop_local_xapi, xapi_service
 
-    settings = load_settings()
+    settings = Settings(deployment="local")
     started = []
     if not moto_service(settings.state_dir).running():
         start_local_aws(settings.state_dir, settings.local_aws_port)
@@ -51,11 +52,19 @@ def local_stand_ins() -> Iterator[None]:
     if not xapi_service(settings.state_dir).running():
         start_local_xapi(settings, start="0")
         started.append(stop_local_xapi)
+    # The kernels inherit this process's environment: pin them to the stand-ins, whose
+    # settings they read from the state folder.
+    previous = os.environ.get("TT_DEPLOYMENT")
+    os.environ["TT_DEPLOYMENT"] = "local"
     load_settings.cache_clear()
-    load_dotenv_files()  # the stand-ins' settings, for this process and the kernels it starts
     try:
         yield
     finally:
+        if previous is None:
+            os.environ.pop("TT_DEPLOYMENT", None)
+        else:
+            os.environ["TT_DEPLOYMENT"] = previous
+        load_settings.cache_clear()
         for stop in reversed(started):
             stop(settings.state_dir)
 

@@ -138,7 +138,8 @@ def test_bad_input_stops_before_any_resource_exists(
     assert message in output
     cli = _cli(["aws", "create"], env)
     assert cli.returncode == 2
-    (line,) = cli.stderr.strip().splitlines()  # one clear line, no traceback
+    deployment, line = cli.stderr.strip().splitlines()  # one clear line, no traceback
+    assert deployment.startswith("deployment: local (moto at http://127.0.0.1:")
     assert line.startswith("error: ") and message in line
     # Nothing was created by either.
     s3 = boto3.client("s3", endpoint_url=local_aws.aws_endpoint_url)

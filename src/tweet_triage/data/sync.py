@@ -40,9 +40,7 @@ class SyncResult:
 
 
 def s3_client(settings: Settings) -> Any:
-    return boto3.client(
-        "s3", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
-    )
+    return boto3.client("s3", **settings.aws_client_kwargs())
 
 
 def raw_bucket_name(settings: Settings) -> str:
@@ -51,9 +49,7 @@ def raw_bucket_name(settings: Settings) -> str:
         return settings.bucket_name("")
     settings.require("aws_region")
     try:
-        sts = boto3.client(
-            "sts", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
-        )
+        sts = boto3.client("sts", **settings.aws_client_kwargs())
         account = sts.get_caller_identity()["Account"]
     except NoCredentialsError as exc:
         raise DataInputError(

@@ -326,11 +326,11 @@ def host_settings(
     ]
     if aws_credentials == "forward":
         names += list(_FORWARDED_AWS)
-    elif settings.aws_endpoint_url:
+    elif settings.uses_local_aws:
         raise BundleError(
-            f"AWS_ENDPOINT_URL={settings.aws_endpoint_url} points at a local stand-in, but this "
-            "host takes AWS access from its instance profile (real AWS); unset AWS_ENDPOINT_URL "
-            "or use the local inventory"
+            f"TT_DEPLOYMENT=local (the stand-ins, AWS_ENDPOINT_URL={settings.aws_endpoint_url}), "
+            "but this host takes AWS access from its instance profile (real AWS): set "
+            "TT_DEPLOYMENT=aws, or use the local inventory"
         )
     values = {
         name.upper(): _as_text(value)
@@ -340,6 +340,7 @@ def host_settings(
     values["AWS_DEFAULT_REGION"] = values["AWS_REGION"]
     values["MISSION_PROFILE"] = host_profile_path
     values["TT_STATE_DIR"] = host_state_dir
+    values["TT_DEPLOYMENT"] = settings.deployment
     values["TT_IGNORE_DOTENV"] = "1"  # the host's environment is this file, nothing else
     return values
 

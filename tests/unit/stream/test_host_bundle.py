@@ -89,6 +89,7 @@ def test_bundle_refuses_a_folder_that_is_not_a_checkout(tmp_path: Path) -> None:
 
 def _settings(**values: str) -> Settings:
     base = {
+        "deployment": "aws",
         "aws_region": "eu-west-1",
         "x_bearer_token": 'token-with-"quotes"-and-\\backslash',
         "mission_profile": "demo",
@@ -108,6 +109,7 @@ def _host(settings: Settings, credentials: str) -> dict[str, str]:
 def test_instance_profile_hosts_get_no_aws_keys() -> None:
     settings = _settings(aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key="secret")
     values = _host(settings, "instance-profile")
+    assert values["TT_DEPLOYMENT"] == "aws" and "AWS_ENDPOINT_URL" not in values
     assert "AWS_ACCESS_KEY_ID" not in values and "AWS_SECRET_ACCESS_KEY" not in values
     assert values["AWS_REGION"] == values["AWS_DEFAULT_REGION"] == "eu-west-1"
     assert values["MISSION_PROFILE"] == "/etc/tweet-triage/profile.yaml"
@@ -118,6 +120,7 @@ def test_instance_profile_hosts_get_no_aws_keys() -> None:
 
 def test_forward_passes_the_stand_in_endpoint_and_keys() -> None:
     settings = _settings(
+        deployment="local",
         aws_endpoint_url="http://127.0.0.1:5000",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
