@@ -1,5 +1,5 @@
 """The stage jobs: read the previous stage's output, run the library functions, write the
-output (replacing the previous run's) and `summaries/<stage>.json`.
+output (beside the previous run's, swapped in when complete) and `summaries/<stage>.json`.
 
 Counts come from the written output (Parquet metadata and small columns), so no stage reads
 its input twice just to count it.
@@ -22,6 +22,7 @@ from tweet_triage.config import Settings
 from tweet_triage.data import combine as combine_lib
 from tweet_triage.data import filtering, label, process, split
 from tweet_triage.data.errors import DataInputError
+from tweet_triage.data.output import has_parquet, replace_output, stage_output, swap_in, write_empty
 from tweet_triage.data.paths import DataPaths, default_annotations_path
 from tweet_triage.data.summary import StageSummary, write_summary
 from tweet_triage.data.sync import raw_bucket_name, s3_client, sync_raw
@@ -29,7 +30,7 @@ from tweet_triage.profile import load_profile, profile_path
 
 
 def _require_stage_output(path: Path, stage: str, producer: str) -> None:
-    if not path.is_dir() or not any(path.rglob("*.parquet")):
+    if not has_parquet(path):
         raise DataInputError(
             f"{path}: no {stage} output to read; run `tweet-triage {producer}` "
             f"(make {producer}) first"
@@ -43,13 +44,6 @@ def _counts(frame: DataFrame, column: str) -> dict[str, int]:
 def _iso(column: Column) -> Column:
     """A timestamp as ISO-8601 UTC text, formatted by Spark (session time zone UTC)."""
     return F.date_format(column, "yyyy-MM-dd'T'HH:mm:ss'Z'")
-
-
-def _write(frame: DataFrame, path: Path, partition_by: tuple[str, ...] = ()) -> None:
-    writer = frame.write.mode("overwrite")
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
-    writer.parquet(str(path))
 
 
 def run_sync(settings: Settings, paths: DataPaths) -> StageSummary:
@@ -78,14 +72,25 @@ def run_combine(spark: SparkSession, paths: DataPaths, raw: str | None = None) -
     """Raw objects -> combined/ (Parquet by date and hour) and quarantine/."""
     started = time.perf_counter()
     source = raw or str(paths.raw)
-    parsed = combine_lib.parse_records(combine_lib.read_raw_lines(spark, source))
+    raw_input = combine_lib.read_raw(spark, source)
+    parsed = combine_lib.parse_records(raw_input.lines)
     parsed = parsed.persist(StorageLevel.DISK_ONLY)  # parse the JSON once for both outputs
+    bad = combine_lib.quarantined(parsed).unionByName(
+        combine_lib.bad_objects_frame(spark, raw_input.bad_objects)
+    )
+    quarantine = stage_output(bad.coalesce(1), paths.quarantine)
     try:
-        _write(combine_lib.quarantined(parsed).coalesce(1), paths.quarantine)
         tweets = combine_lib.deduplicate(parsed)
-        _write(tweets.repartition("date", "hour"), paths.combined, ("date", "hour"))
+        combined = stage_output(
+            tweets.repartition("date", "hour"), paths.combined, ("date", "hour")
+        )
+    except BaseException:
+        shutil.rmtree(quarantine, ignore_errors=True)
+        raise
     finally:
         parsed.unpersist()
+    swap_in(quarantine, paths.quarantine)
+    swap_in(combined, paths.combined)
 
     written = spark.read.parquet(str(paths.combined))
     stats = written.agg(
@@ -97,23 +102,28 @@ def run_combine(spark: SparkSession, paths: DataPaths, raw: str | None = None) -
     ).first()
     assert stats is not None
     rows_out, deliveries = int(stats["rows"]), int(stats["deliveries"] or 0)
-    quarantine = {
-        f"quarantined:{reason}": n
-        for reason, n in _counts(spark.read.parquet(str(paths.quarantine)), "reason").items()
-    }
+    records = spark.read.parquet(str(paths.quarantine)).where(F.col("value").isNotNull())
+    quarantined = {f"quarantined:{reason}": n for reason, n in _counts(records, "reason").items()}
+    rows_in = deliveries + sum(quarantined.values())
+    notes = [f"{uri}: {reason}" for uri, reason in sorted(raw_input.bad_objects.items())]
+    if rows_out == 0 and rows_in:
+        notes.append(f"all {rows_in:,} records were quarantined; see {paths.quarantine}")
     summary = StageSummary(
         stage="combine",
-        rows_in=deliveries + sum(quarantine.values()),
+        rows_in=rows_in,
         rows_out=rows_out,
-        reasons={"duplicate_id": deliveries - rows_out, **quarantine},
+        reasons={"duplicate_id": deliveries - rows_out, **quarantined},
         details={
             "source": source,
             "first_created_at": stats["first"],
             "last_created_at": stats["last"],
             "hours": int(stats["hours"]),
             "quarantine": str(paths.quarantine),
+            "quarantined_objects": raw_input.bad_objects,
+            "all_quarantined": rows_out == 0 and rows_in > 0,
         },
         seconds=time.perf_counter() - started,
+        notes=notes,
     )
     write_summary(paths, summary)
     return summary
@@ -127,7 +137,7 @@ def run_filter(spark: SparkSession, paths: DataPaths, profile: str) -> StageSumm
     compiled = filtering.compile_filter(spec)
     filtering.check_java_regexes(spark, compiled, str(profile_path(profile)))
     tweets = spark.read.parquet(str(paths.combined))
-    _write(filtering.apply_filter(tweets, compiled), paths.filtered, ("decision",))
+    replace_output(filtering.apply_filter(tweets, compiled), paths.filtered, ("decision",))
 
     outcomes = (
         spark.read.parquet(str(paths.filtered))
@@ -169,7 +179,7 @@ def run_process(spark: SparkSession, paths: DataPaths) -> StageSummary:
     _require_stage_output(paths.filtered, "filter", "filter")
     kept = spark.read.parquet(str(paths.filtered)).where(F.col("decision") == filtering.KEPT)
     rows_in = kept.count()
-    _write(process.process(kept).drop("decision", "reason", "drop_rule"), paths.processed)
+    replace_output(process.process(kept).drop("decision", "reason", "drop_rule"), paths.processed)
 
     written = spark.read.parquet(str(paths.processed))
     stats = written.agg(F.count(F.lit(1)), F.sum("near_duplicates")).first()
@@ -203,7 +213,7 @@ def run_label(
     annotations_path = annotations or default_annotations_path(settings)
     found = label.read_annotations(spark, annotations_path)
     processed = spark.read.parquet(str(paths.processed))
-    _write(label.annotate(processed, found.valid), paths.labelled)
+    replace_output(label.annotate(processed, found.valid), paths.labelled)
 
     written = spark.read.parquet(str(paths.labelled))
     labelled = written.where("labelled")
@@ -267,35 +277,37 @@ def run_split(
     val_rows, test_rows = split.split_sizes(total, val_size, test_size)
     assigned = split.assign_splits(labelled, val_rows, test_rows)
 
-    staging = paths.splits / "_staging"
     kept = assigned.where(~F.col(split.CROSS_SPLIT_DUPLICATE)).drop(split.CROSS_SPLIT_DUPLICATE)
-    _write(kept.repartition("split").sortWithinPartitions("created_at", "id"), staging, ("split",))
-    removed = _counts(assigned.where(F.col(split.CROSS_SPLIT_DUPLICATE)), "split")
-    for name in split.SPLITS:
-        target = paths.splits / name
-        shutil.rmtree(target, ignore_errors=True)
-        source = staging / f"split={name}"
-        if source.is_dir():
-            source.rename(target)
-        else:  # every row went elsewhere: still a readable, empty split with the schema
-            columns = kept.drop("split").schema
-            _write(spark.createDataFrame([], columns), target)
-    shutil.rmtree(staging, ignore_errors=True)
+    ordered = kept.repartition("split").sortWithinPartitions("created_at", "id")
+    staging = stage_output(ordered, paths.splits, ("split",))
+    try:
+        removed = _counts(assigned.where(F.col(split.CROSS_SPLIT_DUPLICATE)), "split")
+        for name in split.SPLITS:
+            written = staging / f"split={name}"
+            if written.is_dir():
+                written.rename(staging / name)
+            else:  # every row went elsewhere: still a readable, empty split with the schema
+                write_empty(kept.drop("split"), staging / name)
 
-    manifest: dict[str, Any] = {
-        "requested": {"val_size": val_size, "test_size": test_size},
-        "rows": {"labelled": total, "val_target": val_rows, "test_target": test_rows},
-        "time_basis": "created_at, UTC",
-        "order": "train < val < test in time; test is the latest slice",
-        "unlabelled_excluded": all_rows.count() - total,
-        "splits": {},
-    }
-    for name in split.SPLITS:
-        manifest["splits"][name] = _split_stats(spark, paths.splits / name, removed.get(name, 0))
-    manifest["fractions"] = {
-        name: round(stats["rows"] / max(1, total), 4) for name, stats in manifest["splits"].items()
-    }
-    paths.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
+        manifest: dict[str, Any] = {
+            "requested": {"val_size": val_size, "test_size": test_size},
+            "rows": {"labelled": total, "val_target": val_rows, "test_target": test_rows},
+            "time_basis": "created_at, UTC",
+            "order": "train < val < test in time; test is the latest slice",
+            "unlabelled_excluded": all_rows.count() - total,
+            "splits": {},
+        }
+        for name in split.SPLITS:
+            manifest["splits"][name] = _split_stats(spark, staging / name, removed.get(name, 0))
+        manifest["fractions"] = {
+            name: round(stats["rows"] / max(1, total), 4)
+            for name, stats in manifest["splits"].items()
+        }
+        (staging / paths.manifest.name).write_text(json.dumps(manifest, indent=2) + "\n")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    swap_in(staging, paths.splits)
     summary = StageSummary(
         stage="split",
         rows_in=total,

@@ -115,5 +115,7 @@ def write_labelling_csv(sample: DataFrame, path: Path) -> int:
     """Write the sample as a CSV annotators can open in a spreadsheet; returns rows written."""
     rows = sample.toPandas()
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows.to_csv(path, index=False, columns=list(EXPORT_COLUMNS), quoting=csv.QUOTE_NONNUMERIC)
+    partial = path.with_name(f".{path.name}.partial")  # a failed write keeps the old file
+    rows.to_csv(partial, index=False, columns=list(EXPORT_COLUMNS), quoting=csv.QUOTE_NONNUMERIC)
+    partial.replace(path)
     return len(rows)

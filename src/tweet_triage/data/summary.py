@@ -22,13 +22,15 @@ class StageSummary:
     details: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     finished_at: str = ""
+    notes: list[str] = field(default_factory=list)
 
     def as_text(self) -> str:
-        """One line per reason, for the console."""
+        """One line per reason, then the notes (what a reader must not miss), for the console."""
         lines = [
             f"{self.stage}: {self.rows_in:,} in -> {self.rows_out:,} out ({self.seconds:.1f} s)"
         ]
         lines += [f"  {reason}: {count:,}" for reason, count in sorted(self.reasons.items())]
+        lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from tweet_triage.config import Settings
@@ -25,6 +26,10 @@ from tweet_triage.data.combine import GZIP_MAGIC
 from tweet_triage.data.errors import DataInputError
 
 LEDGER_NAME = "_sync_ledger.json"  # '_' prefix: Spark never reads it as data
+# Bounded waits: an unreachable endpoint is reported in seconds, not retried for minutes.
+CLIENT_CONFIG = Config(
+    connect_timeout=10, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"}
+)
 
 
 @dataclass
@@ -40,7 +45,11 @@ class SyncResult:
 
 
 def s3_client(settings: Settings) -> Any:
-    return boto3.client("s3", **settings.aws_client_kwargs())
+    return boto3.client("s3", config=CLIENT_CONFIG, **settings.aws_client_kwargs())
+
+
+def _endpoint(settings: Settings) -> str:
+    return settings.aws_endpoint_url or f"AWS in {settings.aws_region}"
 
 
 def raw_bucket_name(settings: Settings) -> str:
@@ -49,13 +58,19 @@ def raw_bucket_name(settings: Settings) -> str:
         return settings.bucket_name("")
     settings.require("aws_region")
     try:
-        sts = boto3.client("sts", **settings.aws_client_kwargs())
+        sts = boto3.client("sts", config=CLIENT_CONFIG, **settings.aws_client_kwargs())
         account = sts.get_caller_identity()["Account"]
     except NoCredentialsError as exc:
         raise DataInputError(
             "no AWS credentials to find the bucket: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
             "or AWS_PROFILE in .env, or start the local stand-in (make -f Makefile-stream "
             "local-up)"
+        ) from exc
+    except (BotoCoreError, ClientError) as exc:
+        raise DataInputError(
+            f"cannot look up the AWS account at {_endpoint(settings)} to name the bucket "
+            f"({exc}); check AWS_ENDPOINT_URL and the network (for the local stand-in: make -f "
+            "Makefile-stream local-up), or set S3_BUCKET"
         ) from exc
     return settings.bucket_name(account)
 
@@ -72,7 +87,20 @@ def local_path(dest: Path, key: str, prefix: str, gzipped: bool) -> Path:
 
 def _load_ledger(dest: Path) -> dict[str, dict[str, Any]]:
     path = dest / LEDGER_NAME
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        ledger = json.loads(path.read_text())
+        if not isinstance(ledger, dict) or not all(
+            isinstance(e, dict) and {"etag", "size", "path"} <= e.keys() for e in ledger.values()
+        ):
+            raise ValueError("not a mapping of object key to etag, size and path")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataInputError(
+            f"{path}: the sync ledger is not valid JSON ({exc}); delete it and sync again (every "
+            "object is copied once more; combine drops the duplicate deliveries)"
+        ) from exc
+    return ledger
 
 
 def _save_ledger(dest: Path, ledger: dict[str, dict[str, Any]]) -> None:
@@ -116,7 +144,9 @@ def sync_raw(s3: Any, bucket: str, prefix: str, dest: Path, workers: int = 8) ->
             ) from exc
         raise DataInputError(f"cannot list s3://{bucket}/{prefix}: {exc}") from exc
     except BotoCoreError as exc:
-        raise DataInputError(f"cannot list s3://{bucket}/{prefix}: {exc}") from exc
+        raise DataInputError(
+            f"cannot list s3://{bucket}/{prefix}: {exc}; check AWS_ENDPOINT_URL and the network"
+        ) from exc
     result.listed = len(objects)
 
     def is_new(obj: dict[str, Any]) -> bool:
@@ -143,6 +173,11 @@ def sync_raw(s3: Any, bucket: str, prefix: str, dest: Path, workers: int = 8) ->
                 result.bytes_copied += size
                 result.gzip_objects += int(gzipped)
                 result.copied_keys.append(obj["Key"])
+    except (BotoCoreError, ClientError) as exc:
+        raise DataInputError(
+            f"copying from s3://{bucket}/{prefix} stopped after {result.copied} new object(s): "
+            f"{exc}; run sync again to copy the rest"
+        ) from exc
     finally:
         _save_ledger(dest, ledger)
     return result

@@ -161,3 +161,50 @@ def test_duplicate_deliveries_keep_one_row_per_id(spark: SparkSession, tmp_path:
     assertDataFrameEqual(
         actual, spark.createDataFrame(expected, "id string, deliveries int, o string")
     )
+
+
+def test_text_ending_in_braces_is_not_split_but_glued_records_are(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    compact = json.dumps({"data": tweet(1, "ends with }{")}, separators=(",", ":")) + "\n"
+    key_like = json.dumps({"data": tweet(2, 'quoted }{"data": no')}, separators=(",", ":"))
+    glued = payload(tweet(3, "first }{")).rstrip("\n") + payload(tweet(4, "{second"))
+    write_raw(tmp_path, "object", [compact, key_like + "\n", glued], gzipped=False)
+    parsed = parse_records(read_raw_lines(spark, tmp_path))
+    actual = parsed.select("reason", "id", "text")
+    expected = [
+        (None, "1", "ends with }{"),
+        (None, "2", 'quoted }{"data": no'),
+        (None, "3", "first }{"),
+        (None, "4", "{second"),
+    ]
+    assertDataFrameEqual(
+        actual, spark.createDataFrame(expected, "reason string, id string, text string")
+    )
+
+
+def test_bytes_that_are_not_utf8_are_quarantined_not_replaced(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    latin1 = (
+        '{"data": {"id": "2", "text": "caf\xe9 au lait", "created_at": "2022-01-09T01:00:00Z"}}'
+    )
+    (tmp_path / "plain").write_bytes(
+        payload(tweet(1, "café fine")).encode() + latin1.encode("latin-1") + b"\n"
+    )
+    (tmp_path / "zipped.gz").write_bytes(gzip.compress(latin1.encode("latin-1") + b"\n"))
+    (tmp_path / "misnamed").write_bytes(gzip.compress(latin1.encode("latin-1") + b"\n"))
+    parsed = parse_records(read_raw_lines(spark, tmp_path))
+    kept_bytes = F.hex("value").contains("636166E920")  # 'caf\xe9' as stored, not replaced
+    actual = parsed.select(
+        F.regexp_extract("source", r"[^/]+$", 0).alias("o"), "reason", kept_bytes.alias("raw")
+    )
+    expected = [
+        ("plain", None, None),
+        ("plain", "not_utf8", True),
+        ("zipped.gz", "not_utf8", True),
+        ("misnamed", "not_utf8", True),
+    ]
+    assertDataFrameEqual(
+        actual, spark.createDataFrame(expected, "o string, reason string, raw boolean")
+    )

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from tweet_triage.config import Settings
 from tweet_triage.data import jobs
 from tweet_triage.data.errors import DataInputError
+from tweet_triage.data.output import replace_output
 from tweet_triage.data.paths import DataPaths
 from tweet_triage.profile import ProfileError
 
@@ -119,3 +121,61 @@ def test_a_split_emptied_by_duplicates_is_still_readable(
     assert summary.reasons == {"cross_split_duplicate:val": 1, "cross_split_duplicate:test": 1}
     test = spark.read.parquet(str(paths.splits / "test"))
     assert test.count() == 0 and "needs_support" in test.columns
+
+
+def test_a_truncated_gzip_object_is_quarantined_and_the_good_ones_combined(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    paths = DataPaths(tmp_path / "data")
+    hour = paths.raw / "2022" / "01" / "09" / "01"
+    hour.mkdir(parents=True)
+    for n in (1, 2, 3):
+        lines = [payload(tweet(n * 1000 + i, f"jwst tweet {n} {i} here")) for i in range(200)]
+        (hour / f"object-{n}.gz").write_bytes(gzip.compress("".join(lines).encode()))
+    cut = hour / "object-2.gz"
+    cut.write_bytes(cut.read_bytes()[:200])
+
+    summary = jobs.run_combine(spark, paths)
+    assert (summary.rows_in, summary.rows_out) == (400, 400)
+    assert summary.details["quarantined_objects"] == {cut.as_uri(): "truncated_gzip"}
+    assert "object-2.gz: truncated_gzip" in summary.as_text()
+    ids = {r.id for r in spark.read.parquet(str(paths.combined)).select("id").collect()}
+    assert ids == {str(n * 1000 + i) for n in (1, 3) for i in range(200)}
+    bad = spark.read.parquet(str(paths.quarantine)).collect()
+    assert [(r.source, r.reason, r.value) for r in bad] == [(cut.as_uri(), "truncated_gzip", None)]
+
+
+def test_all_records_quarantined_writes_an_empty_output_that_filter_reads(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    paths = DataPaths(tmp_path / "data")
+    paths.raw.mkdir(parents=True)
+    no_time = json.dumps({"data": {"id": "5", "text": "no time"}})
+    (paths.raw / "object").write_text(f"not json\n{no_time}\n")
+
+    summary = jobs.run_combine(spark, paths)
+    assert (summary.rows_in, summary.rows_out) == (2, 0)
+    assert summary.reasons == {
+        "duplicate_id": 0,
+        "quarantined:not_json": 1,
+        "quarantined:bad_created_at": 1,
+    }
+    assert summary.details["all_quarantined"] is True
+    assert "all 2 records were quarantined" in summary.as_text()
+    combined = spark.read.parquet(str(paths.combined))
+    assert combined.count() == 0 and {"id", "text", "date", "hour"} <= set(combined.columns)
+    filtered = jobs.run_filter(spark, paths, "demo")
+    assert (filtered.rows_in, filtered.rows_out) == (0, 0)
+    assert jobs.run_process(spark, paths).rows_out == 0
+
+
+def test_a_failed_write_leaves_the_previous_output_intact(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    target = tmp_path / "stage"
+    replace_output(spark.range(3), target)
+    failing = spark.range(5).select(F.raise_error(F.lit("disk on fire")).alias("id"))
+    with pytest.raises(Exception, match="disk on fire"):
+        replace_output(failing, target)
+    assert sorted(r.id for r in spark.read.parquet(str(target)).collect()) == [0, 1, 2]
+    assert [p.name for p in tmp_path.iterdir()] == ["stage"]  # nothing left beside it

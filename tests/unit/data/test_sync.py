@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import boto3
@@ -13,6 +16,7 @@ from moto import mock_aws
 from tweet_triage.config import load_settings
 from tweet_triage.data.errors import DataInputError
 from tweet_triage.data.sync import LEDGER_NAME, raw_bucket_name, sync_raw
+from tweet_triage.process import free_port
 
 BUCKET = "tweets-bucket"
 KEY = "raw/2022/01/09/01/tweet-triage-tweets-1-2022-01-09-01-{:02d}-00-{}"
@@ -58,3 +62,34 @@ def test_missing_bucket_is_a_clear_error(s3, tmp_path: Path) -> None:  # type: i
 def test_bucket_name_from_the_account(s3) -> None:  # type: ignore[no-untyped-def]
     settings = load_settings()
     assert raw_bucket_name(settings) == f"tweet-triage-123456789012-{settings.aws_region}"
+
+
+def test_a_corrupt_ledger_is_a_clear_error(s3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / LEDGER_NAME).write_text('{"raw/a": {"etag": ')
+    with pytest.raises(DataInputError, match=rf"{LEDGER_NAME}.*not valid JSON.*delete it"):
+        sync_raw(s3, BUCKET, "raw/", tmp_path)
+
+
+@pytest.mark.parametrize("bucket", ["named-bucket", None])
+def test_an_unreachable_endpoint_is_one_clear_line(tmp_path: Path, bucket: str | None) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    env = {
+        **os.environ,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": closed,
+        "DATA_DIR": str(tmp_path / "data"),
+        **({"S3_BUCKET": bucket} if bucket else {}),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "tweet_triage", "sync"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(errors) == 1 and closed in errors[0], done.stderr
