@@ -16,7 +16,6 @@ processes (ansible-playbook, spark-submit) get theirs from `Settings.environment
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
@@ -156,9 +155,17 @@ class Settings(BaseSettings):
     operator_cidr: str | None = Field(
         None, description="Who may SSH to the streamer; default: caller's address as /32."
     )
+    operator_cidr_min_prefix: int = Field(
+        16, ge=1, le=32, description="Widest IPv4 OPERATOR_CIDR accepted (IPv6: 32 bits more)."
+    )
+    operator_cidr_allow_wide: bool = Field(
+        False, description="Accept an OPERATOR_CIDR wider than OPERATOR_CIDR_MIN_PREFIX."
+    )
     ec2_instance_type: str = "t3.micro"
     ssh_key_path: Path | None = Field(
-        None, description="Where the stack's private key is written; default ~/.ssh/<stack>.pem."
+        None,
+        description="The stack's private key; default ~/.ssh/<stack>.pem on AWS, the state "
+        "folder (keys/<stack>.pem) with the local stand-in, which never writes to ~/.ssh.",
     )
     destroy_keep_bucket: bool = Field(
         False, description="aws-destroy keeps the bucket and its data (default: removes them)."
@@ -265,6 +272,36 @@ class Settings(BaseSettings):
     )
     triage_refresh_seconds: float = Field(
         5.0, gt=0, description="How often the inbox pages fetch new tweets."
+    )
+    triage_model: str = Field(
+        "champion",
+        description="Model the scorer uses: 'champion' (the MLflow alias) or a model folder.",
+    )
+    triage_score_every: float = Field(
+        30.0, gt=0, description="Seconds between the streaming scorer's micro-batches."
+    )
+    triage_follow_seconds: float = Field(
+        10.0, gt=0, description="Seconds between bucket polls of `sync --follow` (local runs)."
+    )
+    triage_raw_dir: str | None = Field(
+        None,
+        description="Raw objects the scorer reads: a folder, or s3a://<bucket>/<raw prefix> "
+        "on a cluster; default DATA_DIR/raw (kept current by `sync --follow`).",
+    )
+    triage_scored_dir: str | None = Field(
+        None, description="Parquet 'scored' table (by date and hour); default DATA_DIR/scored."
+    )
+    triage_checkpoint_dir: str | None = Field(
+        None, description="Scorer checkpoint; default <state dir>/triage/checkpoint."
+    )
+    triage_max_files_per_trigger: int = Field(
+        200, ge=1, description="Raw objects one micro-batch takes at most (bounds its size)."
+    )
+    triage_store_retries: int = Field(
+        4, ge=0, description="Retries of a failed store write inside one micro-batch."
+    )
+    triage_instance_type: str = Field(
+        "m7i.large", description="EC2 type of the triage host (Spark and Java need memory)."
     )
 
     @field_validator("aws_endpoint_url")
@@ -471,27 +508,6 @@ class Settings(BaseSettings):
     @property
     def instance_name(self) -> str:
         return f"{self.stack_name}-streamer"
-
-    @property
-    def private_key_path(self) -> Path:
-        return (self.ssh_key_path or Path.home() / ".ssh" / f"{self.stack_name}.pem").expanduser()
-
-    def validated_operator_cidr(self) -> str | None:
-        """The operator CIDR, refusing the whole internet; None means 'detect my address'."""
-        if self.operator_cidr is None:
-            return None
-        try:
-            network = ipaddress.ip_network(self.operator_cidr, strict=False)
-        except ValueError as exc:
-            raise SettingsError(
-                f"OPERATOR_CIDR={self.operator_cidr!r} is not a CIDR block; use e.g. 203.0.113.7/32"
-            ) from exc
-        if network.prefixlen == 0:
-            raise SettingsError(
-                f"OPERATOR_CIDR={self.operator_cidr} would open SSH to the whole internet; "
-                "set your own address, e.g. 203.0.113.7/32"
-            )
-        return str(network)
 
 
 def env_name(field: str) -> str:

@@ -28,15 +28,27 @@ RECAP = re.compile(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in (*STACK_SETTINGS, "OPERATOR_CIDR")}
     env.update(SSH_KEY_PATH=str(tmp_path / "streamer.pem"), **extra)
-    env["ANSIBLE_INVENTORY"] = "localhost,"  # the playbooks only use localhost
+    inventory = tmp_path / "localhost.ini"  # the playbooks only use localhost
+    inventory.write_text("localhost ansible_connection=local\n")
+    env["ANSIBLE_INVENTORY"] = str(inventory)
     env["ANSIBLE_NOCOLOR"] = "1"
     return env
 
 
-def _playbook(name: str, env: dict[str, str]) -> tuple[int, int, str]:
+CHANGED_ITEM = re.compile(r"^changed: \[localhost\] => \(item=(\w+)\)", re.MULTILINE)
+
+
+def _changed_items(output: str) -> list[str]:
+    """The resources a converge loop changed, in order."""
+    return CHANGED_ITEM.findall(output)
+
+
+def _playbook(name: str, env: dict[str, str], *args: str) -> tuple[int, int, str]:
     """Run a playbook; return (changed, failed) from PLAY RECAP and the output."""
+    if name.endswith("aws-destroy.yml") and "--check" not in args and "confirm" not in str(args):
+        args = (*args, "-e", "confirm_destroy=true")  # as make aws-destroy passes it
     result = subprocess.run(
-        [sys.executable, "-m", "tweet_triage.envrun", str(BIN / "ansible-playbook"), name],
+        [sys.executable, "-m", "tweet_triage.envrun", str(BIN / "ansible-playbook"), name, *args],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -73,13 +85,19 @@ def test_playbooks_create_idempotently_and_destroy_everything(
     local_aws: Settings, tmp_path: Path
 ) -> None:
     env = _env(tmp_path)
+    changed, failed, output = _playbook("playbooks/aws-create.yml", env, "--check")
+    assert failed == 0 and _changed_items(output)[0] == "bucket", output  # would create it
+    assert all(resource["state"] == "absent" for resource in _status(env).values())
+
     changed, failed, output = _playbook("playbooks/aws-create.yml", env)
-    assert failed == 0 and changed >= 10, output
+    assert failed == 0 and len(_changed_items(output)) == 10, output
     key = tmp_path / "streamer.pem"
     assert key.stat().st_mode & 0o777 == 0o600
     assert "PRIVATE KEY" not in output  # the key never reaches Ansible's output
 
     changed, failed, output = _playbook("playbooks/aws-create.yml", env)
+    assert (changed, failed) == (0, 0), output
+    changed, failed, output = _playbook("playbooks/aws-create.yml", env, "--check")
     assert (changed, failed) == (0, 0), output
 
     status = _status(env)
@@ -108,8 +126,14 @@ def test_playbooks_create_idempotently_and_destroy_everything(
     assert re.fullmatch(r"raw/\d{4}/\d{2}/\d{2}/\d{2}/.+", obj["Key"]), obj["Key"]
     assert s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
 
+    # Without the confirmation: the dry run is shown and nothing is deleted.
+    changed, failed, output = _playbook("playbooks/aws-destroy.yml", env, "-e", "confirm=no")
+    assert (changed, failed) == (0, 1), output
+    assert f"bucket {bucket}" in output and "-e confirm_destroy=true" in output
+    assert all(resource["state"] != "absent" for resource in _status(env).values())
+
     changed, failed, output = _playbook("playbooks/aws-destroy.yml", env)
-    assert failed == 0 and changed >= 9, output
+    assert failed == 0 and len(_changed_items(output)) == 9, output
     assert all(resource["state"] == "absent" for resource in _status(env).values())
     assert not key.exists()
     assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import urllib.request
+from pathlib import Path
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -18,12 +19,11 @@ from botocore.exceptions import (
     EndpointConnectionError,
     NoCredentialsError,
     PartialCredentialsError,
-    ProfileNotFound,
 )
 
 from tweet_triage.cloud.aws import Aws, CloudError, connect, error_code, error_message
 from tweet_triage.cloud.plan import StackPlan
-from tweet_triage.config import Settings
+from tweet_triage.config import Settings, SettingsError
 
 CHECKIP_URL = "https://checkip.amazonaws.com"
 # What the local stand-in's security group allows when OPERATOR_CIDR is unset: the stand-in
@@ -49,14 +49,15 @@ def preflight(
     `detect_operator_cidr=False` (status, destroy) skips resolving the operator's address.
     """
     settings.require("aws_region")
-    operator_cidr = settings.validated_operator_cidr()
+    operator_cidr = validated_operator_cidr(settings)
+    key_path = private_key_path(settings)
     if settings.s3_bucket:
         settings.bucket_name("")  # an explicit name is checked before any network call
-    aws = aws or _connect(settings)
+    aws = aws or connect(settings)
     account_id, partition = _caller_identity(settings, aws)
     bucket = settings.bucket_name(account_id)
     if operator_cidr is None and detect_operator_cidr:
-        operator_cidr = LOCAL_OPERATOR_CIDR if settings.aws_endpoint_url else detect_public_cidr()
+        operator_cidr = LOCAL_OPERATOR_CIDR if settings.uses_local_aws else detect_public_cidr()
     return StackPlan(
         stack=settings.stack_name,
         region=aws.region,
@@ -75,7 +76,7 @@ def preflight(
         buffer_seconds=settings.firehose_buffer_seconds,
         compression=settings.firehose_compression,
         key_pair=settings.key_pair_name,
-        key_path=settings.private_key_path,
+        key_path=key_path,
         security_group=settings.security_group_name,
         instance_name=settings.instance_name,
         instance_type=settings.ec2_instance_type,
@@ -84,13 +85,56 @@ def preflight(
     )
 
 
-def _connect(settings: Settings) -> Aws:
+def validated_operator_cidr(settings: Settings) -> str | None:
+    """OPERATOR_CIDR as a network, None for 'detect my address'.
+
+    The whole internet is always refused; anything wider than OPERATOR_CIDR_MIN_PREFIX (/16 by
+    default, 32 bits more for IPv6) only with OPERATOR_CIDR_ALLOW_WIDE=true, so a typo such as
+    0.0.0.0/1 cannot open SSH to half the internet.
+    """
+    if settings.operator_cidr is None:
+        return None
     try:
-        return connect(settings)
-    except ProfileNotFound as exc:
-        raise CloudError(
-            f"{exc}: set AWS_PROFILE to a profile in ~/.aws/config or unset it"
+        network = ipaddress.ip_network(settings.operator_cidr.strip(), strict=False)
+    except ValueError as exc:
+        raise SettingsError(
+            f"OPERATOR_CIDR={settings.operator_cidr!r} is not a CIDR block; use e.g. 203.0.113.7/32"
         ) from exc
+    if network.prefixlen == 0:
+        raise SettingsError(
+            f"OPERATOR_CIDR={settings.operator_cidr} would open SSH to the whole internet; "
+            "set your own address, e.g. 203.0.113.7/32"
+        )
+    widest = settings.operator_cidr_min_prefix + (32 if network.version == 6 else 0)
+    if network.prefixlen < widest and not settings.operator_cidr_allow_wide:
+        raise SettingsError(
+            f"OPERATOR_CIDR={settings.operator_cidr} opens SSH to {network.num_addresses:,} "
+            f"addresses, wider than /{widest}: set your own address (e.g. 203.0.113.7/32), or "
+            "set OPERATOR_CIDR_ALLOW_WIDE=true (or a smaller OPERATOR_CIDR_MIN_PREFIX) if you "
+            "really mean it"
+        )
+    return str(network)
+
+
+def private_key_path(settings: Settings) -> Path:
+    """Where the stack's private key goes; the local stand-in's keys stay in the state folder.
+
+    A local stack shares its name with a real one, so a local destroy must never be able to
+    delete the real stack's key in ~/.ssh: SSH_KEY_PATH there is refused for the stand-in.
+    """
+    ssh_dir = (Path.home() / ".ssh").resolve()
+    if not settings.uses_local_aws:
+        return (settings.ssh_key_path or ssh_dir / f"{settings.stack_name}.pem").expanduser()
+    if settings.ssh_key_path is None:
+        return settings.state_dir.resolve() / "keys" / f"{settings.stack_name}.pem"
+    path = settings.ssh_key_path.expanduser().resolve()
+    if path.is_relative_to(ssh_dir):
+        raise SettingsError(
+            f"SSH_KEY_PATH={settings.ssh_key_path} is in ~/.ssh, but TT_DEPLOYMENT=local "
+            "(the local stand-in): unset SSH_KEY_PATH so the local key goes to the state "
+            "folder, or point it outside ~/.ssh"
+        )
+    return path
 
 
 def _caller_identity(settings: Settings, aws: Aws) -> tuple[str, str]:

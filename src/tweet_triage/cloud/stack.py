@@ -1,61 +1,64 @@
-"""Create, inspect and destroy the whole stack: what `tweet-triage aws ...` and notebooks call.
+"""Create, inspect and destroy the whole stack: what the CLI, notebooks and playbooks call.
 
-Creation follows the dependencies (bucket and log stream before the Firehose role and stream;
-role before profile before instance); destruction runs the other way round and then checks,
-by name and by the stack tag, that nothing is left: a failed check raises, it never just prints.
+Creation follows `RESOURCES` (each resource after what it refers to); destruction runs it
+backwards and then checks, by name and by the stack tag, that nothing is left: a failed check
+raises, it never just prints. An AWS error no step maps to a fix becomes one `CloudError` line
+naming the resource, the AWS code and what to do, instead of a traceback.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
-from tweet_triage.cloud import resources as r
-from tweet_triage.cloud.aws import Aws, CloudError, connect
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tweet_triage.cloud.aws import Aws, CloudError, connect, error_code, error_message
 from tweet_triage.cloud.plan import StackPlan
 from tweet_triage.cloud.preflight import preflight
 from tweet_triage.cloud.report import ResourceReport, StackReport
+from tweet_triage.cloud.resources import BY_KIND, CREATE_ORDER, DESTROY_ORDER, RESOURCES
+from tweet_triage.cloud.resources.ec2 import LIVE_INSTANCE_STATES
 from tweet_triage.config import Settings
 
 log = logging.getLogger(__name__)
 
 
-Step = Callable[[Aws, StackPlan], ResourceReport]
+def converge(aws: Aws, plan: StackPlan, kind: str, *, present: bool = True) -> ResourceReport:
+    """Ensure (or delete) one resource; unmapped AWS errors become one clear `CloudError`."""
+    resource = BY_KIND[kind]
+    step = resource.ensure if present else resource.delete
+    if step is None:
+        raise CloudError(f"{kind} is deleted with its parent resource; nothing to delete")
+    action = "create or update" if present else "delete"
+    try:
+        return step(aws, plan)
+    except ClientError as exc:
+        operation = exc.operation_name or "a call"
+        raise CloudError(
+            f"AWS refused {operation} while trying to {action} {kind} {resource_name(plan, kind)}"
+            f" ({error_code(exc)}: {error_message(exc)}): fix the cause (permissions, quotas, "
+            "settings), then re-run; the steps before this one are kept"
+        ) from exc
+    except BotoCoreError as exc:
+        raise CloudError(
+            f"AWS call failed while trying to {action} {kind} {resource_name(plan, kind)} "
+            f"({exc}): check the network, AWS_REGION and AWS_ENDPOINT_URL, then re-run"
+        ) from exc
 
 
-def _ensure_instance(aws: Aws, plan: StackPlan) -> ResourceReport:
-    group = r.describe_security_group(aws, plan)
-    if not group.exists:
-        raise CloudError(f"security group {plan.security_group} does not exist yet: run aws-create")
-    return r.ensure_instance(aws, plan, security_group_id=str(group.id))
-
-
-# Creation order: each resource after what it refers to.
-ENSURE: dict[str, Step] = {
-    "bucket": r.ensure_bucket,
-    "log_group": r.ensure_log_group,
-    "log_stream": r.ensure_log_stream,
-    "firehose_role": r.ensure_firehose_role,
-    "delivery_stream": r.ensure_delivery_stream,
-    "streamer_role": r.ensure_streamer_role,
-    "instance_profile": r.ensure_instance_profile,
-    "security_group": r.ensure_security_group,
-    "key_pair": r.ensure_key_pair,
-    "instance": _ensure_instance,
-}
-
-# Destruction order: each resource before what it refers to. The log stream goes with its group.
-DELETE: dict[str, Step] = {
-    "instance": r.delete_instance,
-    "instance_profile": r.delete_instance_profile,
-    "streamer_role": lambda aws, plan: r.delete_role(aws, "streamer_role", plan.streamer_role),
-    "security_group": r.delete_security_group,
-    "key_pair": r.delete_key_pair,
-    "delivery_stream": r.delete_delivery_stream,
-    "firehose_role": lambda aws, plan: r.delete_role(aws, "firehose_role", plan.firehose_role),
-    "log_group": r.delete_log_group,
-    "bucket": r.delete_bucket,
-}
+def resource_name(plan: StackPlan, kind: str) -> str:
+    return {
+        "bucket": plan.bucket,
+        "log_group": plan.log_group,
+        "log_stream": f"{plan.log_group}:{plan.log_stream}",
+        "firehose_role": plan.firehose_role,
+        "delivery_stream": plan.delivery_stream,
+        "streamer_role": plan.streamer_role,
+        "instance_profile": plan.instance_profile,
+        "security_group": plan.security_group,
+        "key_pair": plan.key_pair,
+        "instance": plan.instance_name,
+    }[kind]
 
 
 def _report(plan: StackPlan) -> StackReport:
@@ -78,25 +81,14 @@ def create_stack(settings: Settings, aws: Aws | None = None) -> StackReport:
     aws = aws or connect(settings)
     plan = preflight(settings, aws)
     report = _report(plan)
-    for ensure in ENSURE.values():
-        _step(report, ensure(aws, plan))
+    for kind in CREATE_ORDER:
+        _step(report, converge(aws, plan, kind))
     return report
 
 
 def describe_all(aws: Aws, plan: StackPlan) -> list[ResourceReport]:
     """Every resource of the stack in creation order, `absent` where it does not exist."""
-    return [
-        r.describe_bucket(aws, plan),
-        r.describe_log_group(aws, plan),
-        r.describe_log_stream(aws, plan),
-        r.describe_role(aws, "firehose_role", plan.firehose_role),
-        r.describe_delivery_stream(aws, plan),
-        r.describe_role(aws, "streamer_role", plan.streamer_role),
-        r.describe_instance_profile(aws, plan),
-        r.describe_security_group(aws, plan),
-        r.describe_key_pair(aws, plan),
-        r.describe_instance(aws, plan),
-    ]
+    return [resource.describe(aws, plan) for resource in RESOURCES]
 
 
 def stack_status(settings: Settings, aws: Aws | None = None) -> StackReport:
@@ -106,6 +98,23 @@ def stack_status(settings: Settings, aws: Aws | None = None) -> StackReport:
     report = _report(plan)
     report.resources.extend(describe_all(aws, plan))
     return report
+
+
+def destroy_preview(
+    settings: Settings, aws: Aws | None = None, *, keep_bucket: bool | None = None
+) -> list[str]:
+    """The dry run of `destroy_stack`: what it would delete, one line each; changes nothing."""
+    aws = aws or connect(settings)
+    plan = preflight(settings, aws, detect_operator_cidr=False)
+    keep = plan.keep_bucket if keep_bucket is None else keep_bucket
+    doomed = [
+        f"{res.kind} {res.name}" + (f" ({res.id})" if res.id else "")
+        for res in describe_all(aws, plan)
+        if res.exists and not (keep and res.kind == "bucket")
+    ]
+    if plan.key_path.exists():
+        doomed.append(f"private key file {plan.key_path}")
+    return doomed
 
 
 def destroy_stack(
@@ -119,9 +128,11 @@ def destroy_stack(
     plan = preflight(settings, aws, detect_operator_cidr=False)
     keep = plan.keep_bucket if keep_bucket is None else keep_bucket
     report = _report(plan)
-    for kind, delete in DELETE.items():
-        keep_this = keep and kind == "bucket"
-        _step(report, r.describe_bucket(aws, plan) if keep_this else delete(aws, plan))
+    for kind in DESTROY_ORDER:
+        if keep and kind == "bucket":
+            _step(report, BY_KIND[kind].describe(aws, plan))
+        else:
+            _step(report, converge(aws, plan, kind, present=False))
     verify_destroyed(aws, plan, keep_bucket=keep)
     return report
 
@@ -138,7 +149,7 @@ def leftovers(aws: Aws, plan: StackPlan, *, keep_bucket: bool = False) -> list[s
     ec2 = aws.client("ec2")
     stack_tag = [{"Name": "tag:Stack", "Values": [plan.stack]}]
     for reservation in ec2.describe_instances(
-        Filters=[*stack_tag, {"Name": "instance-state-name", "Values": r.LIVE_INSTANCE_STATES}]
+        Filters=[*stack_tag, {"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES}]
     )["Reservations"]:
         found += [
             f"instance {i['InstanceId']} tagged Stack={plan.stack}"

@@ -5,16 +5,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from tweet_triage.cloud.aws import Aws, CloudError, connect
-from tweet_triage.cloud.preflight import detect_public_cidr, preflight
-from tweet_triage.cloud.resources import _role_not_assumable_yet
-from tweet_triage.retry import retry_while
+from tweet_triage.cloud.preflight import (
+    detect_public_cidr,
+    preflight,
+    private_key_path,
+    validated_operator_cidr,
+)
+from tweet_triage.cloud.resources.firehose import _role_not_assumable_yet
 from tweet_triage.config import Settings, SettingsError
+from tweet_triage.retry import retry_while
 
 
 def test_missing_region_is_named(settings: Settings) -> None:
@@ -147,3 +153,44 @@ def test_aws_uses_the_configured_endpoint(settings: Settings) -> None:
     assert isinstance(local, Aws)
     assert local.client("s3").meta.endpoint_url == "http://127.0.0.1:5999"
     assert connect(settings).client("s3").meta.endpoint_url.startswith("https://")
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/1", "10.0.0.0/8", "2001:db8::/32"])
+def test_a_cidr_wider_than_the_limit_is_refused(settings: Settings, cidr: str) -> None:
+    with pytest.raises(SettingsError, match=rf"OPERATOR_CIDR={cidr} opens SSH to .* wider than"):
+        validated_operator_cidr(settings.model_copy(update={"operator_cidr": cidr}))
+
+
+def test_a_wide_cidr_needs_an_explicit_allowance(settings: Settings) -> None:
+    office = settings.model_copy(update={"operator_cidr": "10.1.0.0/16"})
+    assert validated_operator_cidr(office) == "10.1.0.0/16"
+    wide = settings.model_copy(update={"operator_cidr": "0.0.0.0/1"})
+    allowed = wide.model_copy(update={"operator_cidr_allow_wide": True})
+    assert validated_operator_cidr(allowed) == "0.0.0.0/1"
+    narrower_limit = office.model_copy(update={"operator_cidr_min_prefix": 24})
+    with pytest.raises(SettingsError, match="wider than /24"):
+        validated_operator_cidr(narrower_limit)
+    with pytest.raises(SettingsError, match="would open SSH to the whole internet"):
+        validated_operator_cidr(
+            allowed.model_copy(update={"operator_cidr": "0.0.0.0/0"})
+        )  # never, even when wide ones are allowed
+
+
+def test_local_keys_go_to_the_state_folder_never_to_ssh(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    local = settings.model_copy(
+        update={
+            "deployment": "local",
+            "aws_endpoint_url": "http://127.0.0.1:5000",
+            "ssh_key_path": None,
+            "state_dir": tmp_path / "state",
+        }
+    )
+    assert private_key_path(local) == (tmp_path / "state" / "keys" / "tweet-triage.pem")
+    real_key = local.model_copy(update={"ssh_key_path": Path("~/.ssh/tweet-triage.pem")})
+    with pytest.raises(SettingsError, match=r"SSH_KEY_PATH=~/.ssh/tweet-triage.pem is in ~/.ssh"):
+        private_key_path(real_key)
+    aws = local.model_copy(update={"deployment": "aws", "aws_endpoint_url": None})
+    assert private_key_path(aws) == tmp_path / "home" / ".ssh" / "tweet-triage.pem"

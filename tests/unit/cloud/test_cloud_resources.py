@@ -8,17 +8,23 @@ from dataclasses import replace
 
 import pytest
 
-from tweet_triage.cloud import resources as r
 from tweet_triage.cloud.aws import Aws, CloudError, connect
 from tweet_triage.cloud.plan import AMI_PARAMETER
 from tweet_triage.cloud.preflight import preflight
+from tweet_triage.cloud.resources.ec2 import ensure_key_pair, ensure_security_group
+from tweet_triage.cloud.resources.firehose import ensure_delivery_stream
+from tweet_triage.cloud.resources.iam import ensure_streamer_role
+from tweet_triage.cloud.resources.logs import describe_log_group, ensure_log_group
+from tweet_triage.cloud.resources.s3 import (
+    ensure_bucket,
+)
 from tweet_triage.cloud.stack import create_stack
 from tweet_triage.config import Settings
 
 
 def test_bucket_is_locked_down_encrypted_tls_only_and_tagged(settings: Settings, aws: Aws) -> None:
     plan = preflight(settings, aws)
-    report = r.ensure_bucket(aws, plan)
+    report = ensure_bucket(aws, plan)
     s3 = aws.client("s3")
     assert report.changed
     assert s3.get_public_access_block(Bucket=plan.bucket)["PublicAccessBlockConfiguration"] == {
@@ -52,7 +58,7 @@ def test_bucket_is_created_in_the_configured_region(
     with mock_aws():
         aws = connect(settings.model_copy(update={"aws_region": region}))
         plan = preflight(settings.model_copy(update={"aws_region": region}), aws)
-        r.ensure_bucket(aws, plan)
+        ensure_bucket(aws, plan)
         location = aws.client("s3").get_bucket_location(Bucket=plan.bucket)
         # us-east-1 is reported as no constraint; every other region by name.
         assert location.get("LocationConstraint") == (None if region == "us-east-1" else region)
@@ -65,19 +71,19 @@ def test_bucket_in_another_region_is_refused(settings: Settings, aws: Aws) -> No
         Bucket=plan.bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
     with pytest.raises(CloudError, match=r"already exists in eu-west-1.*S3_BUCKET"):
-        r.ensure_bucket(aws, plan)
+        ensure_bucket(aws, plan)
 
 
 def test_bucket_protections_removed_by_hand_are_restored(settings: Settings, aws: Aws) -> None:
     plan = preflight(settings, aws)
-    r.ensure_bucket(aws, plan)
+    ensure_bucket(aws, plan)
     s3 = aws.client("s3")
     s3.delete_public_access_block(Bucket=plan.bucket)
     s3.delete_bucket_policy(Bucket=plan.bucket)
-    report = r.ensure_bucket(aws, plan)
+    report = ensure_bucket(aws, plan)
     assert report.changed
     assert report.details["public_access_blocked"] and report.details["tls_only"]
-    assert not r.ensure_bucket(aws, plan).changed
+    assert not ensure_bucket(aws, plan).changed
 
 
 def test_delivery_stream_destination_follows_the_settings(settings: Settings, aws: Aws) -> None:
@@ -112,26 +118,26 @@ def test_changed_buffering_updates_the_existing_stream(settings: Settings, aws: 
     plan = preflight(settings, aws)
     create_stack(settings, aws)
     faster = replace(plan, buffer_seconds=30, compression="UNCOMPRESSED")
-    report = r.ensure_delivery_stream(aws, faster)
+    report = ensure_delivery_stream(aws, faster)
     assert report.changed
     assert report.details["buffering"] == {"SizeInMBs": 5, "IntervalInSeconds": 30}
     assert report.details["compression"] == "UNCOMPRESSED"
-    assert not r.ensure_delivery_stream(aws, faster).changed
+    assert not ensure_delivery_stream(aws, faster).changed
 
 
 def test_log_group_has_retention_and_tags(settings: Settings, aws: Aws) -> None:
     plan = preflight(settings, aws)
-    assert r.ensure_log_group(aws, plan).details == {"retention_days": 14}
+    assert ensure_log_group(aws, plan).details == {"retention_days": 14}
     logs = aws.client("logs")
     assert logs.list_tags_for_resource(resourceArn=plan.log_group_arn)["tags"] == plan.tags
     longer = replace(plan, log_retention_days=30)
-    assert r.ensure_log_group(aws, longer).changed
-    assert r.describe_log_group(aws, longer).details == {"retention_days": 30}
+    assert ensure_log_group(aws, longer).changed
+    assert describe_log_group(aws, longer).details == {"retention_days": 30}
 
 
 def test_roles_keep_exactly_their_own_policy(settings: Settings, aws: Aws) -> None:
     plan = preflight(settings, aws)
-    r.ensure_streamer_role(aws, plan)
+    ensure_streamer_role(aws, plan)
     iam = aws.client("iam")
     iam.put_role_policy(
         RoleName=plan.streamer_role,
@@ -143,7 +149,7 @@ def test_roles_keep_exactly_their_own_policy(settings: Settings, aws: Aws) -> No
             }
         ),
     )
-    report = r.ensure_streamer_role(aws, plan)
+    report = ensure_streamer_role(aws, plan)
     assert report.changed
     assert report.details == {"inline_policies": ["put-records"]}
     assert iam.list_attached_role_policies(RoleName=plan.streamer_role)["AttachedPolicies"] == []
@@ -151,7 +157,7 @@ def test_roles_keep_exactly_their_own_policy(settings: Settings, aws: Aws) -> No
 
 def test_security_group_allows_ssh_only_from_the_operator(settings: Settings, aws: Aws) -> None:
     plan = preflight(settings, aws)
-    report = r.ensure_security_group(aws, plan)
+    report = ensure_security_group(aws, plan)
     group = aws.client("ec2").describe_security_groups(GroupIds=[report.id])["SecurityGroups"][0]
     (rule,) = group["IpPermissions"]
     assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 22, 22)
@@ -162,21 +168,21 @@ def test_security_group_allows_ssh_only_from_the_operator(settings: Settings, aw
     assert group["VpcId"] == default_vpc["VpcId"]
     # A new operator address replaces the old one; it does not add to it.
     moved = replace(plan, operator_cidr="203.0.113.0/28")
-    assert r.ensure_security_group(aws, moved).details["ssh_from"] == ["203.0.113.0/28"]
-    assert not r.ensure_security_group(aws, moved).changed
+    assert ensure_security_group(aws, moved).details["ssh_from"] == ["203.0.113.0/28"]
+    assert not ensure_security_group(aws, moved).changed
 
 
 def test_private_key_is_written_0600_and_a_lost_one_is_replaced(
     settings: Settings, aws: Aws
 ) -> None:
     plan = preflight(settings, aws)
-    first = r.ensure_key_pair(aws, plan)
+    first = ensure_key_pair(aws, plan)
     assert first.changed
     assert stat.S_IMODE(plan.key_path.stat().st_mode) == 0o600
     assert plan.key_path.read_text().startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
-    assert not r.ensure_key_pair(aws, plan).changed
+    assert not ensure_key_pair(aws, plan).changed
     plan.key_path.unlink()
-    second = r.ensure_key_pair(aws, plan)
+    second = ensure_key_pair(aws, plan)
     assert second.changed and second.id != first.id
     assert plan.key_path.is_file()
 
@@ -186,7 +192,7 @@ def test_lost_key_of_a_launched_instance_is_an_error(settings: Settings, aws: Aw
     create_stack(settings, aws)
     plan.key_path.unlink()
     with pytest.raises(CloudError, match=r"private key .* is missing.*aws-destroy"):
-        r.ensure_key_pair(aws, plan)
+        ensure_key_pair(aws, plan)
 
 
 def test_instance_uses_the_ssm_ami_profile_and_imdsv2(settings: Settings, aws: Aws) -> None:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tweet_triage.cloud import policies
-from tweet_triage.cloud import resources as r
 from tweet_triage.cloud.aws import Aws, CloudError
 from tweet_triage.cloud.preflight import preflight
+from tweet_triage.cloud.resources import BY_KIND
+from tweet_triage.cloud.resources.s3 import ensure_bucket
 from tweet_triage.cloud.stack import (
-    ENSURE,
     create_stack,
     destroy_stack,
     stack_status,
@@ -50,7 +51,9 @@ def test_a_create_that_failed_halfway_is_completed_by_a_rerun(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise CloudError("simulated failure while creating the security group")
 
-    monkeypatch.setitem(ENSURE, "security_group", broken)
+    monkeypatch.setitem(
+        BY_KIND, "security_group", replace(BY_KIND["security_group"], ensure=broken)
+    )
     with pytest.raises(CloudError, match="simulated"):
         create_stack(settings, aws)
     monkeypatch.undo()
@@ -80,10 +83,10 @@ def test_destroy_runs_in_dependency_order_and_leaves_nothing(settings: Settings,
     assert all(res.changed and not res.exists for res in report.resources)
     order = [
         "TerminateInstances",
+        "DeleteKeyPair",
+        "DeleteSecurityGroup",
         "DeleteInstanceProfile",
         f"DeleteRole:{plan.streamer_role}",
-        "DeleteSecurityGroup",
-        "DeleteKeyPair",
         "DeleteDeliveryStream",
         f"DeleteRole:{plan.firehose_role}",
         "DeleteLogGroup",
@@ -148,7 +151,7 @@ def test_verification_fails_on_anything_left_with_the_stack_tag(
 def test_tls_only_policy_lets_tls_clients_use_the_bucket(settings: Settings, aws: Aws) -> None:
     """The stand-in treats its clients as TLS ones; other policy statements still apply."""
     plan = preflight(settings, aws)
-    r.ensure_bucket(aws, plan)
+    ensure_bucket(aws, plan)
     s3 = aws.client("s3")
     s3.put_object(Bucket=plan.bucket, Key="raw/a", Body=b"x")
     assert s3.get_object(Bucket=plan.bucket, Key="raw/a")["Body"].read() == b"x"
