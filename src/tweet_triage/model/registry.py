@@ -50,8 +50,7 @@ def _client(settings: Settings | None) -> Any:
     if settings is None:
         return MlflowClient()
     uri = tracking_uri(settings)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    mlflow.set_tracking_uri(uri)  # as tracking.py does; the registry follows the tracking URI
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
