@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -134,3 +138,47 @@ def test_metrics_export_store_counts_and_latencies(api: TestClient, store: Triag
     assert "triage_score_request_seconds_count 1.0" in text
     assert "triage_api_scored_texts_total 2.0" in text
     assert 'triage_api_model_info{version="7"} 1.0' in text
+
+
+def test_concurrent_requests_share_one_forward_pass() -> None:
+    gate, busy = threading.Event(), threading.Event()
+
+    class SlowScorer(KeywordScorer):
+        def score(self, texts: list[str]) -> list[float]:
+            busy.set()
+            assert gate.wait(10)
+            return super().score(texts)
+
+    scorer = SlowScorer()
+    provider = ModelProvider(lambda: ("1", None), lambda _: scorer)
+    with ThreadPoolExecutor(6) as pool:
+        first = pool.submit(provider.score, ["help"])
+        assert busy.wait(10)
+        rest = [pool.submit(provider.score, [f"fine {i}", "broken"]) for i in range(5)]
+        deadline = time.monotonic() + 10
+        while len(provider._waiting) < 5 and time.monotonic() < deadline:  # all queued
+            time.sleep(0.01)
+        gate.set()
+        results = [future.result(10) for future in [first, *rest]]
+    assert [len(call) for call in scorer.calls] == [1, 10]  # 5 requests, one pass
+    assert [r.probabilities for r in results] == [[0.9]] + [[0.1, 0.9]] * 5
+
+
+def test_a_failing_pass_fails_every_request_in_it() -> None:
+    broken = threading.Event()
+    broken.set()
+
+    class FlakyScorer(KeywordScorer):
+        def score(self, texts: list[str]) -> list[float]:
+            if broken.is_set():
+                raise RuntimeError("out of memory")
+            return super().score(texts)
+
+    provider = ModelProvider(lambda: ("1", None), lambda _: FlakyScorer())
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(provider.score, ["x"]) for _ in range(4)]
+        for future in futures:
+            with pytest.raises(RuntimeError, match="out of memory"):
+                future.result(10)
+    broken.clear()
+    assert provider.score(["help"]).probabilities == [0.9]  # nothing stays stuck

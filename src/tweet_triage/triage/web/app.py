@@ -384,7 +384,7 @@ def logout(request: Request, session: CsrfSessionDep, store: StoreDep) -> Respon
 
 
 def _queue_context(
-    store: TriageStore, order: str, tag: str | None, window: str, limit: int = 200
+    store: TriageStore, order: str, tag: str | None, window: str, limit: int = 100
 ) -> dict[str, Any]:
     tweets = store.queue(order=order, tag=tag or None, since=_since(window), limit=limit)  # type: ignore[arg-type]
     return {"tweets": tweets, "queue_size": store.queue_size(), "shown": len(tweets)}

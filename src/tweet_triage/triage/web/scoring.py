@@ -2,9 +2,13 @@
 
 The champion is resolved with the same registry code the streaming scorer uses, at most every
 `recheck_seconds`; when the alias has moved, the new version is loaded and the next request
-scores with it (no restart). One lock serialises the model: tokenizers and torch modules are
-not safe to share between threads, and on two cores a second concurrent forward pass only
-slows both.
+scores with it (no restart).
+
+One forward pass runs at a time (tokenizers and torch modules are not safe to share between
+threads, and on two cores a second concurrent pass only slows both). Requests that arrive
+while a pass runs are not queued one by one: the next pass takes all of them together (up to
+`max_batch_texts`), so twenty clients sending one text each cost a few batched passes, not
+twenty single ones. An idle server adds no waiting: the first request runs at once.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -41,6 +46,12 @@ class Scores:
     version: str
 
 
+@dataclass
+class _Request:
+    texts: list[str]
+    outcome: Scores | BaseException | None = None
+
+
 Resolver = Callable[[], tuple[str, Any]]  # -> (version, what `loader` loads)
 Loader = Callable[[Any], TextScorer]
 
@@ -48,11 +59,21 @@ Loader = Callable[[Any], TextScorer]
 class ModelProvider:
     """Scores texts with the current model; thread-safe; loads lazily."""
 
-    def __init__(self, resolve: Resolver, load: Loader, recheck_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        resolve: Resolver,
+        load: Loader,
+        recheck_seconds: float = 30.0,
+        max_batch_texts: int = 128,
+    ) -> None:
         self._resolve = resolve
         self._load = load
         self._recheck = recheck_seconds
-        self._lock = threading.Lock()
+        self._max_batch = max_batch_texts
+        self._lock = threading.Lock()  # guards the loaded model
+        self._turn = threading.Condition()  # guards the waiting requests and `_running`
+        self._waiting: deque[_Request] = deque()
+        self._running = False
         self._scorer: TextScorer | None = None
         self._version: str | None = None
         self._checked_at = float("-inf")
@@ -83,10 +104,49 @@ class ModelProvider:
         return self._version
 
     def score(self, texts: Sequence[str]) -> Scores:
-        with self._lock:
-            scorer, version = self._current()
-            probabilities = scorer.score(list(texts))
-            return Scores(probabilities, float(scorer.threshold), version)
+        """P(needs support) per text, with the threshold and version that produced them."""
+        mine = _Request(list(texts))
+        with self._turn:
+            self._waiting.append(mine)
+        while True:
+            with self._turn:
+                while mine.outcome is None and self._running:
+                    self._turn.wait()
+                if mine.outcome is not None:
+                    break
+                self._running = True  # this thread runs the next pass, for everyone waiting
+                batch = self._next_batch()
+            self._run(batch)
+        if isinstance(mine.outcome, BaseException):
+            raise mine.outcome
+        return mine.outcome
+
+    def _next_batch(self) -> list[_Request]:
+        batch = [self._waiting.popleft()]
+        size = len(batch[0].texts)
+        while self._waiting and size + len(self._waiting[0].texts) <= self._max_batch:
+            size += len(self._waiting[0].texts)
+            batch.append(self._waiting.popleft())
+        return batch
+
+    def _run(self, batch: list[_Request]) -> None:
+        try:
+            with self._lock:
+                scorer, version = self._current()
+                probabilities = scorer.score([t for request in batch for t in request.texts])
+                threshold = float(scorer.threshold)
+            start = 0
+            for request in batch:
+                end = start + len(request.texts)
+                request.outcome = Scores(probabilities[start:end], threshold, version)
+                start = end
+        except Exception as exc:  # every waiting request gets the failure, none hangs
+            for request in batch:
+                request.outcome = exc
+        finally:
+            with self._turn:
+                self._running = False
+                self._turn.notify_all()
 
     def _current(self) -> tuple[TextScorer, str]:
         now = time.monotonic()

@@ -1,0 +1,331 @@
+"""Inbox benchmark: requests/s and latency of the queue page and the scoring API under load.
+
+A real `tweet-triage triage serve` (uvicorn, one worker, SQLite store) on loopback, seeded
+with scored tweets the way the streaming scorer writes them; 20 concurrent clients (threads,
+keep-alive connections) send a bounded number of requests per scenario:
+
+- the queue page (`GET /`, server-rendered, the 100 most likely open tweets) and
+  `GET /api/queue` (100 tweets as JSON);
+- `POST /api/score` with one text and with a batch of 64.
+
+The model is MODEL_DIR when it holds a trained model, else the offline backbone with an
+untrained three-class head (speed does not depend on what the head learned). The clients
+run on the same two shared cores as the server, so absolute figures are a floor; the ratio
+of texts/s between batched and single-text scoring is the finding that carries over.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+CLIENTS = int(os.environ.get("BENCH_INBOX_CLIENTS", "20"))
+SEED_TWEETS = int(os.environ.get("BENCH_INBOX_TWEETS", "5000"))
+SCALE = float(os.environ.get("BENCH_INBOX_SCALE", "1"))  # request counts x SCALE
+TAGS = ("jwst", "launch", "nasa", "webb-deploy", "livestream")
+PASSWORD = "benchmark password"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    method: str
+    path: str
+    requests: int
+    texts: int = 0
+    auth: str = "token"  # or "session"
+
+
+def _texts() -> list[str]:
+    from tweet_triage.config import CORPUS_DIR
+
+    files = sorted(CORPUS_DIR.glob("tweets.jsonl*"))
+    if not files:
+        raise SystemExit("no tweets to benchmark with: the bundled corpus is missing")
+    opener = gzip.open if files[0].suffix == ".gz" else open
+    texts = []
+    with opener(files[0], "rt") as lines:
+        for line in lines:
+            text = json.loads(line).get("text")
+            if text:
+                texts.append(str(text))
+            if len(texts) >= max(SEED_TWEETS, 2000):
+                break
+    return texts
+
+
+def _model_dir(settings: Any, scratch: Path) -> tuple[Path, str]:
+    """MODEL_DIR if it holds a trained model, else the backbone with an untrained head."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from tweet_triage.model.bundle import SENTIMENT_LABELS, ModelMeta, resolve_backbone
+
+    if (settings.model_dir / "triage.json").is_file():
+        return settings.model_dir, f"trained model in {settings.model_dir}"
+    backbone = resolve_backbone(settings.model_name_or_path)
+    folder = scratch / "model"
+    model = AutoModelForSequenceClassification.from_pretrained(
+        backbone, num_labels=3, id2label=SENTIMENT_LABELS
+    )
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(backbone).save_pretrained(folder)
+    ModelMeta(
+        objective="three_class",
+        threshold=0.5,
+        id2label=dict(SENTIMENT_LABELS),
+        needs_support_ids=[0, 1],
+        max_length=64,
+        backbone=str(backbone),
+    ).save(folder)
+    name = settings.model_name_or_path or "the offline all-MiniLM-L6-v2"
+    return folder, f"{name} backbone with an untrained 3-class head"
+
+
+def _seed(store: Any, texts: list[str]) -> int:
+    from tweet_triage.triage.store import ScoredRecord, utc_now
+
+    rng = random.Random(7)
+    now = utc_now()
+    records = []
+    for i in range(SEED_TWEETS):
+        arrived = now - timedelta(seconds=rng.uniform(0, 86400))
+        p = rng.random()
+        records.append(
+            ScoredRecord(
+                id=str(1_600_000_000_000_000_000 + i),
+                created_at=arrived - timedelta(seconds=2),
+                received_at=arrived,
+                scored_at=arrived + timedelta(seconds=20),
+                text=texts[i % len(texts)],
+                rule_tags=rng.sample(TAGS, rng.randint(1, 2)),
+                p_needs_support=p,
+                flagged=p >= 0.7,
+                model_version="bench",
+            )
+        )
+    return store.upsert_scored(records)
+
+
+def _wait_for(url: str, server: subprocess.Popen[bytes], log: Path, seconds: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the inbox exited while starting:\n{log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the inbox did not answer within {seconds:.0f} s:\n{log.read_text()[-2000:]}")
+
+
+def _session_cookie(url: str) -> dict[str, str]:
+    import httpx
+
+    with httpx.Client(base_url=url) as client:
+        page = client.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        done = client.post(
+            "/login", data={"username": "bench", "password": PASSWORD, "csrf_token": csrf}
+        )
+        if done.status_code not in (200, 303):
+            raise SystemExit(f"benchmark login failed: HTTP {done.status_code}")
+        return {"tt_session": client.cookies["tt_session"]}
+
+
+def _load(
+    url: str, scenario: Scenario, headers: dict[str, str], cookies: dict[str, str], texts: list[str]
+) -> dict[str, Any]:
+    import httpx
+
+    remaining = [scenario.requests]
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    def worker(offset: int) -> None:
+        rng = random.Random(offset)
+        with httpx.Client(
+            base_url=url,
+            headers=headers if scenario.auth == "token" else {},
+            cookies=cookies if scenario.auth == "session" else {},
+            timeout=120,
+        ) as client:
+            while True:
+                with lock:
+                    if remaining[0] <= 0:
+                        return
+                    remaining[0] -= 1
+                body = {"texts": rng.sample(texts, scenario.texts)} if scenario.texts else None
+                started = time.perf_counter()
+                response = client.request(scenario.method, scenario.path, json=body)
+                elapsed = time.perf_counter() - started
+                with lock:
+                    if response.status_code == 200:
+                        latencies.append(elapsed)
+                    else:
+                        errors.append(f"HTTP {response.status_code}")
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(CLIENTS)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    ordered = sorted(latencies)
+
+    def pct(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+    result = {
+        "scenario": scenario.name,
+        "path": f"{scenario.method} {scenario.path}",
+        "clients": CLIENTS,
+        "requests": scenario.requests,
+        "ok": len(latencies),
+        "errors": len(errors),
+        "seconds": round(seconds, 2),
+        "requests_per_s": round(len(latencies) / seconds, 1),
+        "p50_ms": round(pct(0.50), 1),
+        "p95_ms": round(pct(0.95), 1),
+        "p99_ms": round(pct(0.99), 1),
+        "mean_ms": round(statistics.fmean(ordered) * 1000, 1) if ordered else 0.0,
+    }
+    if scenario.texts:
+        result["texts_per_request"] = scenario.texts
+        result["texts_per_s"] = round(len(latencies) * scenario.texts / seconds, 1)
+    return result
+
+
+def run() -> dict[str, Any]:
+    from tweet_triage.config import load_settings
+    from tweet_triage.process import free_port
+    from tweet_triage.triage.store import TriageStore
+    from tweet_triage.triage.web.security import hash_password, new_api_token, token_digest
+
+    settings = load_settings()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    texts = _texts()
+    scenarios = [
+        Scenario("queue page (100 tweets, HTML)", "GET", "/", int(400 * SCALE), auth="session"),
+        Scenario("GET /api/queue (100 tweets, JSON)", "GET", "/api/queue", int(400 * SCALE)),
+        Scenario("POST /api/score, 1 text", "POST", "/api/score", int(400 * SCALE), texts=1),
+        Scenario("POST /api/score, 64 texts", "POST", "/api/score", int(60 * SCALE), texts=64),
+    ]
+    with tempfile.TemporaryDirectory() as scratch_name:
+        scratch = Path(scratch_name)
+        model_dir, model_note = _model_dir(settings, scratch)
+        state = scratch / "state"
+        store = TriageStore(f"sqlite:///{state / 'triage' / 'triage.db'}")
+        store.migrate()
+        seeded = _seed(store, texts)
+        store.add_user("bench", hash_password(PASSWORD))
+        token = new_api_token()
+        store.add_token("bench", "bench", token_digest(token))
+        open_queue = store.queue_size()
+        store.close()
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log = scratch / "inbox.log"
+        env = {
+            **os.environ,
+            "TT_STATE_DIR": str(state),
+            "TT_IGNORE_DOTENV": "1",
+            "TRIAGE_PORT": str(port),
+            "TRIAGE_LOGIN_ATTEMPTS": "1000",
+        }
+        with log.open("wb") as log_file:
+            server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tweet_triage",
+                    "--log-level",
+                    "WARNING",
+                    "triage",
+                    "serve",
+                    "--model",
+                    str(model_dir),
+                ],
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            _wait_for(url, server, log, 120)
+            headers = {"Authorization": f"Bearer {token}"}
+            cookies = _session_cookie(url)
+            import httpx
+
+            started = time.perf_counter()
+            warm = httpx.post(
+                url + "/api/score", json={"texts": texts[:64]}, headers=headers, timeout=300
+            )
+            model_load_s = time.perf_counter() - started
+            if warm.status_code != 200:
+                raise SystemExit(f"/api/score warm-up failed: {warm.status_code} {warm.text}")
+            results = [_load(url, s, headers, cookies, texts) for s in scenarios]
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    single, batch = results[2], results[3]
+    return {
+        "model": model_note,
+        "seeded_tweets": seeded,
+        "open_queue": open_queue,
+        "first_score_with_model_load_s": round(model_load_s, 2),
+        "scenarios": results,
+        "batch_vs_single_texts_per_s": round(batch["texts_per_s"] / single["texts_per_s"], 1)
+        if single["texts_per_s"]
+        else None,
+    }
+
+
+def summarise(result: dict[str, Any]) -> str:
+    lines = [
+        "## Inbox: queue page and scoring API under load",
+        "",
+        f"`tweet-triage triage serve` (uvicorn, one worker, SQLite store with "
+        f"{result['seeded_tweets']:,} scored tweets, {result['open_queue']:,} open), "
+        f"{result['scenarios'][0]['clients']} concurrent keep-alive clients on the same 2 "
+        f"shared cores; model: {result['model']} (first score, loading it: "
+        f"{result['first_score_with_model_load_s']} s).",
+        "",
+        "| request | requests | errors | requests/s | p50 ms | p95 ms | texts/s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["scenarios"]:
+        lines.append(
+            f"| {row['scenario']} | {row['requests']} | {row['errors']} | "
+            f"{row['requests_per_s']:.1f} | {row['p50_ms']:.0f} | {row['p95_ms']:.0f} | "
+            f"{row.get('texts_per_s', '')} |"
+        )
+    lines += [
+        "",
+        f"Batches of 64 score **{result['batch_vs_single_texts_per_s']}x** the texts/s of "
+        "single-text requests: scripts should send batches.",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    outcome = run()
+    print(json.dumps(outcome, indent=2))
+    print(summarise(outcome))
