@@ -143,3 +143,12 @@ def tokens_revoke(token_id: Annotated[int, typer.Argument(help="Id from `tokens 
 
         raise StoreError(f"no API token with id {token_id}; see `tweet-triage triage tokens list`")
     typer.echo(f"token {token_id} revoked")
+
+
+def _register_scorer() -> None:
+    from tweet_triage.triage.score_cli import register
+
+    register(app)
+
+
+_register_scorer()

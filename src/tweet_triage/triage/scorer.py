@@ -490,6 +490,7 @@ def run_scorer(
     while True:
         score_batch.failure = None
         query = start_query(spark, paths, score_batch, every, settings.triage_max_files_per_trigger)
+        score_batch.stats.save(score_batch.stats_path)  # started: `triage status` shows it
         _wait(query, stop)
         error = query.exception()
         if error is None:
