@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-STAGES = ("stream", "data", "model")
+STAGES = ("stream", "data", "model", "inbox")
+LONG_STAGES = ("soak",)  # only when named: `python -m benchmarks.run soak` (10 minutes)
 
 
 def machine() -> dict[str, object]:
@@ -29,7 +30,7 @@ def machine() -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("stages", nargs="*", default=list(STAGES), choices=STAGES)
+    parser.add_argument("stages", nargs="*", default=list(STAGES), choices=STAGES + LONG_STAGES)
     args = parser.parse_args(argv)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     summary_lines = []

@@ -50,6 +50,7 @@ class StreamStats:
     spool_bytes: int = 0
     spool_max_bytes: int = 0
     spool_blocked_seconds: float = 0.0  # the reader waited this long for spool space
+    spool_full: str | None = None  # why the spool takes no more records, while it is full
     disk_free_bytes: int | None = None
     alerts: list[str] = field(default_factory=list)
     state: str = "starting"

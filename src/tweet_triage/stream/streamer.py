@@ -308,6 +308,7 @@ class Streamer:
         """Depths, rates (over the last seconds, at every render), spool size and disk alerts."""
         self.stats.sample(intake.queue_depth, spool.depth)
         self.stats.spool_blocked_seconds = round(intake.blocked_seconds, 1)
+        self.stats.spool_full = intake.full_reason
         for alert in self.stats.sample_disk(
             spool.disk_bytes, spool.max_bytes or 0, spool.disk_free_bytes()
         ):
