@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import SecretStr
+from typer.core import TyperGroup
 
 from tweet_triage import __version__
 from tweet_triage.cloud.cli import app as aws_app
-from tweet_triage.config import load_settings
+from tweet_triage.config import env_name, load_settings, setting_origins
 from tweet_triage.data.cli import register as register_data
 from tweet_triage.errors import TriageError
 from tweet_triage.logs import set_default_level
@@ -18,7 +21,19 @@ from tweet_triage.model.cli import register as register_model
 from tweet_triage.stream.cli import app as stream_app
 from tweet_triage.triage.cli import app as triage_app
 
+
+class _RootGroup(TyperGroup):
+    """Keeps the arguments after the command's name for the root callback, which runs before
+    they are parsed: `aws status -h` is a help request, not a call to AWS."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        ctx.meta["command_args"] = list(rest)
+        return name, command, rest
+
+
 app = typer.Typer(
+    cls=_RootGroup,
     name="tweet-triage",
     help="Flag the tweets that need a support team: infrastructure, streaming, data, model.",
     no_args_is_help=True,
@@ -26,12 +41,12 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every command
 )
 # Commands that talk to a service print the deployment first; the local stand-ins they need
-# must run (no guessing: the error names the fix).
-SERVICE_COMMANDS: dict[str, tuple[str, ...]] = {
-    "aws": ("aws",),
-    "sync": ("aws",),
-    "stream": (),
-    "triage": (),
+# must run (no guessing: the error names the fix). Keyed by command, then sub-command ("": any).
+SERVICE_COMMANDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "aws": {"": ("aws",)},
+    "sync": {"": ("aws",)},
+    "stream": {"run": ("xapi",), "rules": ("xapi",), "": ()},
+    "triage": {"": ()},
 }
 HELP_FLAGS = ("-h", "--help")
 
@@ -65,12 +80,14 @@ def root(
 ) -> None:
     """Flag the tweets that need a support team: infrastructure, streaming, data, model."""
     set_default_level(log_level.value)
-    needs = SERVICE_COMMANDS.get(ctx.invoked_subcommand or "")
-    if needs is None or any(flag in sys.argv[1:] for flag in HELP_FLAGS):
+    services = SERVICE_COMMANDS.get(ctx.invoked_subcommand or "")
+    rest: list[str] = ctx.meta.get("command_args", [])
+    if services is None or any(flag in rest for flag in HELP_FLAGS):
         return
     settings = load_settings()
     typer.echo(f"deployment: {settings.describe_deployment()}", err=True)
-    settings.require_stand_ins(*needs)
+    sub_command = rest[0] if rest else ""
+    settings.require_stand_ins(*services.get(sub_command, services[""]))
 
 
 app.add_typer(aws_app, name="aws", help="Stage 1: create, inspect, destroy the AWS stack.")
@@ -93,6 +110,105 @@ else:
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
+
+
+JSON_OPTION = typer.Option("--json", help="Print the result as JSON (for scripts).")
+
+
+@app.command()
+def doctor(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
+    """Check Java, the extras, the settings, the stand-ins or AWS, the X token and the profile;
+    one pass/fail line each, with the fix. Exit 1 if any check fails."""
+    from tweet_triage.doctor import as_json as checks_json
+    from tweet_triage.doctor import run_checks
+
+    checks = run_checks()
+    typer.echo(checks_json(checks) if as_json else "\n".join(c.line() for c in checks))
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+config_app = typer.Typer(no_args_is_help=True)
+app.add_typer(config_app, name="config", help="The effective settings.")
+
+
+@config_app.command("show")
+def config_show(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
+    """Every setting's effective value and where it came from (environment, running stand-in,
+    .env, default); secrets masked."""
+    settings = load_settings()
+    origins = setting_origins(settings)
+    rows = []
+    for field in type(settings).model_fields:
+        value = getattr(settings, field)
+        if isinstance(value, SecretStr):
+            shown = "***" if value.get_secret_value() else ""
+        else:
+            shown = "" if value is None else str(value)
+        rows.append({"name": env_name(field), "value": shown, "origin": origins[field]})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(row["name"]) for row in rows)
+    typer.echo(f"deployment: {settings.describe_deployment()}")
+    for row in rows:
+        typer.echo(f"{row['name']:<{width}}  {row['value'] or '-'}  [{row['origin']}]")
+
+
+profile_app = typer.Typer(no_args_is_help=True)
+app.add_typer(profile_app, name="profile", help="Mission profiles: check them offline.")
+
+
+@profile_app.command("validate")
+def profile_validate(
+    name: Annotated[str, typer.Argument(help="Profile name (demo, jwst) or YAML path.")],
+    jvm: Annotated[
+        bool, typer.Option("--jvm", help="Also compile the filter patterns in a JVM (5-10 s).")
+    ] = False,
+    as_json: Annotated[bool, JSON_OPTION] = False,
+) -> None:
+    """Check a profile's schema, rules (with the X stand-in's rule engine) and filter patterns
+    (Java syntax), and count the bundled tweets each rule matches."""
+    from tweet_triage.java_regex import java_refusals
+    from tweet_triage.profile import ProfileError, load_profile
+
+    profile = load_profile(name)
+    patterns = [*profile.filter.keep_patterns]
+    patterns += [p for group in profile.filter.drop_patterns.values() for p in group]
+    if jvm and patterns:
+        refused = java_refusals(patterns)
+        if refused:
+            problems = "; ".join(f"{p!r}: {why}" for p, why in refused.items())
+            raise ProfileError(f"profile {profile.name!r}: java.util.regex refuses {problems}")
+    result: dict[str, object] = {"profile": profile.name, "patterns": len(patterns)}
+    try:
+        from tweet_triage_local.profile_check import count_matches
+    except ModuleNotFoundError as exc:
+        if exc.name != "tweet_triage_local":
+            raise
+        result["rules"] = [{"tag": r.tag, "matched": None} for r in profile.stream.rules]
+    else:
+        matches = count_matches(profile)
+        result["corpus_tweets"], result["any_rule"] = matches.tweets, matches.any_rule
+        result["rules"] = [{"tag": r.tag, "matched": r.matched} for r in matches.rules]
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    checked = "Java syntax" + (" and the JVM" if jvm else "")
+    typer.echo(f"{profile.name}: valid; {len(patterns)} filter patterns checked ({checked})")
+    if "corpus_tweets" not in result:
+        typer.echo("rule counts skipped: the bundled corpus (tweet_triage_local) is not installed")
+        return
+    for rule in matches.rules:
+        typer.echo(f"  {rule.matched:7,}  {rule.tag}")
+    share = matches.any_rule / max(matches.tweets, 1)
+    typer.echo(f"  {matches.any_rule:7,}  any rule ({share:.1%} of {matches.tweets:,} bundled)")
+    if matches.any_rule == 0:
+        typer.echo(
+            "warning: no bundled tweet matches; against the X stand-in this profile streams "
+            "nothing (MISSION_PROFILE=demo is made for the bundled corpus)",
+            err=True,
+        )
 
 
 def main() -> None:

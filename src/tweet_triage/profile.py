@@ -4,12 +4,12 @@ A profile is a YAML file, shipped in `tweet_triage/profiles/` (`jwst`, `demo`) o
 path. It has two parts read by two stages: `stream` (X filtered-stream rules, fields,
 expansions) for the streamer, and `filter` (keep and drop terms) for the data stage. Unknown
 keys and invalid regular expressions are errors that name the file, so a typo never silently
-widens or narrows the stream.
+widens or narrows the stream. Filter patterns run in Spark (java.util.regex), so they are checked
+with Java's syntax rules (tweet_triage.java_regex), not Python's.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tweet_triage.config import PROFILES_DIR
 from tweet_triage.errors import TriageError
+from tweet_triage.java_regex import JavaRegexError, check_java_regex
 
 
 class ProfileError(TriageError):
@@ -86,9 +87,12 @@ class FilterSpec(_Strict):
 
 def _check_regex(pattern: str) -> None:
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        check_java_regex(pattern)
+    except JavaRegexError as exc:
+        raise ValueError(
+            f"{pattern!r} is not a Java regular expression (Spark runs the filter patterns "
+            f"with java.util.regex): {exc}"
+        ) from exc
 
 
 class MissionProfile(_Strict):
