@@ -1,0 +1,36 @@
+"""The streamer's stop fits in the time its service manager gives it before SIGKILL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tweet_triage.config import PROJECT_ROOT, Settings
+from tweet_triage.stream.streamer import stop_budget_seconds
+
+PLAYBOOKS = PROJECT_ROOT / "playbooks"
+
+
+def _one(name: str) -> Path:
+    """The playbooks' file of that name, wherever the layout keeps it (a role or top level)."""
+    [path] = [p for p in PLAYBOOKS.rglob(name) if "streamer" in str(p)]
+    return path
+
+
+def test_default_stop_budget_is_inside_the_units_stop_timeout() -> None:
+    [defaults] = [p for p in PLAYBOOKS.rglob("*.yml") if "\nstreamer_stop_timeout:" in p.read_text()]
+    variables = yaml.safe_load(defaults.read_text())
+    budget = stop_budget_seconds(Settings(x_bearer_token="t"))
+    assert budget == 5 + 120 + 10 + 1
+    assert budget < float(variables["streamer_stop_timeout"])
+
+
+def test_the_unit_grows_its_restart_delay() -> None:
+    unit = _one("streamer.service.j2").read_text()
+    settings = dict(
+        line.split("=", 1) for line in unit.splitlines() if "=" in line and line[0] != "#"
+    )
+    assert float(settings["RestartMaxDelaySec"]) > float(settings["RestartSec"])
+    assert int(settings["RestartSteps"]) > 0
+    assert settings["TimeoutStopSec"] == "{{ streamer_stop_timeout }}"
