@@ -19,7 +19,8 @@ def _one(name: str) -> Path:
 
 
 def test_default_stop_budget_is_inside_the_units_stop_timeout() -> None:
-    [defaults] = [p for p in PLAYBOOKS.rglob("*.yml") if "\nstreamer_stop_timeout:" in p.read_text()]
+    files = PLAYBOOKS.rglob("*.yml")
+    [defaults] = [p for p in files if "\nstreamer_stop_timeout:" in p.read_text()]
     variables = yaml.safe_load(defaults.read_text())
     budget = stop_budget_seconds(Settings(x_bearer_token="t"))
     assert budget == 5 + 120 + 10 + 1
