@@ -520,7 +520,10 @@ def read_drift_status(reports_dir: Path | None) -> dict[str, Any]:
         report = json.loads(path.read_text())
         drift = report["drift"]
     except (OSError, ValueError, KeyError, TypeError):
-        return {"state": "unknown", "detail": f"no drift check yet ({path} not found)"}
+        return {
+            "state": "unknown",
+            "detail": f"no drift check yet: `tweet-triage trends` writes {path.name}",
+        }
     failed = [c["name"] for c in drift.get("checks", []) if not c.get("passed")]
     checked = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     return {

@@ -106,7 +106,7 @@ def by_tag(tags: Sequence[TagCount], width: int = 720, row: int = 26) -> Markup:
     if not tags:
         return _empty(width, 60, "no tagged tweets in this window")
     shown = list(tags[:15])
-    left, right = 150, 110
+    left, right = 150, 170
     height = row * len(shown) + 10
     peak = max(t.total for t in shown) or 1
     plot_w = width - left - right
@@ -125,7 +125,7 @@ def by_tag(tags: Sequence[TagCount], width: int = 720, row: int = 26) -> Markup:
             f'<rect x="{left}" y="{y + 3}" width="{flagged_w:.1f}" height="{row - 8}" '
             f'fill="{FLAGGED}"><title>{escape(t.tag)}: {t.flagged} flagged</title></rect>'
             f'<text x="{left + total_w + 6:.1f}" y="{y + row / 2 + 4:.1f}" fill="{AXIS}" '
-            f"{FONT}>{t.total} · {share:.0%} need support</text>"
+            f"{FONT}>{t.total} tweets · {share:.0%} flagged</text>"
         )
     return _svg(width, height, "tweets and needs-support share per rule tag", parts)
 

@@ -1,0 +1,74 @@
+"""The inbox's pages: queue (and its live fragment), all tweets, dashboard."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+
+from tests.unit.triage.conftest import log_in, scored
+from tweet_triage.triage.store import TriageStore
+from tweet_triage.triage.web import charts
+from tweet_triage.triage.web.app import InboxConfig
+
+
+def test_queue_page_and_fragment_show_open_flagged_tweets(
+    client: TestClient, store: TriageStore
+) -> None:
+    store.upsert_scored(
+        [
+            scored(1, 0.91, tags=("nasa",), text="<b>the page is broken</b>"),
+            scored(2, 0.7),
+            scored(3, 0.2),
+        ]
+    )
+    log_in(client)
+    page = client.get("/").text
+    assert 'id="tweet-1"' in page and 'id="tweet-2"' in page and 'id="tweet-3"' not in page
+    assert "&lt;b&gt;the page is broken&lt;/b&gt;" in page  # tweet text is escaped
+    assert "https://x.com/i/web/status/1" in page and ">nasa<" in page and ">91<" in page
+    fragment = client.get("/fragments/queue", params={"tag": "nasa"}).text
+    assert 'data-queue-size="2"' in fragment
+    assert 'id="tweet-1"' in fragment and 'id="tweet-2"' not in fragment
+    assert "<html" not in fragment
+
+
+def test_all_tweets_view_offers_needed_us_on_unflagged_tweets(
+    client: TestClient, store: TriageStore, alice
+) -> None:
+    store.upsert_scored([scored(1, 0.9), scored(2, 0.1), scored(3, 0.2)])
+    store.decide("3", alice.id, "needed_us")
+    log_in(client)
+    page = client.get("/tweets", params={"window": "all"}).text
+    tweet_2 = page.split('id="tweet-2"')[1].split("</article>")[0]
+    assert 'value="needed_us"' in tweet_2 and 'value="handled"' not in tweet_2
+    tweet_3 = page.split('id="tweet-3"')[1].split("</article>")[0]
+    assert "needed us" in tweet_3 and "<form" not in tweet_3
+    flagged_only = client.get("/tweets", params={"window": "all", "flagged": "yes"}).text
+    assert 'id="tweet-1"' in flagged_only and 'id="tweet-2"' not in flagged_only
+
+
+def test_dashboard_shows_figures_plots_and_drift(
+    client: TestClient, store: TriageStore, inbox_config: InboxConfig
+) -> None:
+    store.upsert_scored([scored(1, 0.9, tags=("nasa",)), scored(2, 0.1), scored(3, 0.8)])
+    log_in(client)
+    page = client.get("/dashboard", params={"window": "all"}).text
+    assert 'id="stat-scored">3<' in page and 'id="stat-queue">2<' in page
+    assert page.count('<svg class="chart"') == 3 and "<rect" in page
+    assert 'id="stat-drift">UNKNOWN<' in page
+
+    assert inbox_config.reports_dir is not None
+    inbox_config.reports_dir.mkdir(parents=True)
+    checks = [{"name": "flag_rate", "passed": False}, {"name": "mean_p", "passed": True}]
+    (inbox_config.reports_dir / "trends.json").write_text(
+        json.dumps({"drift": {"passed": False, "tolerance": 0.15, "checks": checks}})
+    )
+    page = client.get("/dashboard", params={"window": "all"}).text
+    assert 'id="stat-drift">FAIL<' in page and "failed: flag_rate" in page
+
+
+def test_charts_say_when_there_is_nothing_to_plot() -> None:
+    assert "no tweets in this window" in charts.hourly_volume([])
+    assert "no tweets in this window" in charts.hourly_share([])
+    assert "no tagged tweets" in charts.by_tag([])
