@@ -446,3 +446,18 @@ def test_sigterm_stops_reading_flushes_and_exits_0_with_empty_queue_and_spool(
     assert set(ids) <= set(standin.stats_json()["ids_sent"])
     assert not standin.stats_json(include_ids=False)["exhausted"]  # it stopped mid-stream
     assert "stopped (SIGTERM)" in log.read_text()
+
+
+def test_live_rates_are_recomputed_at_every_render_not_per_stats_interval(
+    stack: Settings, x_standin: Callable[..., StandIn], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 14.5: the live table showed `in/s 0 out/s 0` until the 30 s stats interval.
+    monkeypatch.setenv("STREAM_STATS_SECONDS", "3600")
+    standin = x_standin(3_000, rate=300)
+    run = InProcessStreamer()
+    wait_until(lambda: run.streamer.stats.received >= 600, 60, "tweets flowing")
+    rates = (run.streamer.stats.received_per_s, run.streamer.stats.sent_per_s)
+    run.stop()
+    assert rates[0] > 50 and rates[1] > 50, rates
+    assert "delivered to firehose:" in run.streamer.summary()
+    assert standin.stats_json(include_ids=False)["tweets_sent"] >= 600
