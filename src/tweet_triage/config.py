@@ -184,8 +184,8 @@ class Settings(BaseSettings):
         validation_alias="TT_STATE_DIR",
         description="Run state (pid files, logs, stand-in settings, keys); environment only.",
     )
-    local_aws_port: int = 5000
-    local_xapi_port: int = 8787
+    local_aws_port: int = Field(5000, ge=1, le=65535)
+    local_xapi_port: int = Field(8787, ge=1, le=65535)
     local_xapi_rate: float = Field(200.0, description="Stand-in replay rate, tweets/s (0: max).")
 
     # --- streamer -----------------------------------------------------------------------------
@@ -425,6 +425,12 @@ class Settings(BaseSettings):
             values["AWS_DEFAULT_REGION"] = self.aws_region
         if self.aws_endpoint_url:
             values["AWS_ENDPOINT_URL"] = self.aws_endpoint_url
+        if self.uses_local_aws:  # what the stand-ins give tools besides settings (the inventory)
+            settings_names = {env_name(field).upper() for field in type(self).model_fields}
+            for path in stand_in_files(self.state_dir):
+                for key, value in dotenv_values(path).items():
+                    if value is not None and key.upper() not in settings_names:
+                        values[key] = value
         return values
 
     def require(self, *names: str) -> None:

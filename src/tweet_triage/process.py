@@ -5,6 +5,11 @@ Every local service (moto server, X API stand-in, sshd, a streamer without syste
 same life: start detached with a log file, wait until it answers, remember its pid, stop it
 by that pid with SIGTERM (escalating to SIGKILL only after a timeout, and saying so). Both
 `start` and `stop` are safe to repeat.
+
+A pid file records the pid and the process's start time (from /proc), so a pid that the
+kernel has reused for another process is never mistaken for the service, nor signalled. A
+service given its port refuses to start when the port is taken, and checks afterwards that
+the process listening there is its own, not a server that happened to be there.
 """
 
 from __future__ import annotations
@@ -56,6 +61,60 @@ def pid_alive(pid: int) -> bool:
     return not _is_zombie(pid)
 
 
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on host:port (a bind would succeed)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def listening_pids(port: int) -> set[int] | None:
+    """The pids holding a socket that listens on TCP `port`; None where /proc cannot tell."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            return None
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    pids = set()
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) in inodes for fd in fd_dir.iterdir()):
+                pids.add(int(fd_dir.parent.name))
+    return pids
+
+
+def start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def started_at(pid: int) -> float | None:
+    """The process's start as a Unix time, from its start time and the boot time."""
+    ticks = start_time(pid)
+    try:
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration):
+        return None
+    return None if ticks is None else boot + int(ticks) / os.sysconf("SC_CLK_TCK")
+
+
 def _is_zombie(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -80,15 +139,25 @@ class Service:
         return self.state_dir / f"{self.name}.log"
 
     def pid(self) -> int | None:
-        """The pid of the running service, or None (a stale pid file is removed)."""
+        """The pid of the running service, or None. A stale pid file (the process is gone, or
+        the pid now belongs to a process started at another time) is removed."""
         try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
+            fields = self.pid_file.read_text().split()
+            pid = int(fields[0])
+        except (OSError, ValueError, IndexError):
             return None
-        if pid_alive(pid):
+        if pid_alive(pid) and self._same_process(pid, fields[1] if len(fields) > 1 else None):
             return pid
         self.pid_file.unlink(missing_ok=True)
         return None
+
+    def _same_process(self, pid: int, recorded_start: str | None) -> bool:
+        """Is `pid` still the process this pid file was written for?"""
+        if recorded_start is not None:
+            return recorded_start == start_time(pid)
+        # A pid file without a start time: the process must be older than the file.
+        started = started_at(pid)
+        return started is None or started <= self.pid_file.stat().st_mtime + 1.0
 
     def running(self) -> bool:
         return self.pid() is not None
@@ -101,11 +170,22 @@ class Service:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         timeout: float = 60.0,
+        port: int | None = None,
     ) -> int:
-        """Start `command` detached unless already running; wait until `ready()`; return pid."""
+        """Start `command` detached unless already running; wait until `ready()`; return pid.
+
+        With `port`: refuse a port that is taken, and once ready, check the listener is ours.
+        """
         existing = self.pid()
         if existing is not None:
             return existing
+        if port is not None and not port_free(port):
+            holders = listening_pids(port)
+            held_by = f" (pid {', '.join(map(str, sorted(holders)))})" if holders else ""
+            raise ServiceError(
+                f"{self.name}: port {port} on 127.0.0.1 is already in use by another "
+                f"process{held_by}; stop it, or choose another port with --port"
+            )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(
@@ -117,7 +197,7 @@ class Service:
                 cwd=cwd,
                 start_new_session=True,
             )
-        self.pid_file.write_text(f"{process.pid}\n")
+        self.pid_file.write_text(f"{process.pid} {start_time(process.pid)}\n")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -127,6 +207,7 @@ class Service:
                     f"see {self.log_file}:\n{self.log_tail()}"
                 )
             if ready():
+                self._check_listener(process.pid, port)
                 return process.pid
             time.sleep(0.2)
         self.stop()
@@ -151,6 +232,17 @@ class Service:
         _signal_group(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         return f"{self.name}: did not exit within {timeout:.0f} s of SIGTERM; killed (pid {pid})"
+
+    def _check_listener(self, pid: int, port: int | None) -> None:
+        """The process answering on `port` must be this service's, not a bystander's."""
+        holders = listening_pids(port) if port is not None else None
+        if holders is None or pid in holders:
+            return
+        self.stop()
+        raise ServiceError(
+            f"{self.name}: port {port} answers, but from pid(s) {sorted(holders)}, not from "
+            f"the {self.name} just started (pid {pid}); see {self.log_file}"
+        )
 
     def log_tail(self, lines: int = 20) -> str:
         try:

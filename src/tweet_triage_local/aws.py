@@ -49,6 +49,7 @@ def start_local_aws(state_dir: Path, port: int) -> str:
             str(port),
         ],
         ready=lambda: _answers(endpoint),
+        port=port,
     )
     write_local_env(state_dir, "aws", local_aws_settings(endpoint))
     return endpoint

@@ -22,7 +22,9 @@ app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("aws-up")
-def aws_up(port: int = typer.Option(None, help="Port; default LOCAL_AWS_PORT.")) -> None:
+def aws_up(
+    port: int = typer.Option(None, min=1, max=65535, help="Port; default LOCAL_AWS_PORT."),
+) -> None:
     """Start moto server on 127.0.0.1 (no-op if it is already running)."""
     settings = load_settings()
     endpoint = start_local_aws(settings.state_dir, port or settings.local_aws_port)
@@ -37,7 +39,7 @@ def aws_down() -> None:
 
 @app.command("xapi-up")
 def xapi_up(
-    port: int = typer.Option(None, help="Port; default LOCAL_XAPI_PORT."),
+    port: int = typer.Option(None, min=1, max=65535, help="Port; default LOCAL_XAPI_PORT."),
     rate: float = typer.Option(None, help="Tweets/s (0: max); default LOCAL_XAPI_RATE."),
     start: str = typer.Option(None, help="Replay from an index or created_at time."),
     fault: Annotated[
@@ -57,7 +59,9 @@ def xapi_down() -> None:
 
 @app.command("host-up")
 def host_up(
-    port: int = typer.Option(None, help="Port; default: the last one if free, else any."),
+    port: int = typer.Option(
+        None, min=1, max=65535, help="Port; default: the last one if free, else any."
+    ),
 ) -> None:
     """Start the loopback SSH streamer host and write its inventory (installs openssh-server)."""
     info = start_host(load_settings().state_dir, port)

@@ -290,6 +290,7 @@ def start_host(state_dir: Path, port: int | None = None) -> HostInfo:
         [sshd, "-D", "-e", "-f", str(files.sshd_config)],
         ready=lambda: port_answers(port),
         timeout=30,
+        port=port,
     )
     files.port_file.write_text(f"{port}\n")
     login = _login_works(files, port, user)

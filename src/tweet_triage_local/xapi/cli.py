@@ -21,7 +21,8 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("serve")
 def serve(
     port: Annotated[
-        int | None, typer.Option(help="Port on 127.0.0.1; default LOCAL_XAPI_PORT.")
+        int | None,
+        typer.Option(min=1, max=65535, help="Port on 127.0.0.1; default LOCAL_XAPI_PORT."),
     ] = None,
     rate: Annotated[
         float | None,

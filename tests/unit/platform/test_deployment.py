@@ -163,6 +163,9 @@ def test_envrun_builds_the_childs_environment_from_the_settings(state_dir: Path)
     assert child["AWS_ACCESS_KEY_ID"] == "testing"
     assert child["TT_DEPLOYMENT"] == "local"
     assert child["ANSIBLE_INVENTORY"] == str(PROJECT_ROOT / "inventories" / "local")
+    (state_dir / "local-host.env").write_text("ANSIBLE_INVENTORY=static,generated.yml\n")
+    with_host = _run(["-m", "tweet_triage.envrun", "env"], ANSIBLE_INVENTORY="")
+    assert "ANSIBLE_INVENTORY=static,generated.yml" in with_host.stdout.splitlines()
 
     aws = _run(["-m", "tweet_triage.envrun", "env"], ANSIBLE_INVENTORY="", TT_DEPLOYMENT="aws")
     assert aws.returncode == 0, aws.stderr
