@@ -15,6 +15,7 @@ from tweet_triage.config import PROJECT_ROOT, load_settings
 from tweet_triage_local.aws import start_local_aws, stop_local_aws
 from tweet_triage_local.corpus.cli import app as corpus_app
 from tweet_triage_local.host import start_host, stop_host, stop_local_streamer
+from tweet_triage_local.postgres import start_postgres, stop_postgres
 from tweet_triage_local.xapi.cli import app as xapi_app
 from tweet_triage_local.xapi.service import start_local_xapi, stop_local_xapi
 
@@ -80,6 +81,25 @@ def host_down() -> None:
     typer.echo(stop_host(state_dir))
 
 
+@app.command("postgres-up")
+def postgres_up(
+    port: int = typer.Option(None, min=1, max=65535, help="Port; default any free one."),
+) -> None:
+    """Start a PostgreSQL server on 127.0.0.1 for the triage store (installs postgresql);
+    later commands use it through TRIAGE_DATABASE_URL until postgres-down."""
+    server = start_postgres(load_settings().state_dir, port)
+    typer.echo(
+        f"local PostgreSQL on 127.0.0.1:{server.port}, database triage "
+        f"(TRIAGE_DATABASE_URL in {load_settings().state_dir / 'local-postgres.env'})"
+    )
+
+
+@app.command("postgres-down")
+def postgres_down() -> None:
+    """Stop the local PostgreSQL server (fast shutdown); its data stays for postgres-up."""
+    typer.echo(stop_postgres(load_settings().state_dir))
+
+
 @app.command("down")
 def down() -> None:
     """Stop everything local: the streamer on the local host (clean flush first), then the
@@ -89,6 +109,7 @@ def down() -> None:
     typer.echo(stop_host(state_dir))
     typer.echo(stop_local_xapi(state_dir))
     typer.echo(stop_local_aws(state_dir))
+    typer.echo(stop_postgres(state_dir))
 
 
 def demo(
