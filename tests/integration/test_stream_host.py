@@ -12,6 +12,7 @@ aws-destroy and local-down, and no process of this run may be left. Everything r
 from __future__ import annotations
 
 import contextlib
+import grp
 import gzip
 import json
 import os
@@ -214,7 +215,14 @@ def test_provision_and_stream_lifecycle_over_ssh(state_dir: Path, user_env: dict
         assert recap_changed(second) == 0, f"second provision changed something:\n{second}"
         host_root = HostFiles(state_dir).root
         env_file = host_root / "etc" / "tweet-triage" / "streamer.env"
-        assert env_file.stat().st_mode & 0o777 == 0o600
+        # Root-owned, readable by the service's group only: the service cannot rewrite it.
+        env_stat = env_file.stat()
+        assert (env_stat.st_uid, env_stat.st_mode & 0o777) == (0, 0o640)
+        assert grp.getgrgid(env_stat.st_gid).gr_name == "tweet-triage"
+        # pip installed with --require-hashes from these controller-computed hashes.
+        pinned = (host_root / "opt" / "tweet-triage" / "requirements-hashed.txt").read_text()
+        lines = [line for line in pinned.splitlines() if line.strip()]
+        assert lines and all(re.fullmatch(r"\S+==\S+ --hash=sha256:[0-9a-f]{64}", x) for x in lines)
         token = read_env_file(state_dir / "local-xapi.env")["X_BEARER_TOKEN"]
         assert token not in first + second, "the X token was printed"
 

@@ -24,7 +24,7 @@ from tweet_triage.stream.bundle import (
 )
 
 HEAVY = ("torch", "pyspark", "transformers", "mlflow", "pandas", "moto", "ansible", "numpy")
-TEMPLATES = PROJECT_ROOT / "playbooks" / "templates"
+TEMPLATES = PROJECT_ROOT / "playbooks" / "roles" / "streamer" / "templates"
 ANSIBLE = Path(sys.executable).parent / "ansible"
 
 
