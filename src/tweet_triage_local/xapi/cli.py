@@ -13,7 +13,9 @@ import typer
 from tweet_triage.config import load_settings
 from tweet_triage.logs import configure_logging
 from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets
-from tweet_triage_local.xapi.server import StandIn, XStandInServer, parse_fault_spec
+from tweet_triage_local.xapi.faults import parse_fault_spec
+from tweet_triage_local.xapi.server import XStandInServer
+from tweet_triage_local.xapi.standin import StandIn
 
 app = typer.Typer(no_args_is_help=True)
 

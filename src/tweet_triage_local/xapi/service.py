@@ -79,9 +79,7 @@ def start_local_xapi(
     for spec in faults or []:
         command += ["--fault", spec]
     env = {**os.environ, "X_BEARER_TOKEN": token, "TT_STATE_DIR": str(state_dir)}
-    service.start(
-        command, ready=lambda: _answers(base_url, token), env=env, timeout=60, port=port
-    )
+    service.start(command, ready=lambda: _answers(base_url, token), env=env, timeout=60, port=port)
     write_local_env(state_dir, SERVICE_NAME, {"X_API_BASE_URL": base_url, "X_BEARER_TOKEN": token})
     return base_url
 

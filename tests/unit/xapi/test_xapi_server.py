@@ -12,12 +12,10 @@ import pytest
 import requests
 
 from tweet_triage_local.corpus.tweets import tweet_object
-from tweet_triage_local.xapi.server import (
-    StandIn,
-    StandInError,
-    XStandInServer,
-    parse_fault_spec,
-)
+from tweet_triage_local.xapi.faults import parse_fault_spec
+from tweet_triage_local.xapi.server import XStandInServer
+from tweet_triage_local.xapi.standin import StandIn
+from tweet_triage_local.xapi.state import StandInError
 
 TOKEN = "test-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
