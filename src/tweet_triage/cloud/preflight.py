@@ -164,7 +164,11 @@ def _caller_identity(settings: Settings, aws: Aws) -> tuple[str, str]:
                 "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN "
                 "(or AWS_PROFILE)"
             ) from exc
-        raise
+        raise CloudError(
+            f"AWS refused sts:GetCallerIdentity ({error_code(exc)}: {error_message(exc)}) "
+            "before any resource was touched: check AWS_REGION, the credentials and their "
+            "permissions"
+        ) from exc
     except BotoCoreError as exc:
         raise CloudError(
             f"AWS call failed before any resource was touched ({exc}); check AWS_REGION, "

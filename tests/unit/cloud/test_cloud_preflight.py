@@ -67,6 +67,19 @@ def test_rejected_credentials_are_named(settings: Settings) -> None:
             preflight(settings, aws)
 
 
+def test_other_sts_errors_are_one_line_too(settings: Settings) -> None:
+    aws = connect(settings)
+    with Stubber(aws.client("sts", probe=True)) as stub:
+        stub.add_client_error(
+            "get_caller_identity",
+            service_error_code="RegionDisabledException",
+            service_message="STS is not activated in this region.",
+            http_status_code=403,
+        )
+        with pytest.raises(CloudError, match=r"AWS refused sts:GetCallerIdentity \(RegionDisab"):
+            preflight(settings, aws)
+
+
 def test_default_bucket_name_derives_from_account_and_region(settings: Settings, aws: Aws) -> None:
     plan = preflight(settings, aws)
     assert plan.bucket == f"tweet-triage-{plan.account_id}-us-east-1"
