@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from tweet_triage.errors import TriageError
+from tweet_triage.model.names import META_FILE
 
-META_FILE = "triage.json"
 BINARY_LABELS = {0: "does_not_need_support", 1: "needs_support"}
 SENTIMENT_LABELS = {0: "negative", 1: "neutral", 2: "positive"}
 OBJECTIVES = ("weighted", "three_class")

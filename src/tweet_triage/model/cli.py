@@ -18,9 +18,22 @@ from tweet_triage.config import Settings, load_settings
 from tweet_triage.logs import configure_logging
 
 
-class Engine(StrEnum):
+class Runner(StrEnum):
     pandas = "pandas"
     spark = "spark"
+
+
+class Engine(StrEnum):
+    auto = "auto"
+    torch = "torch"
+    onnx = "onnx"
+    onnx_fp32 = "onnx-fp32"
+
+
+ENGINE_HELP = (
+    "What runs the network: torch, onnx (ONNX Runtime, int8, CPU) or onnx-fp32; auto: onnx "
+    "on CPU when the model folder holds the export, else torch."
+)
 
 
 def _settings() -> Settings:
@@ -150,30 +163,36 @@ def predict(
         Path | None, typer.Option("--model", help="Model folder; default MODEL_DIR.")
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Tweets per forward pass.")] = 64,
-    engine: Annotated[
-        Engine, typer.Option(help="pandas (one process) or spark (Parquet folders).")
-    ] = Engine.pandas,
+    runner: Annotated[
+        Runner, typer.Option(help="pandas (one process) or spark (Parquet folders).")
+    ] = Runner.pandas,
+    engine: Annotated[Engine, typer.Option(help=ENGINE_HELP)] = Engine.auto,
     device: Annotated[str, typer.Option(help="auto, cuda or cpu.")] = "auto",
 ) -> None:
     """Score tweets: rows plus p_needs_support and needs_support (0/1 at the saved threshold)."""
-    from tweet_triage.model.inference import predict_file, predict_spark
+    from tweet_triage.model.data import output_format
+    from tweet_triage.model.inference import check_spark_input, predict_file, predict_spark
 
     settings = _settings()
     model_dir = model or settings.model_dir
-    if engine is Engine.spark:
+    output_format(output_path)  # a bad output path fails before anything loads
+    if runner is Runner.spark:
         from tweet_triage.data.spark import spark_session
 
+        check_spark_input(input_path)
         spark = spark_session(settings, app_name="tweet-triage-predict")
         try:
-            summary = predict_spark(spark, model_dir, input_path, output_path, batch_size, device)
+            summary = predict_spark(
+                spark, model_dir, input_path, output_path, batch_size, device, engine.value
+            )
         finally:
             spark.stop()
     else:
-        summary = predict_file(model_dir, input_path, output_path, batch_size, device)
+        summary = predict_file(model_dir, input_path, output_path, batch_size, device, engine.value)
     typer.echo(
         f"scored {summary.scored} of {summary.rows} tweets ({summary.skipped} skipped: empty or "
-        f"non-string text), flagged {summary.flagged}, {summary.tweets_per_second:.0f} tweets/s; "
-        f"wrote {summary.output}"
+        f"non-string text), flagged {summary.flagged}, {summary.tweets_per_second:.0f} tweets/s "
+        f"({summary.engine}); wrote {summary.output}"
     )
 
 

@@ -17,13 +17,11 @@ import numpy as np
 import pandas as pd
 
 from tweet_triage.errors import TriageError
+from tweet_triage.model.names import NEEDS_SUPPORT, SPLIT_COLUMNS
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-NEEDS_SUPPORT = "needs_support"
-# Columns the model stage needs from a labelled split (the rest are carried through).
-SPLIT_COLUMNS = ("id", "model_text", NEEDS_SUPPORT)
 PARQUET_SUFFIXES = (".parquet", ".pq")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 CSV_SUFFIXES = (".csv",)
@@ -44,6 +42,25 @@ def file_format(path: Path) -> str:
     raise ModelDataError(
         f"{path}: unknown file type; use .csv, .jsonl (or .ndjson/.json, JSON Lines) or .parquet"
     )
+
+
+def output_format(path: Path) -> str:
+    """The format `write_table` will use: by suffix, or a Parquet folder for a bare name.
+
+    A suffix that is none of the supported ones is refused (`o.xlsx` must not silently
+    become a Parquet folder named `o.xlsx`).
+    """
+    path = Path(path)
+    if not path.suffix:
+        return "parquet folder"
+    try:
+        return file_format(path)
+    except ModelDataError:
+        raise ModelDataError(
+            f"{path}: cannot write {path.suffix} files; end the output with .parquet, .csv, "
+            ".jsonl (or .ndjson/.json, optionally .gz for CSV and JSON Lines), or give no "
+            "suffix for a Parquet folder"
+        ) from None
 
 
 def _data_files(folder: Path) -> list[Path]:
@@ -189,16 +206,14 @@ def load_manifest(data_dir: Path) -> dict[str, Any] | None:
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """Write by the output's suffix; a path without a known suffix becomes a Parquet folder."""
+    """Write by the output's suffix; a path without a suffix becomes a Parquet folder."""
     path = Path(path)
+    fmt = output_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fmt = file_format(path)
-    except ModelDataError:
+    if fmt == "parquet folder":
         path.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(path / "part-00000.parquet", index=False)
-        return
-    if fmt == "parquet":
+    elif fmt == "parquet":
         frame.to_parquet(path, index=False)
     elif fmt == "jsonl":
         frame.to_json(path, orient="records", lines=True, date_format="iso", force_ascii=False)

@@ -16,7 +16,7 @@ import pandas as pd
 from tweet_triage.config import Settings
 from tweet_triage.model.bundle import ModelMeta
 from tweet_triage.model.data import NEEDS_SUPPORT, load_split
-from tweet_triage.model.inference import P_COLUMN, PRED_COLUMN, TRUE_COLUMN, NeedsSupportModel
+from tweet_triage.model.inference import load_scorer
 from tweet_triage.model.metrics import (
     TIME_OF_DAY,
     BusinessParams,
@@ -28,6 +28,7 @@ from tweet_triage.model.metrics import (
     tweet_seconds,
     word_bins,
 )
+from tweet_triage.model.names import P_COLUMN, PRED_COLUMN, TRUE_COLUMN
 from tweet_triage.text import word_count
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class EvaluateOptions:
     naive_seed: int = 88
     batch_size: int = 64
     device: str = "auto"
+    engine: str = "auto"
     track: bool = True
 
 
@@ -68,7 +70,7 @@ def evaluate(
 
     params = params or BusinessParams()
     options = options or EvaluateOptions()
-    model = NeedsSupportModel.load(model_dir, device=options.device)
+    model = load_scorer(model_dir, engine=options.engine, device=options.device)
     frame = load_split(data_dir, options.split)
     text_column = "text" if "text" in frame.columns else "model_text"
     p = model.predict_proba(frame[text_column].tolist(), batch_size=options.batch_size)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
-from tweet_triage.model.inference import P_COLUMN
+from tweet_triage.model.names import P_COLUMN
 
 CLASS_NAMES = ("does not need support", "needs support")
 

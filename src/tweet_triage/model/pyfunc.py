@@ -12,16 +12,16 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
+from tweet_triage.model.names import P_COLUMN, PRED_COLUMN
+
 
 class NeedsSupportPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
-        from tweet_triage.model.inference import NeedsSupportModel
+        from tweet_triage.model.inference import load_scorer
 
-        self.model = NeedsSupportModel.load(Path(context.artifacts["model_dir"]))
+        self.scorer = load_scorer(Path(context.artifacts["model_dir"]))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
         texts = model_input["text"] if "text" in model_input else model_input.iloc[:, 0]
-        p = self.model.predict_proba(texts.tolist())
-        return pd.DataFrame(
-            {"p_needs_support": p, "needs_support": (p >= self.model.threshold).astype(int)}
-        )
+        p = self.scorer.predict_proba(texts.tolist())
+        return pd.DataFrame({P_COLUMN: p, PRED_COLUMN: (p >= self.scorer.threshold).astype(int)})

@@ -37,7 +37,8 @@ from tweet_triage.model.bundle import (
     resolve_backbone,
 )
 from tweet_triage.model.data import NEEDS_SUPPORT, load_manifest, load_split
-from tweet_triage.model.inference import NeedsSupportModel, pick_device
+from tweet_triage.model.export import export_onnx
+from tweet_triage.model.inference import TorchScorer, pick_device
 from tweet_triage.model.metrics import TIME_OF_DAY, best_threshold, classification_metrics
 
 log = logging.getLogger(__name__)
@@ -574,7 +575,14 @@ def train(config: TrainConfig, settings: Settings) -> TrainResult:
         threshold_beta=config.threshold_beta,
         data_manifest=load_manifest(config.data_dir),
     )
-    scorer = NeedsSupportModel(trainer.model.eval(), tokenizer, meta, str(trainer.args.device))
+    scorer = TorchScorer(
+        config.output_dir,
+        tokenizer,
+        meta,
+        "unsaved",
+        trainer.model.eval(),
+        str(trainer.args.device),
+    )
     p_val = scorer.predict_proba(
         val_frame["model_text"].tolist(), batch_size=config.per_device_eval_batch_size
     )
@@ -606,6 +614,7 @@ def train(config: TrainConfig, settings: Settings) -> TrainResult:
     output_dir.mkdir(parents=True, exist_ok=True)
     trainer.save_model(str(output_dir))
     meta.save(output_dir)
+    export_onnx(output_dir, trainer.model, tokenizer)
     result = TrainResult(
         output_dir=output_dir,
         threshold=threshold,

@@ -20,8 +20,8 @@ import pandas as pd
 
 from tweet_triage.model.bundle import ModelMeta
 from tweet_triage.model.data import ModelDataError, read_table
-from tweet_triage.model.inference import P_COLUMN, TRUE_COLUMN
 from tweet_triage.model.metrics import TIME_OF_DAY, word_bins
+from tweet_triage.model.names import P_COLUMN, TRUE_COLUMN
 from tweet_triage.text import word_count
 
 HISTOGRAM_EDGES = np.linspace(0.0, 1.0, 11)

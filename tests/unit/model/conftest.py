@@ -111,6 +111,60 @@ def build_tiny_backbone(folder: Path) -> Path:
     return folder
 
 
+def build_learned_scorer(folder: Path) -> Path:
+    """A tiny BERT taught (plain torch loop, seconds on CPU) to spot complaint words.
+
+    Its scores spread over (0, 1) and rank tweets well, so engines can be compared on
+    ranking; the briefly trained `trained_model` scores every tweet nearly alike.
+    """
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    from tweet_triage.model.bundle import SENTIMENT_LABELS, ModelMeta
+
+    torch.manual_seed(0)
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(VOCAB)})
+    config = BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=3,
+        id2label=SENTIMENT_LABELS,
+    )
+    model = BertForSequenceClassification(config)
+    texts, needs = random_tweets(1024, seed=1)
+    labels = torch.tensor(np.where(needs == 1, 0, 2))  # negative or positive sentiment
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for step in range(60):
+        rows = slice((step * 32) % 1024, (step * 32) % 1024 + 32)
+        batch = tokenizer(texts[rows], padding=True, return_tensors="pt")
+        model(**batch, labels=labels[rows]).loss.backward()
+        optimiser.step()
+        optimiser.zero_grad()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    ModelMeta("three_class", 0.5, SENTIMENT_LABELS, [0, 1], 32, "tiny").save(folder)
+    return folder
+
+
+def random_tweets(n: int, seed: int, noise: float = 0.0) -> tuple[list[str], np.ndarray]:
+    """n word salads of the tiny vocabulary; label 1 when a complaint word occurs.
+
+    `noise` flips that share of labels (annotators disagree: no ranking is then perfect).
+    """
+    rng = np.random.default_rng(seed)
+    words = VOCAB[5:]
+    complaints = {"bad", "broken", "crash", "no", "not", "why", "help"}
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(3, 12)))) for _ in range(n)]
+    labels = np.array([int(bool(complaints & set(t.split()))) for t in texts])
+    flipped = rng.random(n) < noise
+    return texts, np.where(flipped, 1 - labels, labels)
+
+
 def tiny_settings(root: Path, data_dir: Path) -> Settings:
     return Settings(
         data_dir=data_dir,
@@ -139,6 +193,11 @@ def train_tiny(backbone: Path, data_dir: Path, root: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_backbone(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def learned_scorer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_learned_scorer(tmp_path_factory.mktemp("learned-scorer"))
 
 
 @pytest.fixture(scope="session")

@@ -58,9 +58,9 @@ def test_predict_round_trips_every_format(trained_model: Path, tmp_path: Path, s
 def test_predict_normalises_raw_text_and_batches_consistently(
     trained_model: Path, tmp_path: Path
 ) -> None:
-    from tweet_triage.model.inference import NeedsSupportModel
+    from tweet_triage.model.inference import TorchScorer
 
-    model = NeedsSupportModel.load(trained_model, device="cpu")
+    model = TorchScorer.load(trained_model, device="cpu")
     raw = ["Why is my app broken again? https://t.co/x @bob", "love the app"]
     normalised = ["Why is my app broken again? http @user", "love the app"]
     np.testing.assert_allclose(model.predict_proba(raw), model.predict_proba(normalised))

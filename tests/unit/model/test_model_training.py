@@ -10,7 +10,7 @@ import pytest
 from tests.unit.model.conftest import tiny_settings, write_splits
 from tweet_triage.model.bundle import META_FILE, ModelFolderError, ModelMeta
 from tweet_triage.model.data import ModelDataError
-from tweet_triage.model.inference import NeedsSupportModel
+from tweet_triage.model.inference import TorchScorer
 from tweet_triage.model.training import TrainConfig, TrainingError, derive_max_length, train
 
 
@@ -31,13 +31,13 @@ def test_trained_folder_holds_threshold_labels_and_provenance(trained_model: Pat
 
 
 def test_threshold_and_labels_survive_save_and_load(trained_model: Path, tmp_path: Path) -> None:
-    model = NeedsSupportModel.load(trained_model, device="cpu")
+    model = TorchScorer.load(trained_model, device="cpu")
     assert model.model.config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
     model.meta.threshold = 0.4242
     model.model.save_pretrained(tmp_path)
     model.tokenizer.save_pretrained(tmp_path)
     model.meta.save(tmp_path)
-    again = NeedsSupportModel.load(tmp_path, device="cpu")
+    again = TorchScorer.load(tmp_path, device="cpu")
     assert again.threshold == pytest.approx(0.4242)
     assert again.meta.id2label == model.meta.id2label
     assert again.meta.needs_support_ids == [0, 1]
@@ -46,7 +46,7 @@ def test_threshold_and_labels_survive_save_and_load(trained_model: Path, tmp_pat
 
 
 def test_probability_is_needs_support_not_top_class(trained_model: Path) -> None:
-    model = NeedsSupportModel.load(trained_model, device="cpu")
+    model = TorchScorer.load(trained_model, device="cpu")
     texts = ["why is my app broken again", "great , thanks @user", "no help , it crash"]
     import torch
 
@@ -57,20 +57,20 @@ def test_probability_is_needs_support_not_top_class(trained_model: Path) -> None
 
 
 def test_bad_texts_get_nan_not_a_crash(trained_model: Path) -> None:
-    model = NeedsSupportModel.load(trained_model, device="cpu")
+    model = TorchScorer.load(trained_model, device="cpu")
     p = model.predict_proba(["", None, 42, "   ", "why is my app broken"])
     assert np.isnan(p[:4]).all() and 0 <= p[4] <= 1
 
 
 def test_not_a_model_folder(tmp_path: Path) -> None:
     with pytest.raises(ModelFolderError, match="does not exist"):
-        NeedsSupportModel.load(tmp_path / "nope")
+        TorchScorer.load(tmp_path / "nope")
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ModelFolderError, match="not a needs-support model folder"):
-        NeedsSupportModel.load(tmp_path)
+        TorchScorer.load(tmp_path)
     (tmp_path / META_FILE).write_text("{not json")
     with pytest.raises(ModelFolderError, match="damaged"):
-        NeedsSupportModel.load(tmp_path)
+        TorchScorer.load(tmp_path)
 
 
 def test_weighted_objective_resume_and_max_length(
