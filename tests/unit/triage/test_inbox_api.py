@@ -138,6 +138,7 @@ def test_metrics_export_store_counts_and_latencies(api: TestClient, store: Triag
     assert "triage_score_request_seconds_count 1.0" in text
     assert "triage_api_scored_texts_total 2.0" in text
     assert 'triage_api_model_info{version="7"} 1.0' in text
+    assert "triage_api_model_passes_total 1.0" in text
 
 
 def test_concurrent_requests_share_one_forward_pass() -> None:

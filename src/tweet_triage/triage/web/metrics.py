@@ -48,6 +48,12 @@ class _StoreCollector(Collector):
         queue = GaugeMetricFamily("triage_queue_size", "Flagged tweets nobody decided on yet.")
         queue.add_metric([], self.store.queue_size())
         yield queue
+        passes = CounterMetricFamily(
+            "triage_api_model_passes",
+            "Forward passes behind POST /api/score (concurrent requests share passes).",
+        )
+        passes.add_metric([], self.model.passes)
+        yield passes
         info = GaugeMetricFamily(
             "triage_api_model_info", "Model version POST /api/score uses.", labels=["version"]
         )

@@ -74,6 +74,8 @@ class ModelProvider:
         self._turn = threading.Condition()  # guards the waiting requests and `_running`
         self._waiting: deque[_Request] = deque()
         self._running = False
+        self.passes = 0  # forward passes run, and the texts they scored (for /metrics)
+        self.texts_scored = 0
         self._scorer: TextScorer | None = None
         self._version: str | None = None
         self._checked_at = float("-inf")
@@ -133,8 +135,11 @@ class ModelProvider:
         try:
             with self._lock:
                 scorer, version = self._current()
-                probabilities = scorer.score([t for request in batch for t in request.texts])
+                texts = [t for request in batch for t in request.texts]
+                probabilities = scorer.score(texts)
                 threshold = float(scorer.threshold)
+                self.passes += 1
+                self.texts_scored += len(texts)
             start = 0
             for request in batch:
                 end = start + len(request.texts)
