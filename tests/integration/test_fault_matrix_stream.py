@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-import tweet_triage_local.xapi.server as xapi_server
+import tweet_triage_local.xapi.standin as xapi_standin
 from tests.integration import test_streamer_reliability as reliability
 from tests.integration.test_streamer_reliability import (
     FirehoseProxy,
@@ -422,7 +422,7 @@ def test_a_50_mb_stream_line_without_newline(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(xapi_server, "MALFORMED_LINE", b'{"data":{"text":"' + b"x" * 50 * 2**20)
+    monkeypatch.setattr(xapi_standin, "MALFORMED_LINE", b'{"data":{"text":"' + b"x" * 50 * 2**20)
     standin = x_standin(600, rate=200)
     log = tmp_path / "streamer.log"
     process = start(stack, firehose, processes, log)
@@ -458,8 +458,20 @@ def test_sigkill_at_random_points_over_20_runs(
     for run in range(20):
         firehose.failing = run % 2 == 1  # every other run with Firehose down
         process = start(stack, firehose, processes, log)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(chance.uniform(0.3, 2.0))  # in start-up, rule sync or streaming
+        if run % 4 == 0:  # a kill somewhere in start-up (imports, spool recovery, rule sync)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(chance.uniform(0.2, 2.0))
+        else:  # a kill while streaming
+            wait_until(
+                lambda: (
+                    _stats(stack).get("pid") == process.pid  # noqa: B023 - this run's
+                    and _stats(stack).get("state") == "running"
+                ),
+                60,
+                f"run {run} streaming ({log})",
+            )
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(chance.uniform(0.0, 1.5))
         assert process.poll() is None, log.read_text()[-3000:]
         kill(process)
         spooled |= _spooled_ids(stack)  # received before the kill: must all arrive
