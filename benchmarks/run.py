@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-STAGES = ("stream", "data", "model", "inbox")
+STAGES = ("stream", "data", "model", "inbox", "triage")
 LONG_STAGES = ("soak",)  # only when named: `python -m benchmarks.run soak` (10 minutes)
 
 

@@ -217,6 +217,8 @@ class ScorerStats:
     last_batch_id: int | None = None
     last_batch_at: str | None = None
     last_batch_seconds: float | None = None
+    last_batch_records: int = 0
+    last_batch_scored: int = 0
     store_failures: int = 0
 
     def save(self, path: Path) -> None:
@@ -328,7 +330,9 @@ class ScoreBatch:
             log.warning("batch %d: %d malformed record(s) quarantined", batch_id, bad)
         model = self.current_model()
         udf, threshold = self._scorer_udf(model)
-        kept = kept_tweets(batch, self.compiled)
+        # One scoring task per batch (a few dozen to a few thousand tweets): one Python worker
+        # loads the model, not one per state partition; torch uses the cores within it.
+        kept = kept_tweets(batch, self.compiled).coalesce(1)
         raw_p = udf(F.coalesce(F.col("text"), F.lit("")))
         scored = (
             kept.withColumn("p_needs_support", F.when(~F.isnan(raw_p), raw_p))
@@ -363,6 +367,8 @@ class ScoreBatch:
         self.stats.scored += len(written)
         self.stats.flagged += flagged
         self.stats.model_version = model.version
+        self.stats.last_batch_records = records
+        self.stats.last_batch_scored = len(written)
         self.stats.model_source = model.source
         log.info(
             "batch %d: %d record(s), %d kept and scored, %d flagged, %d quarantined (model %s)",
@@ -489,11 +495,20 @@ def run_scorer(
     )
     while True:
         score_batch.failure = None
-        query = start_query(spark, paths, score_batch, every, settings.triage_max_files_per_trigger)
-        score_batch.stats.save(score_batch.stats_path)  # started: `triage status` shows it
-        _wait(query, stop)
-        error = query.exception()
-        if error is None:
+        try:
+            query = start_query(
+                spark, paths, score_batch, every, settings.triage_max_files_per_trigger
+            )
+            score_batch.stats.save(score_batch.stats_path)  # started: `triage status` shows it
+            _wait(query, stop)
+            error = query.exception()
+        except Exception:
+            # SIGTERM reaches the JVM too (its shutdown hook stops Spark mid-call): a stop.
+            if stop.is_set():
+                log.info("stopped; an unfinished micro-batch is replayed at the next start")
+                return run
+            raise
+        if error is None or (stop.is_set() and score_batch.failure is None):
             return run
         if score_batch.failure is None:
             raise ScorerError(f"the streaming scorer failed: {_first_line(str(error))}")
