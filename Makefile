@@ -4,7 +4,7 @@ include common.mk
 
 .PHONY: help install lint format test test-unit test-integration corpus sync combine filter \
 	process label export-for-labelling split data train evaluate inference report mlflow-ui \
-	notebooks bench demo clean
+	notebooks bench demo live live-down clean
 
 install: $(STAMP) ## Create .venv and install the project with everything it needs
 
@@ -75,6 +75,12 @@ bench: $(STAMP) ## Benchmarks: streamer, Spark jobs, inference/training (benchma
 
 demo: $(STAMP) ## From nothing to a trained model and report, then tear everything down
 	$(CLI) demo
+
+live: $(STAMP) ## Whole stack left running with a model (trains one if none); prints inbox URL + login
+	$(BIN)/python -m tweet_triage_local.live up
+
+live-down: $(STAMP) ## Stop everything `make live` started
+	$(BIN)/python -m tweet_triage_local.live down
 
 clean: ## Stop local stand-ins, remove generated data, models, reports, run state (keeps .venv)
 	if [ -x $(CLI) ]; then $(CLI) local down; fi
