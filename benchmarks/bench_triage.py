@@ -34,7 +34,7 @@ from typing import Any
 SECONDS_PER_RATE = float(os.environ.get("TRIAGE_BENCH_SECONDS", "20"))
 DRAIN_BOUND = float(os.environ.get("TRIAGE_BENCH_DRAIN_SECONDS", "150"))
 RATES = (10, 100, 1000)
-THROUGHPUT_TWEETS = int(os.environ.get("TRIAGE_BENCH_TWEETS", "3000"))
+THROUGHPUT_TWEETS = int(os.environ.get("TRIAGE_BENCH_TWEETS", "2000"))
 TOKEN = "bench-triage-token"
 BUCKET = "tweet-triage-bench-triage"
 
