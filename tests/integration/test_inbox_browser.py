@@ -107,6 +107,33 @@ def _wait(driver: object, condition: object, seconds: float = 10) -> object:
     return WebDriverWait(driver, seconds, poll_frequency=0.1).until(condition)
 
 
+def _ids(driver: object) -> list[str]:
+    """The listed tweets' ids, read in one step (the live refresh swaps the list any time)."""
+    return driver.execute_script(  # type: ignore[attr-defined]
+        "return Array.from(document.querySelectorAll('article.tweet'), e => e.dataset.id)"
+    )
+
+
+def _selected(driver: object) -> str | None:
+    return driver.execute_script(  # type: ignore[attr-defined]
+        "const e = document.querySelector('article.selected'); return e && e.dataset.id"
+    )
+
+
+def _click(driver: object, css: str) -> None:
+    """Click, finding the element again if a refresh replaced it in between."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    for _ in range(10):
+        try:
+            driver.find_element(By.CSS_SELECTOR, css).click()  # type: ignore[attr-defined]
+            return
+        except StaleElementReferenceException:
+            continue
+    raise AssertionError(f"{css} kept being replaced")
+
+
 def test_triage_in_a_browser(inbox: RunningInbox, browser) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -128,27 +155,21 @@ def test_triage_in_a_browser(inbox: RunningInbox, browser) -> None:
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "form.login button").click()
     _wait(driver, ec.presence_of_element_located((By.ID, "tweet-101")))
-    shown = [e.get_attribute("data-id") for e in driver.find_elements(By.CSS_SELECTOR, "article")]
-    assert shown == ["101", "102"]  # flagged only, most likely first
+    assert _ids(driver) == ["101", "102"]  # flagged only, most likely first
 
     # a tweet scored after the page loaded appears without a reload
     marker = driver.find_element(By.ID, "queue-size")
     inbox.store.upsert_scored([scored(104, 0.99, text="my order page shows an error")])
     _wait(driver, ec.presence_of_element_located((By.ID, "tweet-104")))
-    assert driver.find_element(By.ID, "queue-size").text == "3"
-    assert marker.is_displayed()  # same page: the counter element was updated, not reloaded
+    assert marker.text == "3"  # the same element, updated in place: the page did not reload
 
     # keyboard triage: the selection survives the refresh; j/k move it, h marks handled
-    def selected() -> str:
-        return driver.find_element(By.CSS_SELECTOR, "article.selected").get_attribute("data-id")
-
-    order = [e.get_attribute("data-id") for e in driver.find_elements(By.CSS_SELECTOR, "article")]
-    assert order == ["104", "101", "102"] and selected() == "101"
+    assert _ids(driver) == ["104", "101", "102"] and _selected(driver) == "101"
     body = driver.find_element(By.TAG_NAME, "body")
     body.send_keys("j")
-    assert selected() == "102"
+    assert _selected(driver) == "102"
     body.send_keys("k")
-    assert selected() == "101"
+    assert _selected(driver) == "101"
     body.send_keys("h")
     _wait(driver, ec.invisibility_of_element_located((By.ID, "tweet-101")))
     (decision,) = inbox.store.decisions()
@@ -156,11 +177,10 @@ def test_triage_in_a_browser(inbox: RunningInbox, browser) -> None:
     assert (utc_now() - decision.decided_at).total_seconds() < 60
 
     # a click works too, and a reload confirms both left the queue
-    driver.find_element(By.CSS_SELECTOR, "#tweet-102 button.not_for_us").click()
+    _click(driver, "#tweet-102 button.not_for_us")
     _wait(driver, ec.invisibility_of_element_located((By.ID, "tweet-102")))
     driver.refresh()
-    shown = [e.get_attribute("data-id") for e in driver.find_elements(By.CSS_SELECTOR, "article")]
-    assert shown == ["104"]
+    assert _ids(driver) == ["104"]
 
     # a form without its CSRF token is refused and changes nothing
     driver.execute_script(
@@ -174,7 +194,7 @@ def test_triage_in_a_browser(inbox: RunningInbox, browser) -> None:
 
     # the all-tweets view: an unflagged tweet marked as a miss
     driver.get(inbox.url + "/tweets?window=all")
-    driver.find_element(By.CSS_SELECTOR, "#tweet-103 button.needed_us").click()
+    _click(driver, "#tweet-103 button.needed_us")
     _wait(driver, ec.presence_of_element_located((By.CSS_SELECTOR, "#tweet-103 .decision")))
     assert inbox.store.decisions()[-1].decision == "needed_us"
 

@@ -44,7 +44,10 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port; default TRIAGE_PORT.")] = None,
     model: Annotated[
         str | None,
-        typer.Option(help="Model folder for /api/score; default the registry's champion."),
+        typer.Option(
+            help="Model for /api/score: 'champion' or a folder; default TRIAGE_MODEL, the "
+            "one the streaming scorer uses."
+        ),
     ] = None,
 ) -> None:
     """Serve the inbox (migrates the store first). Stop with Ctrl-C or SIGTERM."""
@@ -63,7 +66,9 @@ def serve(
             err=True,
         )
     application = create_app(
-        store, ModelProvider.from_settings(settings, model), InboxConfig.from_settings(settings)
+        store,
+        ModelProvider.from_settings(settings, model or settings.triage_model),
+        InboxConfig.from_settings(settings),
     )
     host = host or settings.triage_host
     port = port or settings.triage_port
