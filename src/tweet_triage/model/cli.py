@@ -1,21 +1,25 @@
 """CLI commands of `tweet_triage.model`, registered flat on the root app (one per stage).
 
-`train` takes its options from the `TrainConfig` dataclass (run_glue style, through
-transformers' HfArgumentParser), so the CLI, notebooks and the help text share one
-definition; the other commands are plain Typer options over the library functions.
+`train`'s Typer options are generated from the argument dataclasses of `arguments.py` (run_glue
+style), so the CLI, notebooks and the help text share one definition; the other commands are
+plain Typer options over the library functions. Every command has the same `--help`, error
+line and exit codes.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, get_args, get_type_hints
 
 import typer
 
 from tweet_triage.config import Settings, load_settings
 from tweet_triage.logs import configure_logging
+from tweet_triage.model.names import REPORT_FILE
 
 
 class Runner(StrEnum):
@@ -42,27 +46,48 @@ def _settings() -> Settings:
     return settings
 
 
-def train(ctx: typer.Context) -> None:
-    """Fine-tune the needs-support classifier (GPU if present). Options: train --help."""
-    from transformers import HfArgumentParser
+def _option(name: str, kind: Any, default: Any, help_text: str, choices: Any = None) -> Any:
+    """One generated Typer option: `--dashed-name`, bool as `--x/--no-x`, choices checked."""
+    flag = "--" + name.replace("_", "-")
+    if kind is bool:
+        flag = f"{flag}/--no-{name.replace('_', '-')}"
+    if choices:  # Typer checks choices through an Enum
+        kind = StrEnum(name, {choice: choice for choice in choices})
+        default = kind(default)
+    option = typer.Option(flag, help=help_text)
+    annotation = Annotated[kind if default is not None else kind | None, option]  # type: ignore[valid-type]
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
 
-    from tweet_triage.model.training import TrainConfig
+
+def _train_signature() -> inspect.Signature:
+    """`train`'s options, generated from the argument dataclasses (one definition)."""
+    from tweet_triage.model.arguments import ARGUMENT_CLASSES, TRAINING_OPTIONS
+
+    params = []
+    for cls in ARGUMENT_CLASSES:
+        hints = get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            kind = next((t for t in get_args(hints[f.name]) if t is not type(None)), hints[f.name])
+            choices = f.metadata.get("choices")
+            params.append(_option(f.name, kind, f.default, f.metadata["help"], choices))
+    for name, (kind, default, help_text) in TRAINING_OPTIONS.items():
+        params.append(_option(name, kind, default, help_text))
+    return inspect.Signature(params, return_annotation=None)
+
+
+def train(**options: Any) -> None:
+    """Fine-tune the needs-support classifier (GPU if present), save, export to ONNX, track."""
+    from tweet_triage.model.arguments import train_arguments
+    from tweet_triage.model.data import require_splits
     from tweet_triage.model.training import train as run_training
 
-    parser = HfArgumentParser(TrainConfig, prog="tweet-triage train")
-    if any(arg in ("-h", "--help") for arg in ctx.args):
-        parser.print_help()
-        raise typer.Exit(0)
-    try:
-        config, unknown = parser.parse_args_into_dataclasses(
-            args=ctx.args, return_remaining_strings=True
-        )
-        if unknown:
-            parser.error(f"unknown option(s) {' '.join(unknown)}; see `tweet-triage train --help`")
-    except SystemExit as exc:  # argparse already printed the problem and the usage
-        raise typer.Exit(2) from exc
     settings = _settings()
-    result = run_training(config, settings)
+    plain = {k: v.value if isinstance(v, StrEnum) else v for k, v in options.items()}
+    require_splits(plain["data_dir"] or settings.data_dir, ("train", "val"))
+    args = train_arguments(settings, **plain)
+    result = run_training(args, settings)
     v = result.validation
     typer.echo(
         f"model saved to {result.output_dir}: threshold {result.threshold:.3f}, val F2 "
@@ -72,6 +97,9 @@ def train(ctx: typer.Context) -> None:
         + (f"; MLflow run {result.mlflow_run_id}" if result.mlflow_run_id else "")
         + (f", registered version {result.registered_version}" if result.registered_version else "")
     )
+
+
+train.__signature__ = _train_signature()  # type: ignore[attr-defined]
 
 
 def evaluate(
@@ -103,14 +131,19 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     naive_seed: Annotated[int, typer.Option(help="Seed of the reference random draw.")] = 88,
     device: Annotated[str, typer.Option(help="auto, cuda or cpu.")] = "auto",
+    engine: Annotated[Engine, typer.Option(help=ENGINE_HELP)] = Engine.auto,
     track: Annotated[bool, typer.Option(help="Add the results to the model's MLflow run.")] = True,
 ) -> None:
     """ML and business metrics on a held-out split, plots and the report."""
+    from tweet_triage.model.bundle import ModelMeta
+    from tweet_triage.model.data import require_splits
     from tweet_triage.model.evaluate import EvaluateOptions
     from tweet_triage.model.evaluate import evaluate as run_evaluation
     from tweet_triage.model.metrics import BusinessParams
 
     settings = _settings()
+    ModelMeta.load(model or settings.model_dir)  # the folder and the split, before loading
+    require_splits(data_dir or settings.data_dir, (split,))
     try:
         params = BusinessParams(
             reading_wpm,
@@ -134,20 +167,20 @@ def evaluate(
             seed=seed,
             naive_seed=naive_seed,
             device=device,
+            engine=engine.value,
             track=track,
         ),
     )
-    m, b = result["metrics"], result["business"]
-    lo, hi = result["intervals"]["f2"]
-    same, coin = b["pct_reduction"]["naive_same_rate"], b["pct_reduction"]["naive_50"]
+    lo, hi = result.interval("f2")
+    same, coin = result.reduction("naive_same_rate"), result.reduction("naive_50")
     typer.echo(
-        f"{split}: needs-support F2 {m['f2']:.3f} [{lo:.3f}, {hi:.3f}], precision "
-        f"{m['precision']:.3f}, recall {m['recall']:.3f}, PR AUC {m['pr_auc']:.3f}\n"
-        f"time missed {b['model']['time_missed_min']:.1f} min, wasted "
-        f"{b['model']['time_wasted_min']:.1f} min; vs random at the same flag rate: "
-        f"{same['time_missed']:.0f}% / {same['time_wasted']:.0f}% less; vs 50% random: "
-        f"{coin['time_missed']:.0f}% / {coin['time_wasted']:.0f}% less\n"
-        f"report: {reports / 'evaluation.md'}"
+        f"{split}: needs-support F2 {result.metric('f2'):.3f} [{lo:.3f}, {hi:.3f}], precision "
+        f"{result.metric('precision'):.3f}, recall {result.metric('recall'):.3f}, PR AUC "
+        f"{result.metric('pr_auc'):.3f}\n"
+        f"time missed {result.time_missed_min:.1f} min, wasted {result.time_wasted_min:.1f} min; "
+        f"vs random at the same flag rate: {same.time_missed:.0f}% / {same.time_wasted:.0f}% "
+        f"less; vs 50% random: {coin.time_missed:.0f}% / {coin.time_wasted:.0f}% less\n"
+        f"report: {reports / REPORT_FILE}"
     )
 
 
@@ -254,10 +287,7 @@ def tracking_uri() -> None:
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
-    app.command(
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        add_help_option=False,
-    )(train)
+    app.command()(train)
     app.command()(evaluate)
     app.command()(predict)
     app.command()(trends)

@@ -134,6 +134,17 @@ def splits_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "splits"
 
 
+def require_splits(data_dir: Path, names: tuple[str, ...]) -> None:
+    """Fail fast, before any model or Spark loads, when a split folder is missing."""
+    for name in names:
+        path = splits_dir(data_dir) / name
+        if not path.exists():
+            raise ModelDataError(
+                f"split {name!r} not found at {path}; run `make data` (or `tweet-triage split`) "
+                "first, or set DATA_DIR to the folder that holds splits/"
+            )
+
+
 def load_split(
     data_dir: Path, name: str, *, need_both_classes: bool = True, need_sentiment: bool = False
 ) -> pd.DataFrame:
@@ -142,12 +153,8 @@ def load_split(
     Rows whose `model_text` is empty or not a string are dropped with a warning that counts
     them (the data stage should not produce any; a hand-made split might).
     """
+    require_splits(data_dir, (name,))
     path = splits_dir(data_dir) / name
-    if not path.exists():
-        raise ModelDataError(
-            f"split {name!r} not found at {path}; run `make data` (or `tweet-triage split`) "
-            "first, or set DATA_DIR to the folder that holds splits/"
-        )
     frame = read_table(path)
     if frame.empty:
         raise ModelDataError(

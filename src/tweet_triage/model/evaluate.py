@@ -3,19 +3,17 @@ against random guessing, slices; results to reports/ and to the model's MLflow r
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tweet_triage.config import Settings
 from tweet_triage.model.bundle import ModelMeta
-from tweet_triage.model.data import NEEDS_SUPPORT, load_split
+from tweet_triage.model.data import load_split
 from tweet_triage.model.inference import load_scorer
 from tweet_triage.model.metrics import (
     TIME_OF_DAY,
@@ -28,13 +26,19 @@ from tweet_triage.model.metrics import (
     tweet_seconds,
     word_bins,
 )
-from tweet_triage.model.names import P_COLUMN, PRED_COLUMN, TRUE_COLUMN
+from tweet_triage.model.names import (
+    NEEDS_SUPPORT,
+    P_COLUMN,
+    PRED_COLUMN,
+    PREDICTIONS_FILE,
+    REPORT_FILE,
+    TRUE_COLUMN,
+)
+from tweet_triage.model.result import EvaluationResult
 from tweet_triage.text import word_count
 
 log = logging.getLogger(__name__)
 
-EVALUATION_FILE = "evaluation.json"
-PREDICTIONS_FILE = "evaluation_predictions.parquet"
 SLICES = ("time_of_day", "word_bin", "tweet_kind")
 
 
@@ -64,14 +68,17 @@ def evaluate(
     settings: Settings,
     params: BusinessParams | None = None,
     options: EvaluateOptions | None = None,
-) -> dict[str, Any]:
-    """Score a labelled split and write evaluation.json, predictions, plots and the report."""
+) -> EvaluationResult:
+    """Score a labelled split and write evaluation.json, predictions, plots and the report.
+
+    The split is read and checked before the model loads.
+    """
     from tweet_triage.model.report import build_report
 
     params = params or BusinessParams()
     options = options or EvaluateOptions()
-    model = load_scorer(model_dir, engine=options.engine, device=options.device)
     frame = load_split(data_dir, options.split)
+    model = load_scorer(model_dir, engine=options.engine, device=options.device)
     text_column = "text" if "text" in frame.columns else "model_text"
     p = model.predict_proba(frame[text_column].tolist(), batch_size=options.batch_size)
     scored = ~np.isnan(p)
@@ -104,26 +111,26 @@ def evaluate(
         for column in SLICES
         if column in predictions.columns
     }
-    result: dict[str, Any] = {
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model_dir": str(model_dir),
-        "split": options.split,
-        "rows_skipped": int((~scored).sum()),
-        "threshold": threshold,
-        "objective": model.meta.objective,
-        "metrics": metrics,
-        "metrics_at_0.5": classification_metrics(y, p, 0.5),
+    result = EvaluationResult(
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        model_dir=str(model_dir),
+        split=options.split,
+        rows_skipped=int((~scored).sum()),
+        threshold=threshold,
+        objective=model.meta.objective,
+        metrics=metrics,
+        metrics_at_half=classification_metrics(y, p, 0.5),
         # What flagging every tweet scores: F2 rewards recall, so this bar is high when most
         # tweets need support; the model must clear it to be worth anything.
-        "f2_flag_everything": f_beta(int(y.sum()), int((y == 0).sum()), 0, 2.0),
-        "intervals": bootstrap_intervals(
+        f2_flag_everything=f_beta(int(y.sum()), int((y == 0).sum()), 0, 2.0),
+        intervals=bootstrap_intervals(
             y, p, threshold, tweet_seconds(words, params), options.n_bootstrap, options.seed
         ),
-        "n_bootstrap": options.n_bootstrap,
-        "business": business_comparison(y, pred, words, params, seed=options.naive_seed),
-        "slices": slices,
-        "validation": model.meta.validation,
-        "training": {
+        n_bootstrap=options.n_bootstrap,
+        business=business_comparison(y, pred, words, params, seed=options.naive_seed),
+        slices=slices,
+        validation=model.meta.validation,
+        training={
             k: model.meta.training.get(k)
             for k in (
                 "train_rows",
@@ -134,24 +141,25 @@ def evaluate(
                 "max_length",
             )
         },
-        "mlflow": model.meta.mlflow,
-    }
+        mlflow=model.meta.mlflow,
+    )
     reports_dir.mkdir(parents=True, exist_ok=True)
     predictions.to_parquet(reports_dir / PREDICTIONS_FILE, index=False)
-    (reports_dir / EVALUATION_FILE).write_text(json.dumps(result, indent=2, default=str))
-    report = build_report(reports_dir)
+    result.save(reports_dir)
+    build_report(reports_dir)
     if options.track:
-        _track(settings, model.meta, result, reports_dir, report)
-        (reports_dir / EVALUATION_FILE).write_text(json.dumps(result, indent=2, default=str))
+        _track(settings, model.meta, result, reports_dir)
+        result.save(reports_dir)
     return result
 
 
 def _track(
-    settings: Settings, meta: ModelMeta, result: dict[str, Any], reports_dir: Path, report: Path
+    settings: Settings, meta: ModelMeta, result: EvaluationResult, reports_dir: Path
 ) -> None:
     """Add the test metrics, plots and report to the training run (a new run if none)."""
     import mlflow
 
+    from tweet_triage.model.names import EVALUATION_FILE
     from tweet_triage.model.tracking import mlflow_run, numeric_metrics, run_exists
 
     run_id = meta.mlflow.get("run_id")
@@ -159,12 +167,12 @@ def _track(
         log.warning("MLflow run %s is not in this store; recording a new run", run_id)
         run_id = None
     with mlflow_run(settings, run_id=run_id, run_name=None if run_id else "evaluate") as run:
-        prefix = f"{result['split']}."
-        mlflow.log_metrics(numeric_metrics(prefix, result["metrics"]))
-        business = {k: v for k, v in result["business"].items() if k not in ("params", "draw_seed")}
+        prefix = f"{result.split}."
+        mlflow.log_metrics(numeric_metrics(prefix, result.metrics))
+        business = {k: v for k, v in result.business.items() if k not in ("params", "draw_seed")}
         mlflow.log_metrics(numeric_metrics(prefix + "business.", business))
         for png in sorted(reports_dir.glob("*.png")):
             mlflow.log_artifact(str(png), "plots")
-        mlflow.log_artifact(str(report), "report")
+        mlflow.log_artifact(str(reports_dir / REPORT_FILE), "report")
         mlflow.log_artifact(str(reports_dir / EVALUATION_FILE), "report")
-        result["mlflow"] = {**meta.mlflow, "evaluation_run_id": run.info.run_id}
+        result.mlflow = {**meta.mlflow, "evaluation_run_id": run.info.run_id}

@@ -6,20 +6,20 @@ the report can be regenerated, e.g. after a template change, without scoring aga
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tweet_triage.model.data import ModelDataError
-
-BASELINES = {
-    "naive_same_rate": "random guessing at the model's flag rate (expected)",
-    "naive_50": "random guessing at 50% (expected)",
-    "naive_draw": "one seeded random draw (reference)",
-}
+from tweet_triage.model.names import (
+    P_COLUMN,
+    PRED_COLUMN,
+    PREDICTIONS_FILE,
+    REPORT_FILE,
+    TRUE_COLUMN,
+)
+from tweet_triage.model.result import BASELINES, EvaluationResult
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -39,15 +39,13 @@ def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def _interval(result: dict[str, Any], name: str, digits: int = 3) -> str:
-    low, high = result["intervals"].get(name, (float("nan"), float("nan")))
+def _interval(result: EvaluationResult, name: str, digits: int = 3) -> str:
+    low, high = result.interval(name)
     return f"[{_fmt(low, digits)}, {_fmt(high, digits)}]"
 
 
 def build_report(reports_dir: Path) -> Path:
     """Plots and evaluation.md from evaluation.json and evaluation_predictions.parquet."""
-    from tweet_triage.model.evaluate import EVALUATION_FILE, PREDICTIONS_FILE
-    from tweet_triage.model.inference import P_COLUMN, PRED_COLUMN, TRUE_COLUMN
     from tweet_triage.model.plots import (
         plot_business,
         plot_confusion,
@@ -56,14 +54,11 @@ def build_report(reports_dir: Path) -> Path:
         plot_share_over_time,
     )
 
-    path = reports_dir / EVALUATION_FILE
-    if not path.is_file():
-        raise ModelDataError(f"{path} not found; run `tweet-triage evaluate` (make evaluate) first")
-    result = json.loads(path.read_text())
+    result = EvaluationResult.load(reports_dir)
     predictions = pd.read_parquet(reports_dir / PREDICTIONS_FILE)
     y = predictions[TRUE_COLUMN].to_numpy().astype(int)
     p = predictions[P_COLUMN].to_numpy().astype(float)
-    m, business, threshold = result["metrics"], result["business"], result["threshold"]
+    m, business, threshold = result.metrics, result.business, result.threshold
     plots = {
         "confusion": plot_confusion(m["confusion"], reports_dir / "confusion_matrix.png"),
         "pr": plot_pr_curve(y, p, threshold, reports_dir / "pr_curve.png"),
@@ -132,12 +127,12 @@ def build_report(reports_dir: Path) -> Path:
     params = business["params"]
     weighted = m["weighted"]
     lines = [
-        f"# Needs-support model: evaluation on the {result['split']} split",
+        f"# Needs-support model: evaluation on the {result.split} split",
         "",
         f"{m['n']} tweets ({m['positives']} need support, {m['positives'] / m['n']:.1%}); "
         f"threshold {threshold:.3f} chosen on validation for F2 (objective: "
-        f"{result['objective']}); evaluated {result['created_at']}. Intervals: "
-        f"{result['n_bootstrap']} bootstrap resamples of the tweets.",
+        f"{result.objective}); evaluated {result.created_at}. Intervals: "
+        f"{result.n_bootstrap} bootstrap resamples of the tweets.",
         "",
         "## Needs-support class",
         "",
@@ -145,8 +140,8 @@ def build_report(reports_dir: Path) -> Path:
         "",
         f"Confusion matrix: TP {c['tp']}, FP {c['fp']}, FN {c['fn']}, TN {c['tn']}; "
         f"flag rate {m['flag_rate']:.1%}. At threshold 0.5 instead: F2 "
-        f"{result['metrics_at_0.5']['f2']:.3f}, recall {result['metrics_at_0.5']['recall']:.3f}. "
-        f"Flagging every tweet would score F2 {result['f2_flag_everything']:.3f} (PR AUC "
+        f"{result.metrics_at_half['f2']:.3f}, recall {result.metrics_at_half['recall']:.3f}. "
+        f"Flagging every tweet would score F2 {result.f2_flag_everything:.3f} (PR AUC "
         f"baseline = the needs-support share, {m['positives'] / m['n']:.3f}).",
         "",
         f"For comparison with the original (weighted averages over both classes): precision "
@@ -174,15 +169,14 @@ def build_report(reports_dir: Path) -> Path:
     if plots["time"] is not None:
         lines += [f"![needs support over time]({plots['time'].name})", ""]
     lines += ["## Slices", ""]
-    for column, records in result["slices"].items():
+    for column, records in result.slices.items():
         lines += [
             f"### By {column.replace('_', ' ')}",
             "",
             markdown_table(pd.DataFrame(records)),
             "",
         ]
-    validation = result.get("validation") or {}
-    training = result.get("training") or {}
+    validation, training = result.validation, result.training
     if validation:
         lines += [
             "## Validation and training",
@@ -195,13 +189,13 @@ def build_report(reports_dir: Path) -> Path:
             f"{training.get('max_length')}.",
             "",
         ]
-    if result.get("mlflow", {}).get("run_id"):
-        mlflow_info = result["mlflow"]
+    if result.mlflow.get("run_id"):
+        mlflow_info = result.mlflow
         lines += [
             f"MLflow run `{mlflow_info['run_id']}` at `{mlflow_info.get('tracking_uri')}`"
             f" (registered version {mlflow_info.get('registered_version')}).",
             "",
         ]
-    report = reports_dir / "evaluation.md"
+    report = reports_dir / REPORT_FILE
     report.write_text("\n".join(lines))
     return report

@@ -176,9 +176,12 @@ def tiny_settings(root: Path, data_dir: Path) -> Settings:
 
 def train_tiny(backbone: Path, data_dir: Path, root: Path) -> Path:
     """A tiny model trained for a few steps (three-class objective, no tracking)."""
-    from tweet_triage.model.training import TrainConfig, train
+    from tweet_triage.model.arguments import train_arguments
+    from tweet_triage.model.training import train
 
-    config = TrainConfig(
+    settings = tiny_settings(root, data_dir)
+    args = train_arguments(
+        settings,
         model_name_or_path=str(backbone),
         max_steps=6,
         per_device_train_batch_size=8,
@@ -186,7 +189,7 @@ def train_tiny(backbone: Path, data_dir: Path, root: Path) -> Path:
         learning_rate=1e-3,
         track=False,
     )
-    train(config, tiny_settings(root, data_dir))
+    train(args, settings)
     return root / "model"
 
 

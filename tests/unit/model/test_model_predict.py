@@ -16,6 +16,7 @@ from tweet_triage.model.bundle import ModelFolderError
 from tweet_triage.model.data import ModelDataError, read_table
 from tweet_triage.model.evaluate import EvaluateOptions, evaluate
 from tweet_triage.model.inference import predict_file
+from tweet_triage.model.result import EvaluationResult
 from tweet_triage.model.trends import trends_report
 
 RAW = pd.DataFrame(
@@ -96,12 +97,12 @@ def test_evaluate_trends_report_and_tracking(
         settings,
         options=EvaluateOptions(n_bootstrap=100, device="cpu"),
     )
-    m = result["metrics"]
+    m = result.metrics
     assert m["n"] == 24 and m["positives"] == 12
-    assert set(result["slices"]) == {"time_of_day", "word_bin", "tweet_kind"}
-    assert result["business"]["naive_50"]["tweets_missed"] == pytest.approx(6.0)
-    assert result["f2_flag_everything"] == pytest.approx(5 * 12 / (5 * 12 + 12))
-    low, high = result["intervals"]["f2"]
+    assert set(result.slices) == {"time_of_day", "word_bin", "tweet_kind"}
+    assert result.business["naive_50"]["tweets_missed"] == pytest.approx(6.0)
+    assert result.f2_flag_everything == pytest.approx(5 * 12 / (5 * 12 + 12))
+    low, high = result.interval("f2")
     assert low <= m["f2"] <= high
     for name in (
         "evaluation.md",
@@ -113,11 +114,16 @@ def test_evaluate_trends_report_and_tracking(
         "share_over_time.png",
     ):
         assert (reports / name).is_file(), name
+    again = EvaluationResult.load(reports)
+    assert again.metric("f2") == pytest.approx(m["f2"]) and again.interval("f2") == (low, high)
+    assert again.reduction("naive_50").time_missed == pytest.approx(
+        result.business["pct_reduction"]["naive_50"]["time_missed"]
+    )
     report_text = (reports / "evaluation.md").read_text()
     assert "Time missed" in report_text and "random guessing at 50%" in report_text
     # No training run in this store: evaluation opened its own run with the metrics.
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    run = mlflow.get_run(result["mlflow"]["evaluation_run_id"])
+    run = mlflow.get_run(result.mlflow["evaluation_run_id"])
     assert run.data.metrics["test.f2"] == pytest.approx(m["f2"])
 
     predictions = reports / "evaluation_predictions.parquet"
@@ -132,16 +138,18 @@ def test_training_is_tracked_and_registered(
 ) -> None:
     import mlflow
 
-    from tweet_triage.model.training import TrainConfig, train
+    from tweet_triage.model.arguments import train_arguments
+    from tweet_triage.model.training import train
 
     settings = tiny_settings(tmp_path, tiny_data)
-    config = TrainConfig(
+    args = train_arguments(
+        settings,
         model_name_or_path=str(tiny_backbone),
         max_steps=2,
         per_device_train_batch_size=8,
         evaluations_per_epoch=3,
     )
-    result = train(config, settings)
+    result = train(args, settings)
     assert result.registered_version == "1"
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     run = mlflow.get_run(result.mlflow_run_id)
@@ -176,9 +184,17 @@ def test_cli_commands(trained_model: Path, tmp_path: Path, monkeypatch: pytest.M
     )
     assert out.exit_code == 0, out.output
     assert "scored 3 of 4 tweets (1 skipped" in out.output
+    monkeypatch.setenv("COLUMNS", "200")  # rich shortens option names in narrow terminals
     helped = runner.invoke(app, ["train", "--help"])
-    assert helped.exit_code == 0 and "--max-train-seconds" in helped.output
+    assert helped.exit_code == 0
+    for option in ("--max-train-seconds", "--learning-rate", "--budget", "--no-track"):
+        assert option in helped.output, option
+    assert helped.output.count("--learning-rate") == 1  # listed once, Typer style
     bad = runner.invoke(app, ["train", "--no-such-option"])
-    assert bad.exit_code == 2
+    assert bad.exit_code == 2 and "No such option" in bad.output
+    wrong = runner.invoke(app, ["train", "--objective", "four_class"])
+    assert wrong.exit_code == 2
+    no_data = runner.invoke(app, ["train", "--data-dir", str(tmp_path / "none")])
+    assert isinstance(no_data.exception, ModelDataError) and "make data" in str(no_data.exception)
     missing = runner.invoke(app, ["report", "--reports-dir", str(tmp_path / "none")])
     assert isinstance(missing.exception, ModelDataError)

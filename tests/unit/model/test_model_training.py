@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from tests.unit.model.conftest import tiny_settings, write_splits
+from tweet_triage.model.arguments import TRAINING_OPTIONS, TrainingError, train_arguments
 from tweet_triage.model.bundle import META_FILE, ModelFolderError, ModelMeta
 from tweet_triage.model.data import ModelDataError
 from tweet_triage.model.inference import TorchScorer
-from tweet_triage.model.training import TrainConfig, TrainingError, derive_max_length, train
+from tweet_triage.model.training import derive_max_length, train
 
 
 def test_trained_folder_holds_threshold_labels_and_provenance(trained_model: Path) -> None:
@@ -77,15 +78,15 @@ def test_weighted_objective_resume_and_max_length(
     tiny_backbone: Path, tiny_data: Path, tmp_path: Path
 ) -> None:
     settings = tiny_settings(tmp_path, tiny_data)
-    config = TrainConfig(
-        model_name_or_path=str(tiny_backbone),
-        objective="weighted",
-        max_steps=2,
-        per_device_train_batch_size=8,
-        evaluations_per_epoch=3,
-        track=False,
-    )
-    train(config, settings)
+    options = {
+        "model_name_or_path": str(tiny_backbone),
+        "objective": "weighted",
+        "max_steps": 2,
+        "per_device_train_batch_size": 8,
+        "evaluations_per_epoch": 3,
+        "track": False,
+    }
+    train(train_arguments(settings, **options), settings)
     meta = ModelMeta.load(settings.model_dir)
     assert meta.id2label == {0: "does_not_need_support", 1: "needs_support"}
     assert meta.needs_support_ids == [1]
@@ -95,7 +96,7 @@ def test_weighted_objective_resume_and_max_length(
     checkpoints = Path(f"{settings.model_dir}-checkpoints")
     assert (checkpoints / "checkpoint-2").is_dir()
     # Resume: continues from step 2 to step 4 instead of starting over.
-    resumed = TrainConfig(**{**config.__dict__, "max_steps": 4, "resume": True})
+    resumed = train_arguments(settings, **{**options, "max_steps": 4, "resume": True})
     result = train(resumed, settings)
     assert result.steps == 4
 
@@ -105,11 +106,14 @@ def test_resume_without_checkpoint_and_bad_options(
 ) -> None:
     settings = tiny_settings(tmp_path, tiny_data)
     with pytest.raises(TrainingError, match="no checkpoint"):
-        train(
-            TrainConfig(model_name_or_path=str(tiny_backbone), resume=True, track=False), settings
+        args = train_arguments(
+            settings, model_name_or_path=str(tiny_backbone), resume=True, track=False
         )
+        train(args, settings)
     with pytest.raises(TrainingError, match="--objective"):
-        train(TrainConfig(objective="four_class"), settings)
+        train_arguments(settings, objective="four_class")
+    with pytest.raises(TrainingError, match="unknown training option"):
+        train_arguments(settings, learning_rat=1e-3)
 
 
 def test_one_class_train_split_is_refused(tiny_backbone: Path, tmp_path: Path) -> None:
@@ -120,10 +124,11 @@ def test_one_class_train_split_is_refused(tiny_backbone: Path, tmp_path: Path) -
     frame = pd.read_parquet(frame_path)
     frame["needs_support"] = 0
     frame.to_parquet(frame_path)
+    settings = tiny_settings(tmp_path, data)
     with pytest.raises(ModelDataError, match="one class only"):
         train(
-            TrainConfig(model_name_or_path=str(tiny_backbone), track=False),
-            tiny_settings(tmp_path, data),
+            train_arguments(settings, model_name_or_path=str(tiny_backbone), track=False),
+            settings,
         )
 
 
@@ -139,27 +144,44 @@ def test_derive_max_length_percentile_and_cap(tiny_backbone: Path) -> None:
 
 def test_demo_budget_fills_only_unset_options(tmp_path: Path) -> None:
     settings = tiny_settings(tmp_path, tmp_path)
-    config = TrainConfig(budget="demo", train_sample_size=10).resolved(settings)
-    assert config.train_sample_size == 10
-    assert config.max_train_seconds is not None and config.max_eval_samples is not None
-    full = TrainConfig().resolved(settings)
-    assert full.train_sample_size is None and full.max_train_seconds is None
-    assert full.output_dir == settings.model_dir
-    assert str(full.checkpoint_dir).endswith("model-checkpoints")
+    demo = train_arguments(settings, budget="demo", train_sample_size=10)
+    assert demo.data.train_sample_size == 10
+    assert demo.run.max_train_seconds is not None and demo.data.max_eval_samples is not None
+    assert demo.training.num_train_epochs == 1.0
+    full = train_arguments(settings)
+    assert full.data.train_sample_size is None and full.run.max_train_seconds is None
+    assert full.training.num_train_epochs == 3.0 and full.training.learning_rate == 5e-5
+    assert full.data.model_dir == settings.model_dir
+    assert str(full.data.checkpoint_dir).endswith("model-checkpoints")
+    assert full.training.output_dir == str(full.data.checkpoint_dir)
+
+
+def test_cli_training_options_are_training_arguments_fields() -> None:
+    import dataclasses
+    from typing import get_type_hints
+
+    from transformers import TrainingArguments
+
+    hints = get_type_hints(TrainingArguments)
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    for name, (kind, _, _) in TRAINING_OPTIONS.items():
+        assert name in fields, name
+        assert kind in (hints[name], *getattr(hints[name], "__args__", ())), name
 
 
 def test_time_budget_stops_evaluates_and_saves(
     tiny_backbone: Path, tiny_data: Path, tmp_path: Path
 ) -> None:
     settings = tiny_settings(tmp_path, tiny_data)
-    config = TrainConfig(
+    args = train_arguments(
+        settings,
         model_name_or_path=str(tiny_backbone),
         max_steps=50,
         max_train_seconds=0.001,
         per_device_train_batch_size=8,
         track=False,
     )
-    result = train(config, settings)
+    result = train(args, settings)
     meta = ModelMeta.load(settings.model_dir)
     # Stopped after the first step, and that step was validated and kept, not thrown away.
     assert result.steps == 1
@@ -168,7 +190,7 @@ def test_time_budget_stops_evaluates_and_saves(
 
 
 def test_budget_lr_factor_decays_by_steps_or_time_whichever_ends_first() -> None:
-    from tweet_triage.model.training import budget_lr_factor
+    from tweet_triage.model.trainer import budget_lr_factor
 
     assert budget_lr_factor(0, 100, 10, 0.0, None) == pytest.approx(1 / 11)
     assert budget_lr_factor(10, 100, 10, 0.0, None) == pytest.approx(1.0)
