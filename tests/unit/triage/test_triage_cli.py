@@ -1,0 +1,72 @@
+"""`tweet-triage triage ...`: migrate, accounts and API tokens, as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tweet_triage.triage.cli import app
+from tweet_triage.triage.store import DuplicateUserError, TriageStore, UnknownUserError
+from tweet_triage.triage.web.security import WeakPasswordError, token_digest, verify_password
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def state(monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("TRIAGE_DATABASE_URL", raising=False)
+    return Path(os.environ["TT_STATE_DIR"])  # the per-test state folder (tests/conftest.py)
+
+
+def test_accounts_and_tokens(state: Path) -> None:
+    migrated = runner.invoke(app, ["migrate"])
+    assert migrated.exit_code == 0 and "schema revision 0001" in migrated.output
+
+    add = ["users", "add", "maria", "--password-stdin"]
+    assert runner.invoke(app, add, input="a long password\n").exit_code == 0
+    again = runner.invoke(app, add, input="a long password\n")
+    assert isinstance(again.exception, DuplicateUserError)
+    short = runner.invoke(app, ["users", "add", "bob", "--password-stdin"], input="short\n")
+    assert isinstance(short.exception, WeakPasswordError)
+
+    created = runner.invoke(app, ["tokens", "create", "maria", "--name", "scripts"])
+    assert created.exit_code == 0
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("tt_")
+    assert isinstance(
+        runner.invoke(app, ["tokens", "create", "nobody"]).exception, UnknownUserError
+    )
+
+    store = TriageStore(f"sqlite:///{state / 'triage' / 'triage.db'}")
+    user = store.user_for_token(token_digest(token))
+    assert user is not None and user.name == "maria"
+    assert verify_password(user.password_hash, "a long password")
+    listed = runner.invoke(app, ["tokens", "list"]).output
+    assert "maria\tscripts" in listed and token not in listed
+    (row,) = store.tokens()
+    assert runner.invoke(app, ["tokens", "revoke", str(row.id)]).exit_code == 0
+    assert store.user_for_token(token_digest(token)) is None
+    store.close()
+
+
+def test_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = {**os.environ, "TT_STATE_DIR": str(tmp_path / "state"), "TT_IGNORE_DOTENV": "1"}
+    env.pop("TRIAGE_DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "tweet_triage", "triage", "tokens", "create", "nobody"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: no user 'nobody' in the triage store; create it with "
+        "`tweet-triage triage users add nobody`"
+    )
