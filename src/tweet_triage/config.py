@@ -569,6 +569,14 @@ def write_local_env(state_dir: Path, name: str, values: dict[str, str]) -> Path:
     return path
 
 
+def read_local_env(state_dir: Path, name: str) -> dict[str, str]:
+    """A stand-in's recorded settings; empty when it has recorded none."""
+    path = state_dir / f"local-{name}.env"
+    if not path.is_file():
+        return {}
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
+
+
 def remove_local_env(state_dir: Path, name: str) -> None:
     (state_dir / f"local-{name}.env").unlink(missing_ok=True)
 

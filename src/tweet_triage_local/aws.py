@@ -6,7 +6,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from tweet_triage.config import remove_local_env, write_local_env
+from tweet_triage.config import read_local_env, remove_local_env, write_local_env
 from tweet_triage.process import Service
 
 
@@ -36,8 +36,8 @@ def local_aws_settings(endpoint: str) -> dict[str, str]:
 def start_local_aws(state_dir: Path, port: int) -> str:
     """Start moto server (if not running), record its settings, return its endpoint URL."""
     service = moto_service(state_dir)
-    running_endpoint = _recorded_endpoint(state_dir) if service.running() else None
-    endpoint = running_endpoint or f"http://127.0.0.1:{port}"
+    recorded = read_local_env(state_dir, "aws") if service.running() else {}
+    endpoint = recorded.get("AWS_ENDPOINT_URL") or f"http://127.0.0.1:{port}"
     service.start(
         [
             sys.executable,
@@ -53,15 +53,6 @@ def start_local_aws(state_dir: Path, port: int) -> str:
     )
     write_local_env(state_dir, "aws", local_aws_settings(endpoint))
     return endpoint
-
-
-def _recorded_endpoint(state_dir: Path) -> str | None:
-    path = state_dir / "local-aws.env"
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            if line.startswith("AWS_ENDPOINT_URL="):
-                return line.split("=", 1)[1]
-    return None
 
 
 def stop_local_aws(state_dir: Path) -> str:

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tweet_triage.config import Settings, remove_local_env, write_local_env
+from tweet_triage.config import Settings, read_local_env, remove_local_env, write_local_env
 from tweet_triage.process import Service
 
 SERVICE_NAME = "xapi"
@@ -37,13 +37,6 @@ def _answers(base_url: str, token: str) -> bool:
         return False
 
 
-def _recorded(state_dir: Path) -> dict[str, str]:
-    path = state_dir / f"local-{SERVICE_NAME}.env"
-    if not path.is_file():
-        return {}
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-
-
 def start_local_xapi(
     settings: Settings,
     *,
@@ -55,7 +48,7 @@ def start_local_xapi(
     """Start the stand-in (if not running), record its settings, return its base URL."""
     state_dir = settings.state_dir
     service = xapi_service(state_dir)
-    recorded = _recorded(state_dir) if service.running() else {}
+    recorded = read_local_env(state_dir, SERVICE_NAME) if service.running() else {}
     token = recorded.get("X_BEARER_TOKEN") or (
         settings.x_bearer_token.get_secret_value()
         if settings.x_bearer_token is not None and settings.x_bearer_token.get_secret_value()
