@@ -21,6 +21,7 @@ from tests.unit.triage.test_store import (  # noqa: F401 - collected here agains
     test_queue_orders_filters_and_drops_decided,
     test_rescoring_keeps_arrival_and_decisions,
     test_stored_tweet_round_trips,
+    test_the_migrations_build_exactly_the_models_schema,
     test_upsert_is_idempotent_by_tweet_id,
     test_users_tokens_and_sessions,
 )

@@ -168,3 +168,15 @@ def test_unusable_database_is_one_clear_error(tmp_path: Path) -> None:
 def test_unsupported_url_is_refused() -> None:
     with pytest.raises(StoreError, match="supports sqlite and postgresql"):
         TriageStore("mysql://u:p@localhost/db")
+
+
+def test_the_migrations_build_exactly_the_models_schema(store: TriageStore) -> None:
+    """A model change without its migration (or the reverse) fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from tweet_triage.triage.store import Base
+
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
