@@ -211,7 +211,9 @@ def run_label(
     started = time.perf_counter()
     _require_stage_output(paths.processed, "process", "process")
     annotations_path = annotations or default_annotations_path(settings)
-    found = label.read_annotations(spark, annotations_path)
+    decisions_path = paths.root / "labels" / "decisions.csv"  # `triage export-decisions`
+    decisions = decisions_path if decisions_path.is_file() else None
+    found = label.read_annotations(spark, annotations_path, decisions)
     processed = spark.read.parquet(str(paths.processed))
     replace_output(label.annotate(processed, found.valid), paths.labelled)
 
@@ -231,7 +233,11 @@ def run_label(
             "annotations_valid": valid,
             "annotations_rejected": rejected,
             "annotations_without_tweet": valid - n_labelled,
-            "sentiment": {label.SENTIMENTS[int(k)]: v for k, v in sorted(classes.items())},
+            "sentiment": {
+                label.SENTIMENTS[int(k)]: v for k, v in sorted(classes.items()) if k != "None"
+            },
+            "decisions": str(decisions) if decisions else None,
+            "label_sources": _counts(labelled, "label_source") if decisions else None,
             "needs_support": _counts(labelled, "needs_support"),
         },
         seconds=time.perf_counter() - started,

@@ -5,6 +5,12 @@ the same file the export hands to annotators with the sentiment filled in. Needs
 means negative or neutral. A tweet without a (valid) annotation stays unlabelled: it never
 reaches the training sets as "does not need support" (the original binarised before
 dropping them), and it is counted.
+
+The inbox team's decisions (`DATA_DIR/labels/decisions.csv`, written by `tweet-triage triage
+export-decisions`) are read beside the annotations: binary needs-support labels without a
+sentiment. Conflicts are settled by `tweet_triage.triage.labels.resolve_labels` (an
+annotator's sentiment outranks a decision; the latest decision wins among decisions), and
+the rows it sets aside are counted with their reason.
 """
 
 from __future__ import annotations
@@ -33,8 +39,12 @@ class Annotations:
     rejected: DataFrame
 
 
-def read_annotations(spark: SparkSession, path: Path) -> Annotations:
-    """Read and check an annotations CSV (plain or .gz; Excel's UTF-8 BOM is fine)."""
+def read_annotations(spark: SparkSession, path: Path, decisions: Path | None = None) -> Annotations:
+    """Read and check an annotations CSV (plain or .gz; Excel's UTF-8 BOM is fine).
+
+    With `decisions` (a decisions CSV), `valid` also holds the team's binary labels
+    (sentiment null) and `label_source`; conflicts join `rejected` with their reason.
+    """
     fix = (
         "set ANNOTATIONS_PATH to a CSV with a header row and the columns id,sentiment "
         "(0 negative, 1 neutral, 2 positive); `tweet-triage export-for-labelling` writes one "
@@ -77,21 +87,56 @@ def read_annotations(spark: SparkSession, path: Path) -> Annotations:
             )
         )
     )
+    if decisions is not None:
+        return _with_decisions(spark, Annotations(valid, rejected), decisions)
     return Annotations(valid, rejected)
+
+
+def _with_decisions(spark: SparkSession, found: Annotations, decisions: Path) -> Annotations:
+    """Annotations plus the team's decisions, one label per id by the documented rule."""
+    import pandas as pd
+
+    from tweet_triage.triage.labels import read_decisions_csv, resolve_labels
+
+    resolved = resolve_labels(found.valid.toPandas(), read_decisions_csv(decisions))
+    rows = [
+        (r.id, None if pd.isna(r.sentiment) else int(r.sentiment), int(r.needs_support), r.source)
+        for r in resolved.labels.itertuples()
+    ]
+    valid = spark.createDataFrame(
+        rows,
+        "id string, sentiment int, needs_support int, source string",
+    ).withColumnRenamed("source", "label_source")
+    conflicts = spark.createDataFrame(
+        [(r.id, "", r.reason) for r in resolved.conflicts.itertuples()],
+        "id string, sentiment_text string, reason string",
+    )
+    return Annotations(valid, found.rejected.unionByName(conflicts))
 
 
 def annotate(processed: DataFrame, annotations: DataFrame) -> DataFrame:
     """Every processed tweet with sentiment, needs_support (null when unlabelled), labelled."""
-    return (
-        processed.join(annotations.select("id", "sentiment"), on="id", how="left")
-        .withColumn(
-            "needs_support",
-            F.when(F.col("sentiment").isNull(), None)
-            .when(F.col("sentiment").isin(*NEEDS_SUPPORT), 1)
-            .otherwise(0)
-            .cast("int"),
+    from_sentiment = (
+        F.when(F.col("sentiment").isNull(), None)
+        .when(F.col("sentiment").isin(*NEEDS_SUPPORT), 1)
+        .otherwise(0)
+    )
+    if "needs_support" in annotations.columns:  # decisions: binary labels, no sentiment
+        joined = processed.join(
+            annotations.select(
+                "id", "sentiment", F.col("needs_support").alias("_given"), "label_source"
+            ),
+            on="id",
+            how="left",
         )
-        .withColumn("labelled", F.col("sentiment").isNotNull())
+        needs_support = F.coalesce(from_sentiment, F.col("_given"))
+    else:
+        joined = processed.join(annotations.select("id", "sentiment"), on="id", how="left")
+        needs_support = from_sentiment
+    return (
+        joined.withColumn("needs_support", needs_support.cast("int"))
+        .withColumn("labelled", F.col("needs_support").isNotNull())
+        .drop("_given")
     )
 
 
