@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.unit.triage.conftest import KeywordScorer, scored
+from tweet_triage.model.bundle import ModelFolderError
 from tweet_triage.triage.store import TriageStore
 from tweet_triage.triage.web.scoring import ModelProvider, ModelUnavailableError
 
@@ -74,6 +75,34 @@ def test_the_model_is_loaded_once_and_lazily(store: TriageStore, inbox_config) -
     provider.score(["a"])
     provider.score(["b"])
     assert loads == ["folder"] and provider.version == "3"
+
+
+def test_a_registry_outage_keeps_the_loaded_model() -> None:
+    answers: list[object] = ["1", ModelFolderError("models:/needs-support/2: cannot fetch")]
+
+    def resolve() -> tuple[str, None]:
+        answer = answers.pop(0) if answers else "1"
+        if isinstance(answer, Exception):
+            raise answer
+        return str(answer), None
+
+    provider = ModelProvider(resolve, lambda _: KeywordScorer(), recheck_seconds=0)
+    assert provider.score(["x"]).version == "1"
+    assert provider.score(["help"]).probabilities == [0.9]  # resolving failed: same model
+
+
+def test_a_model_that_cannot_be_resolved_at_first_is_503(
+    api_token: str, store, inbox_config
+) -> None:
+    from tweet_triage.triage.web.app import create_app
+
+    def broken() -> tuple[str, None]:
+        raise ModelFolderError("models/x: weights cannot be loaded")
+
+    app = create_app(store, ModelProvider(broken, lambda _: KeywordScorer()), inbox_config)
+    with TestClient(app, headers={"Authorization": f"Bearer {api_token}"}) as client:
+        response = client.post("/api/score", json={"texts": ["hello"]})
+    assert response.status_code == 503 and "weights cannot be loaded" in response.text
 
 
 def test_a_new_champion_is_picked_up_without_a_restart() -> None:

@@ -158,9 +158,10 @@ class ModelProvider:
         if self._scorer is None or now - self._checked_at >= self._recheck:
             try:
                 version, source = self._resolve()
-            except ModelUnavailableError:
+            except TriageError as exc:  # no champion, registry unreachable, bad folder
                 if self._scorer is None:
-                    raise
+                    raise ModelUnavailableError(str(exc)) from exc
+                log.warning("cannot resolve the model (%s); still using %s", exc, self._version)
                 version, source = self._version or "", None  # keep serving the loaded one
             self._checked_at = now
             if self._scorer is None or version != self._version:
