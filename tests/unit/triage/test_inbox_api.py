@@ -212,3 +212,25 @@ def test_a_failing_pass_fails_every_request_in_it() -> None:
                 future.result(10)
     broken.clear()
     assert provider.score(["help"]).probabilities == [0.9]  # nothing stays stuck
+
+
+def test_score_with_a_real_model_folder(
+    tmp_path_factory: pytest.TempPathFactory, store: TriageStore, api_token: str, inbox_config
+) -> None:
+    """The inbox loads a model folder through the registry and inference APIs the scorer uses."""
+    from tests.unit.triage.scorer_model import build_scorer_model
+    from tweet_triage.config import load_settings
+    from tweet_triage.model.inference import load_scorer
+    from tweet_triage.triage.web.app import create_app
+
+    folder = build_scorer_model(tmp_path_factory.mktemp("inbox-model"), threshold=0.5)
+    provider = ModelProvider.from_settings(load_settings(), str(folder))
+    app = create_app(store, provider, inbox_config)
+    texts = ["my order never arrived", "what a lovely launch"]
+    with TestClient(app, headers={"Authorization": f"Bearer {api_token}"}) as client:
+        results = client.post("/api/score", json={"texts": texts}).json()
+    expected = load_scorer(folder).score(texts)
+    assert [r["p_needs_support"] for r in results] == pytest.approx(expected, abs=1e-5)
+    assert [r["needs_support"] for r in results] == [p >= 0.5 for p in expected]
+    assert {r["model_version"] for r in results} == {provider.version}
+    assert provider.version.startswith("sha256:")
