@@ -54,8 +54,12 @@ def _ready(settings: Settings, name: str, since: float) -> bool:
         return port_answers(settings.triage_port, settings.triage_host)
     if name == SCORER:  # the scorer writes its stats file once its query has started
         path = scorer_stats_path(settings)
-        return path.is_file() and path.stat().st_mtime >= since
-    return True
+    else:  # the follower saves the sync ledger after each pass that could list the bucket
+        from tweet_triage.data.paths import DataPaths
+        from tweet_triage.data.sync import LEDGER_NAME
+
+        path = DataPaths.from_settings(settings).raw / LEDGER_NAME
+    return path.is_file() and path.stat().st_mtime >= since
 
 
 def start_live(settings: Settings) -> list[str]:
