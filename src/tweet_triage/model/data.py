@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tweet_triage.errors import TriageError
-from tweet_triage.model.names import NEEDS_SUPPORT, SPLIT_COLUMNS
+from tweet_triage.model.names import NEEDS_SUPPORT, NEEDS_SUPPORT_ONLY, SPLIT_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -177,10 +177,15 @@ def load_split(
     frame[NEEDS_SUPPORT] = labels.astype("int64")
     if need_sentiment:
         sentiment = pd.to_numeric(frame["sentiment"], errors="coerce")
-        if not sentiment.isin([0, 1, 2]).all():
+        # A binary label (an inbox decision) has no sentiment: "no support" is the positive
+        # class's target; "needs support" learns P(negative) + P(neutral) (NEEDS_SUPPORT_ONLY).
+        binary = sentiment.isna() & frame["sentiment"].isna()
+        sentiment = sentiment.mask(binary, frame[NEEDS_SUPPORT].map({0: 2, 1: NEEDS_SUPPORT_ONLY}))
+        if not sentiment.isin([0, 1, 2, NEEDS_SUPPORT_ONLY]).all():
             raise ModelDataError(
-                f"split {name!r} at {path}: sentiment must be 0, 1 or 2 on every row for "
-                "three-class training; use --objective weighted or fix the annotations"
+                f"split {name!r} at {path}: sentiment must be 0, 1, 2 or empty (a binary "
+                "label) on every row for three-class training; use --objective weighted or "
+                "fix the annotations"
             )
         frame["sentiment"] = sentiment.astype("int64")
     ok = valid_text_mask(frame["model_text"])

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 # Columns of the data stage's labelled splits the model stage needs (others are carried).
 NEEDS_SUPPORT = "needs_support"
+# The three-class head's training label for "needs support, sentiment unknown" (an inbox
+# decision): its loss is on P(negative) + P(neutral) (trainer.three_class_loss).
+NEEDS_SUPPORT_ONLY = 3
 SPLIT_COLUMNS = ("id", "model_text", NEEDS_SUPPORT)
 # Columns `predict` needs from a user's input.
 INPUT_COLUMNS = ("id", "text")

@@ -20,6 +20,7 @@ from transformers import Trainer, TrainerCallback
 from tweet_triage.model.arguments import TrainingError
 from tweet_triage.model.bundle import needs_support_probability
 from tweet_triage.model.metrics import best_threshold, classification_metrics
+from tweet_triage.model.names import NEEDS_SUPPORT_ONLY
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,22 @@ def needs_support_ids(objective: str) -> list[int]:
 
 
 def needs_support_labels(labels: np.ndarray, objective: str) -> np.ndarray:
-    """0/1 needs-support labels from the head's training labels."""
-    return (labels <= 1).astype(int) if objective == "three_class" else labels.astype(int)
+    """0/1 needs-support labels from the head's training labels (3: needs support only)."""
+    return (labels != 2).astype(int) if objective == "three_class" else labels.astype(int)
+
+
+def three_class_loss(logits: Any, labels: Any) -> Any:
+    """Cross-entropy on the sentiment labels; binary "needs support" rows (label 3) have no
+    sentiment, so theirs is the loss on the collapsed probability P(negative) + P(neutral).
+
+    A binary "no support" row is simply class 2 (P(no support) is P(positive)).
+    """
+    import torch
+
+    log_p = torch.nn.functional.log_softmax(logits.float(), dim=-1)
+    collapsed = torch.logsumexp(log_p[:, :2], dim=-1)
+    per_class = log_p.gather(1, labels.clamp(max=2).unsqueeze(1)).squeeze(1)
+    return -torch.where(labels == NEEDS_SUPPORT_ONLY, collapsed, per_class).mean()
 
 
 class EncodedDataset:
@@ -116,7 +131,10 @@ class TriageTrainer(Trainer):
             if self.loss_weights is not None
             else None
         )
-        loss = torch.nn.functional.cross_entropy(logits.float(), labels, weight=weight)
+        if weight is None and logits.shape[-1] == 3:
+            loss = three_class_loss(logits, labels)
+        else:
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels, weight=weight)
         return (loss, outputs) if return_outputs else loss
 
     def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
