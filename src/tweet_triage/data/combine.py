@@ -247,9 +247,19 @@ def quarantined(parsed: DataFrame) -> DataFrame:
 
 
 def deduplicate(parsed: DataFrame) -> DataFrame:
-    """Good tweets, one row per id (the first delivery), `deliveries` = copies received."""
-    tweets = parsed.where(F.col("reason").isNull()).drop("reason", "value")
-    by_id = Window.partitionBy("id")
+    """Good tweets, one row per id (the first delivery), `deliveries` = copies received.
+
+    Rows are gathered by creation date first: every copy of a tweet has the same
+    `created_at`, so the window by (date, id) finds all copies with that one shuffle, and
+    each date leaves in one piece (one file per date when written partitioned by date).
+    """
+    tweets = (
+        parsed.where(F.col("reason").isNull())
+        .drop("reason", "value")
+        .withColumn("date", F.to_date("created_at"))
+        .repartition("date")
+    )
+    by_id = Window.partitionBy("date", "id")
     first = by_id.orderBy("source", F.col("created_at"))
     return (
         tweets.withColumn("deliveries", F.count(F.lit(1)).over(by_id).cast("int"))
@@ -257,6 +267,5 @@ def deduplicate(parsed: DataFrame) -> DataFrame:
         .where(F.col("_copy") == 1)
         .drop("_copy")
         .withColumnRenamed("source", "source_object")
-        .withColumn("date", F.to_date("created_at"))
         .withColumn("hour", F.hour("created_at"))
     )

@@ -10,6 +10,7 @@ Every tweet leaves with a decision, the first reason that applies, and the rule 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from py4j.protocol import Py4JJavaError
@@ -31,23 +32,53 @@ TOO_FEW_WORDS = "too_few_words"
 KEEP_ALL = "all (profile has no keep rules)"
 
 
+# What splits lower-cased text into its words for the term pre-check: runs of WORD_CHAR.
+NOT_WORD_CHARS = r"[^\p{L}\p{N}_]+"
+
+
+def words_of(lowered_text: Column) -> Column:
+    """The words of lower-cased text (runs of letters, digits and '_'), for `TermMatcher`."""
+    return F.split(lowered_text, NOT_WORD_CHARS)
+
+
+def _first_word(term: str) -> str | None:
+    """The first run of word characters of a term (as Java's \\p{L}, \\p{N} and '_')."""
+    run = ""
+    for char in term:
+        if unicodedata.category(char)[0] in "LN" or char == "_":
+            run += char
+        elif run:
+            break
+    return run or None
+
+
 @dataclass(frozen=True)
 class TermMatcher:
     """One alternation of lower-case literal terms, and the rule each variant names.
 
     It runs on the lower-cased text: one `lower()` per tweet is much cheaper than Java's
-    case-insensitive matching of every alternative at every position.
+    case-insensitive matching of every alternative at every position. And it runs only on
+    texts that hold the first word of some term (`first_words`, a hash lookup per word):
+    a term found on word boundaries always brings its first word along as a whole word,
+    so the check never skips a match, and most tweets are not matched by most rules.
     """
 
     pattern: str
     rules: dict[str, str]
+    first_words: tuple[str, ...] | None  # None: a term without word characters
 
-    def rule(self, lowered_text: Column) -> Column:
-        """The rule of the first term found in the lower-cased text, or null."""
+    def rule(self, lowered_text: Column, words: Column) -> Column:
+        """The rule of the first term found in the lower-cased text, or null.
+
+        `words` is `words_of(lowered_text)`, computed once per tweet by the caller.
+        """
         found = F.regexp_extract(lowered_text, self.pattern, 1)
+        if self.first_words is not None:
+            candidates = F.array(*[F.lit(word) for word in self.first_words])
+            found = F.when(F.arrays_overlap(words, candidates), found)
         key = F.regexp_replace(found, WHITESPACE_PATTERN, " ")
         lookup = F.create_map(*[F.lit(x) for pair in self.rules.items() for x in pair])
-        return F.try_element_at(lookup, key)  # '' (no match) is not a key: null
+        return F.try_element_at(lookup, key)  # '' (no match) or null is not a key: null
 
 
 def _spelled(term: str) -> str:
@@ -77,7 +108,13 @@ def term_matcher(terms: dict[str, str]) -> TermMatcher | None:
         return None
     alternatives = sorted(regexes.values(), key=len, reverse=True)
     pattern = f"(?<!{WORD_CHAR})({'|'.join(alternatives)})(?!{WORD_CHAR})"
-    return TermMatcher(pattern, variants)
+    first_words = [_first_word(variant) for variant in variants]
+    checkable = all(first_words)
+    return TermMatcher(
+        pattern,
+        variants,
+        tuple(sorted(set(first_words))) if checkable else None,  # type: ignore[arg-type]
+    )
 
 
 @dataclass(frozen=True)
@@ -157,16 +194,19 @@ def apply_filter(tweets: DataFrame, compiled: CompiledFilter) -> DataFrame:
     Each rule set is evaluated once per tweet, and only where it can change the outcome:
     drop rules for tweets a keep rule matched, the word count for tweets not dropped.
     """
-    text, lowered = F.col("text"), F.lower(F.col("text"))
+    text, lowered, words = F.col("text"), F.col("_lowered"), F.col("_words")
+    tweets = tweets.select("*", F.lower(text).alias("_lowered")).select(
+        "*", words_of(lowered).alias("_words")
+    )
     if compiled.keeps_everything:
         keep_rule = F.lit(KEEP_ALL)
     else:
-        keep_rules = [compiled.keep_terms.rule(lowered)] if compiled.keep_terms else []
+        keep_rules = [compiled.keep_terms.rule(lowered, words)] if compiled.keep_terms else []
         keep_rule = F.coalesce(*keep_rules, _pattern_rule(text, compiled.keep_patterns, "pattern:"))
     retweet = F.col("is_retweet") if compiled.exclude_retweets else F.lit(False)
     group_hits = []  # '<group>\t<rule>' for the first group that matches
     for group in compiled.drop_groups:
-        rules = [group.terms.rule(lowered)] if group.terms else []
+        rules = [group.terms.rule(lowered, words)] if group.terms else []
         rule = F.coalesce(*rules, _pattern_rule(text, group.patterns, f"{group.name}:pattern:"))
         group_hits.append(F.concat(F.lit(f"{group.name}\t"), rule))
     candidate = F.col("matched_rule").isNotNull() & ~F.coalesce(retweet, F.lit(False))
@@ -193,5 +233,5 @@ def apply_filter(tweets: DataFrame, compiled: CompiledFilter) -> DataFrame:
     return (
         flagged.withColumn("reason", reason)
         .withColumn("decision", F.when(F.col("reason") == KEPT, KEPT).otherwise(DROPPED))
-        .drop("_hit")
+        .drop("_hit", "_lowered", "_words")
     )

@@ -69,7 +69,7 @@ def run_sync(settings: Settings, paths: DataPaths) -> StageSummary:
 
 
 def run_combine(spark: SparkSession, paths: DataPaths, raw: str | None = None) -> StageSummary:
-    """Raw objects -> combined/ (Parquet by date and hour) and quarantine/."""
+    """Raw objects -> combined/ (Parquet by date, one file a day) and quarantine/."""
     started = time.perf_counter()
     source = raw or str(paths.raw)
     raw_input = combine_lib.read_raw(spark, source)
@@ -78,12 +78,11 @@ def run_combine(spark: SparkSession, paths: DataPaths, raw: str | None = None) -
     bad = combine_lib.quarantined(parsed).unionByName(
         combine_lib.bad_objects_frame(spark, raw_input.bad_objects)
     )
-    quarantine = stage_output(bad.coalesce(1), paths.quarantine)
+    # One quarantine file; repartition, not coalesce, so the parsing above stays parallel.
+    quarantine = stage_output(bad.repartition(1), paths.quarantine)
     try:
         tweets = combine_lib.deduplicate(parsed)
-        combined = stage_output(
-            tweets.repartition("date", "hour"), paths.combined, ("date", "hour")
-        )
+        combined = stage_output(tweets, paths.combined, ("date",))
     except BaseException:
         shutil.rmtree(quarantine, ignore_errors=True)
         raise
@@ -182,7 +181,12 @@ def run_process(spark: SparkSession, paths: DataPaths) -> StageSummary:
     replace_output(process.process(kept).drop("decision", "reason", "drop_rule"), paths.processed)
 
     written = spark.read.parquet(str(paths.processed))
-    stats = written.agg(F.count(F.lit(1)), F.sum("near_duplicates")).first()
+    stats = written.agg(
+        F.count(F.lit(1)),
+        F.sum("near_duplicates"),
+        F.count_if("is_reply"),
+        F.count_if("is_original"),
+    ).first()
     assert stats is not None
     rows_out, duplicates = int(stats[0]), int(stats[1] or 0)
     summary = StageSummary(
@@ -195,8 +199,8 @@ def run_process(spark: SparkSession, paths: DataPaths) -> StageSummary:
         },
         details={
             "time_of_day": "4-hour bins of the UTC hour",
-            "replies": written.where("is_reply").count(),
-            "originals": written.where("is_original").count(),
+            "replies": int(stats[2]),
+            "originals": int(stats[3]),
         },
         seconds=time.perf_counter() - started,
     )
@@ -214,14 +218,19 @@ def run_label(
     decisions_path = paths.root / "labels" / "decisions.csv"  # `triage export-decisions`
     decisions = decisions_path if decisions_path.is_file() else None
     found = label.read_annotations(spark, annotations_path, decisions)
+    # A CSV that may hold quoted line breaks is read by one task: read the valid rows once.
+    valid_annotations = found.valid.persist(StorageLevel.DISK_ONLY)
     processed = spark.read.parquet(str(paths.processed))
-    replace_output(label.annotate(processed, found.valid), paths.labelled)
+    try:
+        replace_output(label.annotate(processed, valid_annotations), paths.labelled)
+        valid = valid_annotations.count()
+    finally:
+        valid_annotations.unpersist()
 
     written = spark.read.parquet(str(paths.labelled))
     labelled = written.where("labelled")
     classes = _counts(labelled, "sentiment")
     total, n_labelled = written.count(), labelled.count()
-    valid = found.valid.count()
     rejected = _counts(found.rejected, "reason")
     summary = StageSummary(
         stage="label",
@@ -281,7 +290,8 @@ def run_split(
     labelled = all_rows.where("labelled").drop("labelled")
     total = labelled.count()
     val_rows, test_rows = split.split_sizes(total, val_size, test_size)
-    assigned = split.assign_splits(labelled, val_rows, test_rows)
+    # Written and counted: the window that finds cross-split duplicates runs once.
+    assigned = split.assign_splits(labelled, val_rows, test_rows).persist(StorageLevel.DISK_ONLY)
 
     kept = assigned.where(~F.col(split.CROSS_SPLIT_DUPLICATE)).drop(split.CROSS_SPLIT_DUPLICATE)
     ordered = kept.repartition("split").sortWithinPartitions("created_at", "id")
@@ -313,6 +323,8 @@ def run_split(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        assigned.unpersist()
     swap_in(staging, paths.splits)
     summary = StageSummary(
         stage="split",

@@ -56,7 +56,14 @@ def drop_near_duplicates(tweets: DataFrame) -> DataFrame:
     )
 
 
+def normalise(tweets: DataFrame) -> DataFrame:
+    """The per-row part of process: features added, tweets with no model text left out.
+
+    No window and no shuffle, so it runs on a streaming frame too (the live scorer).
+    """
+    return add_features(tweets).where(F.col("model_text") != "")
+
+
 def process(kept: DataFrame) -> DataFrame:
     """Filtered tweets -> model-ready rows, one per distinct text."""
-    featured = add_features(kept).where(F.col("model_text") != "")
-    return drop_near_duplicates(featured)
+    return drop_near_duplicates(normalise(kept))

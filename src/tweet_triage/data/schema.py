@@ -3,16 +3,14 @@
 The streamer stores every payload exactly as X sent it, one JSON object per line:
 `{"data": <Tweet>, "matching_rules": [...], "includes": {...}}`. Reading with this schema
 (never inferring one) keeps a job's columns stable whatever a given hour happens to contain;
-fields X did not send read as null.
+fields X did not send read as null. It names only the fields the jobs use: the JSON parser
+skips the rest (metrics, entity offsets, user profiles) without building values for them.
 """
 
 from __future__ import annotations
 
 from pyspark.sql.types import (
     ArrayType,
-    BooleanType,
-    IntegerType,
-    LongType,
     StringType,
     StructField,
     StructType,
@@ -23,28 +21,10 @@ def _struct(**fields: object) -> StructType:
     return StructType([StructField(name, dtype, True) for name, dtype in fields.items()])  # type: ignore[arg-type]
 
 
-_SPAN = {"start": IntegerType(), "end": IntegerType()}
 ENTITIES = _struct(
-    hashtags=ArrayType(_struct(**_SPAN, tag=StringType())),
-    cashtags=ArrayType(_struct(**_SPAN, tag=StringType())),
-    mentions=ArrayType(_struct(**_SPAN, username=StringType(), id=StringType())),
-    urls=ArrayType(
-        _struct(
-            **_SPAN,
-            url=StringType(),
-            expanded_url=StringType(),
-            display_url=StringType(),
-            unwound_url=StringType(),
-        )
-    ),
-)
-PUBLIC_METRICS = _struct(
-    retweet_count=LongType(),
-    reply_count=LongType(),
-    like_count=LongType(),
-    quote_count=LongType(),
-    bookmark_count=LongType(),
-    impression_count=LongType(),
+    hashtags=ArrayType(_struct(tag=StringType())),
+    mentions=ArrayType(_struct(username=StringType())),
+    urls=ArrayType(_struct(expanded_url=StringType())),
 )
 TWEET = _struct(
     id=StringType(),
@@ -55,19 +35,17 @@ TWEET = _struct(
     conversation_id=StringType(),
     in_reply_to_user_id=StringType(),
     source=StringType(),
-    possibly_sensitive=BooleanType(),
     edit_history_tweet_ids=ArrayType(StringType()),
     referenced_tweets=ArrayType(_struct(type=StringType(), id=StringType())),
     entities=ENTITIES,
-    public_metrics=PUBLIC_METRICS,
     # Posts longer than 280 characters: `text` is truncated, the whole text is here.
     note_tweet=_struct(text=StringType()),
 )
-USER = _struct(id=StringType(), username=StringType(), name=StringType(), verified=BooleanType())
+USER = _struct(id=StringType(), username=StringType())
 CORRUPT_COLUMN = "_corrupt_record"
 PAYLOAD_SCHEMA = _struct(
     data=TWEET,
-    matching_rules=ArrayType(_struct(id=StringType(), tag=StringType())),
+    matching_rules=ArrayType(_struct(tag=StringType())),
     includes=_struct(users=ArrayType(USER)),
     **{CORRUPT_COLUMN: StringType()},
 )
