@@ -177,12 +177,14 @@ def kept_tweets(records: DataFrame, compiled: filtering.CompiledFilter) -> DataF
 
 
 def scored_records(rows: Sequence[Any]) -> list[ScoredRecord]:
-    """Spark rows of the scored table -> the store's records (naive times are UTC)."""
+    """Spark rows of the scored table -> the store's records, times in UTC.
+
+    PySpark hands timestamps back as naive datetimes in this process's local time zone;
+    `astimezone` reads a naive value exactly that way.
+    """
 
     def utc(value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else value.astimezone(UTC)
 
     return [
         ScoredRecord(

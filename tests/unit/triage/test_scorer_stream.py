@@ -110,7 +110,9 @@ def test_spark_rows_become_store_records_in_utc() -> None:
         "model_version": "3",
     }
     (record,) = scored_records([row])
-    assert record.created_at == naive.replace(tzinfo=UTC) and record.received_at is None
+    # PySpark's naive datetimes are in the local time zone (UTC on CI runners).
+    assert record.created_at == naive.astimezone(UTC) and record.received_at is None
+    assert record.created_at.tzinfo is UTC
     assert record.rule_tags == ["sport"] and record.flagged is True and record.model_version == "3"
 
 
