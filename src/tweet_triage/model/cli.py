@@ -27,6 +27,11 @@ class Runner(StrEnum):
     spark = "spark"
 
 
+class CapacityUnit(StrEnum):
+    tweets = "tweets"
+    minutes = "minutes"
+
+
 class Engine(StrEnum):
     auto = "auto"
     torch = "torch"
@@ -130,18 +135,27 @@ def evaluate(
     ] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     naive_seed: Annotated[int, typer.Option(help="Seed of the reference random draw.")] = 88,
+    capacity: Annotated[
+        float,
+        typer.Option(help="The team's reading capacity per hour (capacity view of the report)."),
+    ] = 30.0,
+    capacity_unit: Annotated[
+        CapacityUnit, typer.Option(help="Unit of --capacity: tweets or minutes of work per hour.")
+    ] = CapacityUnit.tweets,
     device: Annotated[str, typer.Option(help="auto, cuda or cpu.")] = "auto",
     engine: Annotated[Engine, typer.Option(help=ENGINE_HELP)] = Engine.auto,
     track: Annotated[bool, typer.Option(help="Add the results to the model's MLflow run.")] = True,
 ) -> None:
     """ML and business metrics on a held-out split, plots and the report."""
     from tweet_triage.model.bundle import ModelMeta
+    from tweet_triage.model.business import Capacity
     from tweet_triage.model.data import require_splits
     from tweet_triage.model.evaluate import EvaluateOptions
     from tweet_triage.model.evaluate import evaluate as run_evaluation
     from tweet_triage.model.metrics import BusinessParams
 
     settings = _settings()
+    team_capacity = Capacity(capacity, capacity_unit.value)
     ModelMeta.load(model or settings.model_dir)  # the folder and the split, before loading
     require_splits(data_dir or settings.data_dir, (split,))
     try:
@@ -169,10 +183,17 @@ def evaluate(
             device=device,
             engine=engine.value,
             track=track,
+            capacity=team_capacity,
         ),
     )
     lo, hi = result.interval("f2")
     same, coin = result.reduction("naive_same_rate"), result.reduction("naive_50")
+    everything = result.reduction("flag_everything")
+    typer.echo(
+        f"support minutes lost {result.total_lost_min:.1f} (missed + wasted): "
+        f"{everything.total_lost:.0f}% less than flagging everything, "
+        f"{same.total_lost:.0f}% less than random at the same flag rate"
+    )
     typer.echo(
         f"{split}: needs-support F2 {result.metric('f2'):.3f} [{lo:.3f}, {hi:.3f}], precision "
         f"{result.metric('precision'):.3f}, recall {result.metric('recall'):.3f}, PR AUC "

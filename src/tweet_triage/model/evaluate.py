@@ -4,7 +4,7 @@ against random guessing, slices; results to reports/ and to the model's MLflow r
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +13,7 @@ import pandas as pd
 
 from tweet_triage.config import Settings
 from tweet_triage.model.bundle import ModelMeta
+from tweet_triage.model.business import Capacity, capacity_view
 from tweet_triage.model.data import load_split
 from tweet_triage.model.inference import load_scorer
 from tweet_triage.model.metrics import (
@@ -40,6 +41,8 @@ from tweet_triage.text import word_count
 log = logging.getLogger(__name__)
 
 SLICES = ("time_of_day", "word_bin", "tweet_kind")
+# The team's reading capacity when none is given: 30 tweets an hour, one person's steady pace.
+DEFAULT_CAPACITY_PER_HOUR = 30.0
 
 
 @dataclass
@@ -52,6 +55,7 @@ class EvaluateOptions:
     device: str = "auto"
     engine: str = "auto"
     track: bool = True
+    capacity: Capacity = field(default_factory=lambda: Capacity(DEFAULT_CAPACITY_PER_HOUR))
 
 
 def _words(frame: pd.DataFrame) -> np.ndarray:
@@ -129,6 +133,14 @@ def evaluate(
         n_bootstrap=options.n_bootstrap,
         business=business_comparison(y, pred, words, params, seed=options.naive_seed),
         slices=slices,
+        capacity=capacity_view(
+            y,
+            p,
+            frame["created_at"] if "created_at" in frame.columns else [],
+            words,
+            params,
+            options.capacity,
+        ),
         validation=model.meta.validation,
         training={
             k: model.meta.training.get(k)

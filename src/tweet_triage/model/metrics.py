@@ -10,10 +10,12 @@ Business metrics (parameters in `BusinessParams`, documented in docs/model.md):
   tweets that needed the team and were not shown to it;
 - time wasted = reading time of false positives (+ `false_positive_reply_fraction` x typing,
   0 by default: a tweet that needs no support is read, not answered).
-Naive baseline = random guessing that flags each tweet with probability q, whose expected
-values are exact: E[missed] = (1 - q) x (response time of all positives) and
-E[wasted] = q x (waste time of all negatives). We report q = the model's own flag rate
-(same workload) and q = 0.5 (a coin), plus one seeded draw for reference.
+Total support minutes lost = time missed + time wasted, the one number the headline compares.
+Baselines: flag everything (nothing missed, every tweet that needs no support read), flag
+nothing (every needs-support tweet missed), and random guessing that flags each tweet with
+probability q, whose expected values are exact: E[missed] = (1 - q) x (response time of all
+positives) and E[wasted] = q x (waste time of all negatives). We report q = the model's own
+flag rate (same workload) and q = 0.5 (a coin), plus one seeded draw for reference.
 """
 
 from __future__ import annotations
@@ -212,11 +214,14 @@ def business_metrics(
     response, waste = tweet_seconds(words, params)
     missed = (y == 1) & (pred == 0)
     wasted = (y == 0) & (pred == 1)
+    time_missed = float(response[missed].sum() / 60)
+    time_wasted = float(waste[wasted].sum() / 60)
     return {
         "tweets_missed": int(missed.sum()),
         "tweets_wasted": int(wasted.sum()),
-        "time_missed_min": float(response[missed].sum() / 60),
-        "time_wasted_min": float(waste[wasted].sum() / 60),
+        "time_missed_min": time_missed,
+        "time_wasted_min": time_wasted,
+        "total_lost_min": time_missed + time_wasted,
         "flag_rate": float(pred.mean()) if len(pred) else 0.0,
     }
 
@@ -229,11 +234,14 @@ def naive_expected(
         raise ValueError("flag_rate must lie in [0, 1]")
     y = np.asarray(y_true, dtype=int)
     response, waste = tweet_seconds(words, params)
+    time_missed = float((1 - flag_rate) * response[y == 1].sum() / 60)
+    time_wasted = float(flag_rate * waste[y == 0].sum() / 60)
     return {
         "tweets_missed": float((1 - flag_rate) * (y == 1).sum()),
         "tweets_wasted": float(flag_rate * (y == 0).sum()),
-        "time_missed_min": float((1 - flag_rate) * response[y == 1].sum() / 60),
-        "time_wasted_min": float(flag_rate * waste[y == 0].sum() / 60),
+        "time_missed_min": time_missed,
+        "time_wasted_min": time_wasted,
+        "total_lost_min": time_missed + time_wasted,
         "flag_rate": float(flag_rate),
     }
 
@@ -250,11 +258,14 @@ def business_comparison(
     params: BusinessParams,
     seed: int = 88,
 ) -> dict[str, Any]:
-    """The model against random guessing: expected at its flag rate and at 50%, one draw."""
+    """The model against flagging everything, flagging nothing and random guessing (expected
+    at the model's flag rate and at 50%, and one seeded draw)."""
     y = np.asarray(y_true, dtype=int)
     model = business_metrics(y, y_pred, words, params)
     draw = np.random.default_rng(seed).integers(0, 2, size=len(y))
     baselines = {
+        "flag_everything": business_metrics(y, np.ones_like(y), words, params),
+        "flag_nothing": business_metrics(y, np.zeros_like(y), words, params),
         "naive_same_rate": naive_expected(y, words, model["flag_rate"], params),
         "naive_50": naive_expected(y, words, 0.5, params),
         "naive_draw": business_metrics(y, draw, words, params),
@@ -270,6 +281,7 @@ def business_comparison(
             name: {
                 "time_missed": pct_reduction(model["time_missed_min"], b["time_missed_min"]),
                 "time_wasted": pct_reduction(model["time_wasted_min"], b["time_wasted_min"]),
+                "total_lost": pct_reduction(model["total_lost_min"], b["total_lost_min"]),
             }
             for name, b in baselines.items()
         },

@@ -78,24 +78,44 @@ def plot_histograms(y: np.ndarray, p: np.ndarray, threshold: float, path: Path) 
 
 
 def plot_business(business: dict[str, Any], path: Path) -> Path:
+    """Support minutes lost (missed + wasted, stacked) for the model and every baseline."""
     names = {
         "model": "model",
+        "flag_everything": "flag everything",
+        "flag_nothing": "flag nothing",
         "naive_same_rate": "random, same flag rate",
         "naive_50": "random, 50%",
         "naive_draw": "one random draw",
     }
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
-    for ax, key, title in zip(
-        axes,
-        ("time_missed_min", "time_wasted_min"),
-        ("Time missed (min)", "Time wasted (min)"),
-        strict=True,
-    ):
-        values = [business[k][key] for k in names]
-        bars = ax.bar(range(len(names)), values, color=["C0", "C1", "C1", "C7"])
-        ax.bar_label(bars, fmt="%.0f")
-        ax.set_xticks(range(len(names)), list(names.values()), rotation=20, ha="right")
-        ax.set_title(title)
+    keys = [k for k in names if k in business]
+    missed = np.array([business[k]["time_missed_min"] for k in keys])
+    wasted = np.array([business[k]["time_wasted_min"] for k in keys])
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    x = np.arange(len(keys))
+    ax.bar(x, missed, color="C3", label="time missed")
+    bars = ax.bar(x, wasted, bottom=missed, color="C1", label="time wasted")
+    ax.bar_label(bars, labels=[f"{v:.0f}" for v in missed + wasted])
+    ax.set_xticks(x, [names[k] for k in keys], rotation=20, ha="right")
+    ax.set_ylabel("support minutes lost")
+    ax.set_title("Support minutes lost: model against baselines")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_reach(capacity: dict[str, Any], path: Path) -> Path | None:
+    """Share of needs-support tweets reached against reading capacity, both orders."""
+    if not capacity.get("curve"):
+        return None
+    curve = pd.DataFrame(capacity["curve"])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(curve["capacity_per_hour"], curve["model_reached"], marker=".", label="model order")
+    ax.plot(curve["capacity_per_hour"], curve["arrival_reached"], marker=".", label="arrival order")
+    ax.axvline(capacity["capacity_per_hour"], color="grey", linestyle="--", label="the team")
+    ax.set_xlabel(f"capacity ({capacity['unit']} per hour)")
+    ax.set_ylabel("needs-support tweets reached")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Reach against capacity")
+    ax.legend(loc="lower right")
     return _save(fig, path)
 
 

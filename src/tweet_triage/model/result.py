@@ -17,6 +17,8 @@ from tweet_triage.model.names import EVALUATION_FILE
 
 # The baselines the model's business metrics are compared with (keys of `business`).
 BASELINES = {
+    "flag_everything": "flag every tweet",
+    "flag_nothing": "flag no tweet",
     "naive_same_rate": "random guessing at the model's flag rate (expected)",
     "naive_50": "random guessing at 50% (expected)",
     "naive_draw": "one seeded random draw (reference)",
@@ -29,6 +31,7 @@ class Reduction:
 
     time_missed: float
     time_wasted: float
+    total_lost: float
 
 
 @dataclass
@@ -48,6 +51,7 @@ class EvaluationResult:
     n_bootstrap: int
     business: dict[str, Any]
     slices: dict[str, list[dict[str, Any]]]
+    capacity: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     mlflow: dict[str, Any] = field(default_factory=dict)
@@ -70,7 +74,13 @@ class EvaluationResult:
     def reduction(self, baseline: str) -> Reduction:
         """The model's cut against one of `BASELINES`."""
         cut = self.business["pct_reduction"][baseline]
-        return Reduction(float(cut["time_missed"]), float(cut["time_wasted"]))
+        return Reduction(
+            float(cut["time_missed"]), float(cut["time_wasted"]), float(cut["total_lost"])
+        )
+
+    @property
+    def total_lost_min(self) -> float:
+        return float(self.business["model"]["total_lost_min"])
 
     def save(self, reports_dir: Path) -> Path:
         data = asdict(self)

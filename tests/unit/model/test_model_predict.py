@@ -112,6 +112,7 @@ def test_evaluate_trends_report_and_tracking(
         "score_histograms.png",
         "business_metrics.png",
         "share_over_time.png",
+        "reach_vs_capacity.png",
     ):
         assert (reports / name).is_file(), name
     again = EvaluationResult.load(reports)
@@ -121,6 +122,9 @@ def test_evaluate_trends_report_and_tracking(
     )
     report_text = (reports / "evaluation.md").read_text()
     assert "Time missed" in report_text and "random guessing at 50%" in report_text
+    assert "flag every tweet" in report_text and "## Capacity view" in report_text
+    assert result.business["flag_everything"]["tweets_missed"] == 0
+    assert set(result.capacity) >= {"model", "arrival", "curve"}
     # No training run in this store: evaluation opened its own run with the metrics.
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     run = mlflow.get_run(result.mlflow["evaluation_run_id"])
