@@ -31,7 +31,7 @@ corpus: $(STAMP) ## Rebuild the bundled demo corpus from the SemEval files (SOUR
 sync: $(STAMP) ## Copy new raw objects from the bucket's raw prefix to data/raw
 	$(CLI) sync
 
-combine: $(STAMP) ## Raw JSON Lines -> de-duplicated Parquet by date/hour (quarantine bad records)
+combine: $(STAMP) ## Raw JSON Lines -> de-duplicated Parquet by date (quarantine bad records and objects)
 	$(CLI) combine
 
 filter: $(STAMP) ## Keep mission tweets (profile's keep/drop terms), with a reason per tweet
