@@ -1,0 +1,277 @@
+"""Active labelling benchmark: uncertainty sampling against random sampling, same budget.
+
+On the bundled corpus a simulated annotator answers like the inbox team: needs support or
+not (the corpus's sentiment collapsed: negative/neutral = 1, positive = 0), never a
+sentiment. From the same start (the same random seed labels, the same backbone) each
+strategy runs R rounds of "label K tweets from the pool, retrain"; after each round the
+model is scored on a fixed test split against its labels (PR AUC, ROC AUC).
+
+- uncertain: the K pool tweets whose P(needs support) is closest to the threshold (0.5
+  here: the benchmark has no validation split to tune one on);
+- random: K pool tweets drawn uniformly.
+
+Training is the real fine-tuning of all-MiniLM-L6-v2 with the three-class head and the
+project's loss for binary labels (`model.trainer.three_class_loss`), retrained from the
+backbone each round on every label so far, with a small fixed budget (BENCH_ACTIVE_STEPS
+optimiser steps of 16) so that it fits two shared CPU cores. A last run trains once more on
+the random strategy's final labels given as sentiments (0/1/2) instead of binary answers,
+the measurement behind docs/model.md's "binary labels" section.
+
+Results: benchmarks/results/active.json (rewritten after every round) and active.png.
+Run: `nice python -m benchmarks.bench_active` (about 15-25 min on two busy cores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SEED = int(os.environ.get("BENCH_ACTIVE_SEED", "0"))
+N_TEST = int(os.environ.get("BENCH_ACTIVE_TEST", "500"))
+N_POOL = int(os.environ.get("BENCH_ACTIVE_POOL", "1000"))
+N_START = int(os.environ.get("BENCH_ACTIVE_START", "64"))
+K = int(os.environ.get("BENCH_ACTIVE_K", "64"))
+ROUNDS = int(os.environ.get("BENCH_ACTIVE_ROUNDS", "4"))
+STEPS = int(os.environ.get("BENCH_ACTIVE_STEPS", "32"))
+BATCH = 16
+MAX_LENGTH = 48
+LEARNING_RATE = 1e-4
+THRESHOLD = 0.5
+
+
+def corpus() -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Normalised texts, sentiments (0/1/2) and needs-support labels, shuffled by SEED."""
+    import pandas as pd
+
+    from tweet_triage.config import CORPUS_DIR
+    from tweet_triage.text import normalise_text
+
+    tweets = pd.read_json(CORPUS_DIR / "tweets.jsonl.gz", lines=True, dtype={"id": str})
+    labels = pd.read_csv(CORPUS_DIR / "annotations.csv.gz", dtype={"id": str})
+    frame = tweets[["id", "text"]].merge(labels, on="id").dropna(subset=["sentiment"])
+    frame["model_text"] = frame["text"].astype(str).map(normalise_text)
+    frame = frame[frame["model_text"].str.len() > 0].drop_duplicates("model_text")
+    frame = frame.sample(frac=1.0, random_state=SEED).head(N_TEST + N_POOL)
+    sentiment = frame["sentiment"].astype(int).to_numpy()
+    return frame["model_text"].tolist(), sentiment, (sentiment <= 1).astype(int)
+
+
+class Model:
+    """MiniLM with a fresh three-class head, fine-tuned from the backbone on given labels."""
+
+    def __init__(self, backbone: str) -> None:
+        from transformers import AutoTokenizer
+
+        self.backbone = backbone
+        self.tokenizer = AutoTokenizer.from_pretrained(backbone)
+        self.model: Any = None
+
+    def train(self, texts: list[str], labels: np.ndarray, seed: int) -> float:
+        import torch
+        from transformers import AutoModelForSequenceClassification
+
+        from tweet_triage.model.trainer import three_class_loss
+
+        torch.manual_seed(seed)
+        self.model = AutoModelForSequenceClassification.from_pretrained(
+            self.backbone, num_labels=3, ignore_mismatched_sizes=True
+        )
+        self.model.train()
+        optimiser = torch.optim.AdamW(self.model.parameters(), lr=LEARNING_RATE)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 1 - s / STEPS)
+        rng = np.random.default_rng(seed)
+        started = time.perf_counter()
+        order: list[int] = []
+        for _ in range(STEPS):
+            if len(order) < BATCH:
+                order += rng.permutation(len(texts)).tolist()
+            rows, order = order[:BATCH], order[BATCH:]
+            batch = self.tokenizer(
+                [texts[i] for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=MAX_LENGTH,
+                return_tensors="pt",
+            )
+            loss = three_class_loss(self.model(**batch).logits, torch.tensor(labels[rows]))
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            optimiser.zero_grad()
+        self.model.eval()
+        return time.perf_counter() - started
+
+    def p_needs_support(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        order = np.argsort([len(t) for t in texts])
+        out = np.empty(len(texts))
+        with torch.inference_mode():
+            for start in range(0, len(texts), 64):
+                rows = order[start : start + 64]
+                batch = self.tokenizer(
+                    [texts[i] for i in rows],
+                    padding=True,
+                    truncation=True,
+                    max_length=MAX_LENGTH,
+                    return_tensors="pt",
+                )
+                p = torch.softmax(self.model(**batch).logits.float(), dim=-1)
+                out[rows] = (p[:, 0] + p[:, 1]).numpy()
+        return out
+
+
+def quality(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    return {
+        "pr_auc": round(float(average_precision_score(y, p)), 4),
+        "roc_auc": round(float(roc_auc_score(y, p)), 4),
+    }
+
+
+def labels_needed(curve: list[dict[str, Any]], target: float, metric: str) -> float | None:
+    """Labels at which a curve first reaches `target` (linear between rounds); None: never."""
+    previous = None
+    for point in curve:
+        if point[metric] >= target:
+            if previous is None:
+                return float(point["labels"])
+            x0, y0, x1, y1 = previous["labels"], previous[metric], point["labels"], point[metric]
+            return float(x0 + (target - y0) * (x1 - x0) / (y1 - y0)) if y1 != y0 else float(x1)
+        previous = point
+    return None
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("pr_auc", "roc_auc"), strict=True):
+        for name, curve in results["curves"].items():
+            ax.plot([c["labels"] for c in curve], [c[metric] for c in curve], "o-", label=name)
+        ax.set_xlabel("labels (simulated annotator, binary answers)")
+        ax.set_ylabel(f"test {metric.replace('_', ' ').upper()}")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"Active labelling: {N_TEST} test tweets, {STEPS} steps of {BATCH} per retrain")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def summarise(results: dict[str, Any]) -> None:
+    curves = results["curves"]
+    if len(curves.get("random", [])) < ROUNDS + 1 or len(curves.get("uncertain", [])) < 2:
+        return
+    final = curves["random"][-1]
+    results["summary"] = {
+        metric: {
+            "random_final": final[metric],
+            "random_final_labels": final["labels"],
+            "uncertain_labels_to_reach_it": labels_needed(
+                curves["uncertain"], final[metric], metric
+            ),
+        }
+        for metric in ("pr_auc", "roc_auc")
+    }
+
+
+def main() -> dict[str, Any]:
+    import torch
+
+    from tweet_triage.model.bundle import resolve_backbone
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    random.seed(SEED)
+    texts, sentiment, needs = corpus()
+    test, pool = slice(0, N_TEST), np.arange(N_TEST, N_TEST + N_POOL)
+    test_texts, y_test = texts[test], needs[test]
+    answers = np.where(needs == 1, 3, 2)  # the annotator's binary answer as a training label
+    rng = np.random.default_rng(SEED)
+    start = rng.choice(pool, size=N_START, replace=False).tolist()
+    model = Model(resolve_backbone(None))
+    results: dict[str, Any] = {
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "what": "uncertainty vs random sampling; real MiniLM fine-tuning per round",
+        "setup": {
+            "corpus": "bundled SemEval-derived corpus, annotations collapsed to needs support",
+            "seed": SEED,
+            "test_tweets": N_TEST,
+            "test_needs_support_share": round(float(y_test.mean()), 4),
+            "pool_tweets": N_POOL,
+            "start_labels": N_START,
+            "labels_per_round": K,
+            "rounds": ROUNDS,
+            "train_steps": STEPS,
+            "batch": BATCH,
+            "max_length": MAX_LENGTH,
+            "learning_rate": LEARNING_RATE,
+            "uncertainty_threshold": THRESHOLD,
+            "cpu_threads": torch.get_num_threads(),
+            "load_average_at_start": os.getloadavg()[0],
+        },
+        "curves": {"random": [], "uncertain": []},
+    }
+    out = RESULTS / "active.json"
+    RESULTS.mkdir(exist_ok=True)
+
+    def record(strategy: str, labelled: list[int], seconds: float, p: np.ndarray) -> None:
+        point = {"labels": len(labelled), **quality(y_test, p), "train_seconds": round(seconds, 1)}
+        results["curves"][strategy].append(point)
+        print(strategy, point, f"load {os.getloadavg()[0]:.1f}", flush=True)
+        summarise(results)
+        out.write_text(json.dumps(results, indent=2) + "\n")
+
+    seconds = model.train([texts[i] for i in start], answers[start], SEED)
+    p_start = model.p_needs_support(test_texts)
+    for strategy in ("random", "uncertain"):
+        record(strategy, start, seconds, p_start)
+    start_model = model.model
+    for strategy in ("random", "uncertain"):
+        labelled = list(start)
+        model.model = start_model
+        for round_no in range(1, ROUNDS + 1):
+            unlabelled = np.setdiff1d(pool, labelled)
+            if strategy == "random":
+                picked = rng.choice(unlabelled, size=K, replace=False).tolist()
+            else:
+                p_pool = model.p_needs_support([texts[i] for i in unlabelled])
+                picked = unlabelled[np.argsort(np.abs(p_pool - THRESHOLD), kind="stable")[:K]]
+                picked = picked.tolist()
+            labelled += picked
+            seconds = model.train([texts[i] for i in labelled], answers[labelled], SEED + round_no)
+            record(strategy, labelled, seconds, model.p_needs_support(test_texts))
+        if strategy == "random":
+            random_labels = list(labelled)
+
+    # The same final random labels as sentiments: what binary answers cost the model.
+    seconds = model.train([texts[i] for i in random_labels], sentiment[random_labels], SEED + 99)
+    results["binary_vs_sentiment"] = {
+        "labels": len(random_labels),
+        "binary_answers": results["curves"]["random"][-1],
+        "sentiment_labels": {
+            **quality(y_test, model.p_needs_support(test_texts)),
+            "train_seconds": round(seconds, 1),
+        },
+    }
+    results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    summarise(results)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, RESULTS / "active.png")
+    print(json.dumps(results.get("summary"), indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()
