@@ -129,6 +129,9 @@ def create_app(store: TriageStore, model: ModelProvider, config: InboxConfig) ->
     app.include_router(public)
     app.include_router(pages)
     app.include_router(api)
+    from tweet_triage.triage.web.labelling import router as labelling  # it imports this module
+
+    app.include_router(labelling)
     return app
 
 

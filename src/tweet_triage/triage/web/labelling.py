@@ -1,0 +1,94 @@
+"""The label page: one tweet at a time, the model's least certain first, fast keys.
+
+`y` needs support, `n` not, `s` skip, `z` undo the last answer. Answers are inbox decisions
+(`needed_us` or `not_for_us`, with who and when), so `label` and `retrain` read them like any
+other. A share of the tweets shown (TRIAGE_LABEL_RANDOM_SHARE, default 20%) is drawn at random
+from the evaluation pool, kept apart for unbiased comparison (see `triage.active`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from tweet_triage.triage.active import DEFAULT_RANDOM_SHARE, next_from_store
+from tweet_triage.triage.labels import undo_last_decision
+from tweet_triage.triage.store import UnknownTweetError
+from tweet_triage.triage.web.app import CsrfSessionDep, InboxDep, SessionDep, _render
+
+router = APIRouter()
+ANSWERS = {"yes": "needed_us", "no": "not_for_us"}
+MAX_SKIPS = 50
+
+
+def _skips(raw: str) -> list[str]:
+    return [s for s in raw.split(",") if s.isdigit()][-MAX_SKIPS:]
+
+
+def _url(skips: list[str], last: str | None) -> str:
+    query = []
+    if skips:
+        query.append("skip=" + ",".join(skips))
+    if last:
+        query.append(f"last={last}")
+    return "/label" + ("?" + "&".join(query) if query else "")
+
+
+@router.get("/label", response_class=HTMLResponse)
+def label_page(
+    request: Request, session: SessionDep, box: InboxDep, skip: str = "", last: str = ""
+) -> Response:
+    skips = _skips(skip)
+    share = getattr(box.config, "label_random_share", DEFAULT_RANDOM_SHARE)
+    found = next_from_store(box.store, random_share=share, skip=set(skips))
+    tweet, pool = found if found else (None, None)
+    return _render(
+        request,
+        "label.html",
+        {
+            "csrf_token": session.csrf_token,
+            "active": "label",
+            "tweet": tweet,
+            "pool": pool,
+            "skip": ",".join(skips),
+            "last": last if last.isdigit() else "",
+            "answers_so_far": sum(
+                1 for d in box.store.decisions() if d.user_name == session.user.name
+            ),
+        },
+    )
+
+
+@router.post("/label")
+def label_answer(
+    session: CsrfSessionDep,
+    box: InboxDep,
+    tweet_id: Annotated[str, Form(max_length=32)],
+    answer: Annotated[str, Form()],
+    skip: Annotated[str, Form()] = "",
+) -> Response:
+    skips = _skips(skip)
+    if answer == "skip":
+        return RedirectResponse(_url([*skips, tweet_id], None), status_code=303)
+    if answer not in ANSWERS:
+        raise HTTPException(422, f"answer must be one of yes, no, skip; got {answer!r}")
+    try:
+        recorded = box.store.decide(tweet_id, session.user.id, ANSWERS[answer])
+    except UnknownTweetError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    box.metrics.decided(box.store, tweet_id, recorded.decided_at)
+    return RedirectResponse(_url(skips, tweet_id), status_code=303)
+
+
+@router.post("/label/undo")
+def label_undo(
+    session: CsrfSessionDep,
+    box: InboxDep,
+    last: Annotated[str, Form(max_length=32)],
+    skip: Annotated[str, Form()] = "",
+) -> Response:
+    if not undo_last_decision(box.store, last, session.user.id):
+        raise HTTPException(404, f"no answer of yours on tweet {last} to undo")
+    return RedirectResponse(_url(_skips(skip), None), status_code=303)
