@@ -5,11 +5,13 @@
 - `DataArguments`: where the splits are, where the model goes, how much data;
 - `RunArguments`: what this project adds around the Trainer (a time budget, how often to
   validate, the selection metric, the threshold's F-beta, tracking);
+- `ThresholdArguments`: the calibration and the threshold strategy (f-beta, cost, capacity)
+  with the business and capacity parameters they use;
 - `TrainingArguments`: optimiser, schedule, batch sizes, epochs, steps, seed, in transformers'
   own fields. `TRAINING_OPTIONS` lists the ones the CLI exposes, with the project's defaults.
 
 `train_arguments(settings, **options)` turns flat options (the CLI's, a notebook's) into the
-four, applying the budget preset to options left unset and the settings to the paths.
+argument objects, applying the budget preset to options left unset and the settings to the paths.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from typing import Any
 from tweet_triage.config import Settings
 from tweet_triage.errors import TriageError
 from tweet_triage.model.bundle import OBJECTIVES
+from tweet_triage.model.business import CAPACITY_UNITS, Capacity
+from tweet_triage.model.calibration import CALIBRATIONS
+from tweet_triage.model.metrics import BusinessParams
+from tweet_triage.model.thresholds import STRATEGIES
 
 SELECTION_METRICS = ("f2", "f1", "pr_auc", "roc_auc")
 BUDGETS = ("full", "demo")
@@ -163,6 +169,78 @@ class RunArguments:
     )
 
 
+_BUSINESS = BusinessParams()
+
+
+@dataclass
+class ThresholdArguments:
+    """Calibration of P(needs support) and the strategy that sets the decision threshold."""
+
+    calibration: str = field(
+        default="auto",
+        metadata={
+            "help": "Map fitted on val so scores are frequencies: temperature, isotonic, none, "
+            "or auto (lowest cross-fitted expected calibration error; docs/model.md).",
+            "choices": CALIBRATIONS,
+        },
+    )
+    threshold_strategy: str = field(
+        default="f-beta",
+        metadata={
+            "help": "f-beta: best val F-beta (--threshold-beta); cost: least expected support "
+            "minutes (business options); capacity: flag what the team can read (--capacity).",
+            "choices": STRATEGIES,
+        },
+    )
+    capacity: float | None = field(
+        default=None,
+        metadata={"help": "capacity strategy: the team's reading capacity per hour."},
+    )
+    capacity_unit: str = field(
+        default="tweets",
+        metadata={
+            "help": "Unit of --capacity: tweets or minutes per hour.",
+            "choices": CAPACITY_UNITS,
+        },
+    )
+    arrivals_per_hour: float | None = field(
+        default=None,
+        metadata={"help": "capacity strategy: tweets per hour to expect; default: from val."},
+    )
+    reading_wpm: float = field(
+        default=_BUSINESS.reading_wpm, metadata={"help": "cost: reading speed, words/min."}
+    )
+    typing_wpm: float = field(
+        default=_BUSINESS.typing_wpm, metadata={"help": "cost: typing speed, words/min."}
+    )
+    reply_length_ratio: float = field(
+        default=_BUSINESS.reply_length_ratio, metadata={"help": "cost: reply words per tweet word."}
+    )
+    response_fraction: float = field(
+        default=_BUSINESS.response_fraction,
+        metadata={"help": "cost: share of needs-support tweets that get a typed reply."},
+    )
+    false_positive_reply_fraction: float = field(
+        default=_BUSINESS.false_positive_reply_fraction,
+        metadata={"help": "cost: share of the reply time charged to a wrongly flagged tweet."},
+    )
+
+    def business(self) -> BusinessParams:
+        try:
+            return BusinessParams(
+                self.reading_wpm,
+                self.typing_wpm,
+                self.reply_length_ratio,
+                self.response_fraction,
+                self.false_positive_reply_fraction,
+            )
+        except ValueError as exc:
+            raise TrainingError(f"business options: {exc}") from exc
+
+    def team_capacity(self) -> Capacity | None:
+        return None if self.capacity is None else Capacity(self.capacity, self.capacity_unit)
+
+
 @dataclass
 class TrainArguments:
     """Everything one training run needs; build it with `train_arguments`."""
@@ -170,18 +248,19 @@ class TrainArguments:
     model: ModelArguments
     data: DataArguments
     run: RunArguments
+    threshold: ThresholdArguments
     training: Any  # transformers.TrainingArguments (imported lazily: it pulls in torch)
 
     def record(self) -> dict[str, Any]:
         """Flat, JSON-ready options of this run (saved in triage.json and MLflow params)."""
         values: dict[str, Any] = {}
-        for part in (self.model, self.data, self.run):
+        for part in (self.model, self.data, self.run, self.threshold):
             values.update(dataclasses.asdict(part))
         values.update({name: getattr(self.training, name) for name in TRAINING_DEFAULTS})
         return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
 
 
-ARGUMENT_CLASSES = (ModelArguments, DataArguments, RunArguments)
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, RunArguments, ThresholdArguments)
 
 
 def option_names() -> list[str]:
@@ -246,7 +325,14 @@ def train_arguments(settings: Settings, **options: Any) -> TrainArguments:
     def pick(cls: type) -> Any:
         return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})
 
-    model, data, run = (pick(cls) for cls in ARGUMENT_CLASSES)
+    model, data, run, threshold = (pick(cls) for cls in ARGUMENT_CLASSES)
+    threshold.business()  # bad business options fail before anything loads
+    if threshold.threshold_strategy == "capacity" and threshold.capacity is None:
+        raise TrainingError(
+            "--threshold-strategy capacity needs --capacity: the tweets (or minutes, with "
+            "--capacity-unit minutes) the team reads per hour"
+        )
+    threshold.team_capacity()
     training = TrainingArguments(
         output_dir=str(data.checkpoint_dir),
         **{name: values[name] for name in TRAINING_DEFAULTS},
@@ -262,4 +348,4 @@ def train_arguments(settings: Settings, **options: Any) -> TrainArguments:
         disable_tqdm=True,
         **device_flags(run.device),
     )
-    return TrainArguments(model=model, data=data, run=run, training=training)
+    return TrainArguments(model=model, data=data, run=run, threshold=threshold, training=training)

@@ -62,6 +62,10 @@ class ModelMeta:
     max_length: int
     backbone: str
     threshold_beta: float = 2.0
+    # How `threshold` was chosen ({"strategy", "threshold", "parameters"}; thresholds.py) and
+    # the map from the network's P(needs support) to the calibrated one (calibration.py).
+    threshold_strategy: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     data_manifest: dict[str, Any] | None = None
     validation: dict[str, Any] = field(default_factory=dict)

@@ -36,7 +36,7 @@ from tweet_triage.model.names import (
     TRUE_COLUMN,
 )
 from tweet_triage.model.result import EvaluationResult
-from tweet_triage.text import word_count
+from tweet_triage.model.thresholds import tweet_words
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,6 @@ class EvaluateOptions:
     engine: str = "auto"
     track: bool = True
     capacity: Capacity = field(default_factory=lambda: Capacity(DEFAULT_CAPACITY_PER_HOUR))
-
-
-def _words(frame: pd.DataFrame) -> np.ndarray:
-    """Words of the original text (what a person reads), not of the normalised model text."""
-    if "word_count" in frame.columns:
-        return pd.to_numeric(frame["word_count"], errors="coerce").fillna(0).to_numpy()
-    return np.array([word_count(t) for t in frame["text"]])
 
 
 def evaluate(
@@ -93,7 +86,7 @@ def evaluate(
     y = frame[NEEDS_SUPPORT].to_numpy().astype(int)
     threshold = model.threshold
     pred = (p >= threshold).astype(int)
-    words = _words(frame)
+    words = tweet_words(frame)
 
     metrics = classification_metrics(y, p, threshold)
     predictions = frame.rename(columns={NEEDS_SUPPORT: TRUE_COLUMN}).assign(

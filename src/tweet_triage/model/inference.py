@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tweet_triage.model import calibration
 from tweet_triage.model.bundle import ModelFolderError, ModelMeta, needs_support_probability
 from tweet_triage.model.data import (
     ModelDataError,
@@ -99,14 +100,18 @@ class Scorer:
     def predict_proba(
         self, texts: Sequence[object], batch_size: int = DEFAULT_BATCH_SIZE
     ) -> np.ndarray:
-        """P(needs support) per raw text as an array; NaN where empty or not a string."""
+        """Calibrated P(needs support) per raw text as an array; NaN where empty or not a
+        string (the calibration saved with the model, if any)."""
         series = pd.Series(list(texts), dtype=object)
         ok = valid_text_mask(series)
         p = np.full(len(series), np.nan)
         if ok.any():
             normalised = [normalise_text(t) for t in series[ok]]
-            p[ok] = needs_support_probability(
-                self.logits(normalised, batch_size), self.meta.needs_support_ids
+            p[ok] = calibration.apply(
+                self.meta.calibration,
+                needs_support_probability(
+                    self.logits(normalised, batch_size), self.meta.needs_support_ids
+                ),
             )
         return p
 

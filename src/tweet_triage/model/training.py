@@ -39,8 +39,9 @@ from tweet_triage.model.bundle import (
     resolve_backbone,
 )
 from tweet_triage.model.data import load_manifest, load_split
-from tweet_triage.model.metrics import TIME_OF_DAY, best_threshold, classification_metrics
+from tweet_triage.model.metrics import TIME_OF_DAY, classification_metrics
 from tweet_triage.model.names import NEEDS_SUPPORT
+from tweet_triage.model.thresholds import calibrate_and_choose
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +254,12 @@ def train(args: TrainArguments, settings: Settings) -> TrainResult:
         val_frame["model_text"].tolist(), batch_size=args.training.per_device_eval_batch_size
     )
     y_val = val_frame[NEEDS_SUPPORT].to_numpy().astype(int)
-    meta.threshold, _ = best_threshold(y_val, p_val, beta=args.run.threshold_beta)
+    # Calibrate on val, then set the threshold on the calibrated scores (thresholds.py);
+    # from here on p_val is what every scorer of the saved model returns.
+    meta.calibration, choice, p_val = calibrate_and_choose(
+        args.threshold, args.run.threshold_beta, val_frame, y_val, p_val, args.training.seed
+    )
+    meta.threshold, meta.threshold_strategy = choice.threshold, choice.as_dict()
     meta.validation = classification_metrics(y_val, p_val, meta.threshold)
     meta.reference_distribution = reference_distribution(val_frame, p_val, meta.threshold)
     samples_per_second = float(output.metrics.get("train_samples_per_second", float("nan")))

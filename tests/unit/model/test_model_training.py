@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.unit.model.conftest import tiny_settings, write_splits
+from tweet_triage.model import calibration
 from tweet_triage.model.arguments import TRAINING_OPTIONS, TrainingError, train_arguments
 from tweet_triage.model.bundle import META_FILE, ModelFolderError, ModelMeta
 from tweet_triage.model.data import ModelDataError
@@ -29,6 +30,10 @@ def test_trained_folder_holds_threshold_labels_and_provenance(trained_model: Pat
     assert meta.reference_distribution["overall"]["n"] == 24
     assert [e["step"] for e in meta.training["eval_log"]] == [3, 6]
     assert meta.validation["n"] == 24
+    assert meta.threshold_strategy["strategy"] == "f-beta"
+    assert meta.threshold_strategy["threshold"] == meta.threshold
+    assert meta.calibration["requested"] == "auto"
+    assert meta.calibration["method"] in calibration.METHODS
 
 
 def test_threshold_and_labels_survive_save_and_load(trained_model: Path, tmp_path: Path) -> None:
@@ -54,7 +59,9 @@ def test_probability_is_needs_support_not_top_class(trained_model: Path) -> None
     with torch.no_grad():
         batch = model.tokenizer(texts, padding=True, return_tensors="pt")
         probs = torch.softmax(model.model(**batch).logits, dim=-1).numpy()
-    np.testing.assert_allclose(model.predict_proba(texts), probs[:, 0] + probs[:, 1], rtol=1e-4)
+    # The saved calibration maps the summed softmax of negative + neutral.
+    expected = calibration.apply(model.meta.calibration, probs[:, 0] + probs[:, 1])
+    np.testing.assert_allclose(model.predict_proba(texts), expected, rtol=1e-4)
 
 
 def test_bad_texts_get_nan_not_a_crash(trained_model: Path) -> None:
