@@ -20,6 +20,7 @@ from tweet_triage.logs import set_default_level
 from tweet_triage.model.cli import register as register_model
 from tweet_triage.stream.cli import app as stream_app
 from tweet_triage.triage.cli import app as triage_app
+from tweet_triage.triage.loop_cli import register as register_loop
 
 
 class _RootGroup(TyperGroup):
@@ -95,6 +96,7 @@ app.add_typer(stream_app, name="stream", help="Stage 2: X filtered stream -> Fir
 register_data(app)
 register_model(app)
 app.add_typer(triage_app, name="triage", help="Live triage: the store and the web inbox.")
+register_loop(app, triage_app)  # retrain, model promote|rollback, triage export-decisions
 # The stand-ins and demo tooling register themselves where installed; the streamer host's
 # wheel ships the runtime package only.
 try:
