@@ -146,9 +146,51 @@ def calibrate(method: str, y_true: np.ndarray, p: np.ndarray, seed: int = 0) -> 
         **mapping,
         "requested": method,
         "n": len(y),
+        "prior": float(y.mean()) if len(y) else float("nan"),
         "ece_before": expected_calibration_error(y, p),
         "ece_after": expected_calibration_error(y, after),
         "cross_fitted_ece": measured,
         "reliability_before": reliability(y, p),
         "reliability_after": reliability(y, after),
     }
+
+
+def estimate_prior(
+    p: np.ndarray, train_prior: float, max_iter: int = 1000, tol: float = 1e-8
+) -> float:
+    """The share needing support in new tweets, from their calibrated scores alone.
+
+    EM prior adjustment (Saerens, Latinne & Decaestecker, 2002): reweight each posterior by
+    new/old prior ratios, take the mean as the new prior, repeat until it settles. Scores must
+    be calibrated for the training prior `train_prior` (validation's share).
+    """
+    p = np.asarray(p, dtype=float)
+    p = np.clip(p[~np.isnan(p)], _EPS, 1 - _EPS)
+    if not len(p):
+        return float("nan")
+    if not 0.0 < train_prior < 1.0:
+        raise CalibrationError("the training share needing support must lie strictly in (0, 1)")
+    prior = float(p.mean())
+    for _ in range(max_iter):
+        adjusted = shift_posterior(p, train_prior, prior)
+        new = float(adjusted.mean())
+        if abs(new - prior) < tol:
+            return new
+        prior = new
+    return prior
+
+
+def shift_posterior(p: np.ndarray, train_prior: float, new_prior: float) -> np.ndarray:
+    """Posteriors calibrated under `train_prior` re-expressed under `new_prior` (Bayes)."""
+    a = new_prior / train_prior
+    b = (1 - new_prior) / (1 - train_prior)
+    p = np.asarray(p, dtype=float)
+    return a * p / (a * p + b * (1 - p))
+
+
+def shifted_threshold(threshold: float, train_prior: float, new_prior: float) -> float:
+    """The score that, under `new_prior`, means what `threshold` meant under `train_prior`."""
+    a = new_prior / train_prior
+    b = (1 - new_prior) / (1 - train_prior)
+    t = threshold
+    return float(t * b / (a * (1 - t) + t * b)) if 0 < t < 1 else float(t)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from tweet_triage.config import Settings
+from tweet_triage.model import calibration
 from tweet_triage.model.bundle import ModelMeta
 from tweet_triage.model.business import Capacity, capacity_view
 from tweet_triage.model.data import load_split
@@ -77,12 +78,17 @@ def evaluate(
     frame = load_split(data_dir, options.split)
     model = load_scorer(model_dir, engine=options.engine, device=options.device)
     text_column = "text" if "text" in frame.columns else "model_text"
-    p = model.predict_proba(frame[text_column].tolist(), batch_size=options.batch_size)
+    # Score once without the saved calibration and apply it here, so the report can show
+    # calibration on this split before and after; p is what the scorer returns.
+    fitted, model.meta.calibration = model.meta.calibration, {}
+    raw = model.predict_proba(frame[text_column].tolist(), batch_size=options.batch_size)
+    model.meta.calibration = fitted
+    p = calibration.apply(fitted, raw)
     scored = ~np.isnan(p)
     if not scored.all():
         log.warning("%d row(s) with unusable text left out of the evaluation", (~scored).sum())
     frame = frame.loc[scored].reset_index(drop=True)
-    p = p[scored]
+    p, raw = p[scored], raw[scored]
     y = frame[NEEDS_SUPPORT].to_numpy().astype(int)
     threshold = model.threshold
     pred = (p >= threshold).astype(int)
@@ -134,6 +140,15 @@ def evaluate(
             params,
             options.capacity,
         ),
+        calibration={
+            "method": fitted.get("method", "none"),
+            "cross_fitted_ece_on_val": fitted.get("cross_fitted_ece", {}),
+            "ece_before": calibration.expected_calibration_error(y, raw),
+            "ece_after": calibration.expected_calibration_error(y, p),
+            "reliability_before": calibration.reliability(y, raw),
+            "reliability_after": calibration.reliability(y, p),
+        },
+        threshold_strategy=model.meta.threshold_strategy,
         validation=model.meta.validation,
         training={
             k: model.meta.training.get(k)

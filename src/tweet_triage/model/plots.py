@@ -155,3 +155,26 @@ def plot_score_by_group(frame: pd.DataFrame, column: str, path: Path) -> Path | 
     ax.set_ylabel("p_needs_support")
     ax.set_title(f"Scores by {column.replace('_', ' ')}")
     return _save(fig, path)
+
+
+def plot_reliability(calibration: dict[str, Any], path: Path) -> Path | None:
+    """Share needing support against mean score per bin, before and after calibration."""
+    if not calibration.get("reliability_before"):
+        return None
+    fig, ax = plt.subplots(figsize=(5, 4.4))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect")
+    for key, label in (("reliability_before", "before"), ("reliability_after", "after")):
+        bins = pd.DataFrame(calibration[key])
+        ax.plot(
+            bins["mean_p"],
+            bins["share"],
+            marker="o",
+            label=f"{label} (ECE {calibration['ece_' + label]:.3f})",
+        )
+    ax.set_xlabel("mean p_needs_support in bin")
+    ax.set_ylabel("share needing support")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(f"Reliability ({calibration.get('method', 'none')} calibration)")
+    ax.legend(loc="upper left")
+    return _save(fig, path)

@@ -88,6 +88,42 @@ def _capacity_lines(capacity: dict[str, Any], plot: Path | None) -> list[str]:
     return lines
 
 
+def _strategy(result: EvaluationResult) -> str:
+    """How the threshold was chosen, in words (models before strategies: F2)."""
+    strategy = result.threshold_strategy.get("strategy", "f-beta")
+    parameters = result.threshold_strategy.get("parameters", {})
+    if strategy == "cost":
+        return "least expected support minutes (cost strategy, business parameters as below)"
+    if strategy == "capacity":
+        return (
+            f"capacity ({parameters['capacity_per_hour']:g} {parameters['capacity_unit']}/hour "
+            f"for {parameters['arrivals_per_hour']:.1f} tweets/hour arriving)"
+        )
+    return f"F{parameters.get('beta', 2.0):g}"
+
+
+def _calibration_lines(result: EvaluationResult, plot: Path | None) -> list[str]:
+    c = result.calibration
+    if not c:
+        return []
+    measured = ", ".join(
+        f"{name} {_fmt(float(value))}"
+        for name, value in c.get("cross_fitted_ece_on_val", {}).items()
+    )
+    lines = [
+        "## Calibration",
+        "",
+        f"Saved calibration: {c['method']}"
+        + (f" (cross-fitted ECE on validation: {measured})" if measured else "")
+        + f". Expected calibration error on this split: {_fmt(c['ece_before'])} before, "
+        f"{_fmt(c['ece_after'])} after (10 equal-width bins).",
+        "",
+    ]
+    if plot is not None:
+        lines += [f"![reliability]({plot.name})", ""]
+    return lines
+
+
 def build_report(reports_dir: Path) -> Path:
     """Plots and evaluation.md from evaluation.json and evaluation_predictions.parquet."""
     from tweet_triage.model.plots import (
@@ -96,6 +132,7 @@ def build_report(reports_dir: Path) -> Path:
         plot_histograms,
         plot_pr_curve,
         plot_reach,
+        plot_reliability,
         plot_share_over_time,
     )
 
@@ -110,6 +147,7 @@ def build_report(reports_dir: Path) -> Path:
         "hist": plot_histograms(y, p, threshold, reports_dir / "score_histograms.png"),
         "business": plot_business(business, reports_dir / "business_metrics.png"),
         "reach": plot_reach(result.capacity, reports_dir / "reach_vs_capacity.png"),
+        "reliability": plot_reliability(result.calibration, reports_dir / "reliability.png"),
         "time": plot_share_over_time(
             predictions, TRUE_COLUMN, PRED_COLUMN, reports_dir / "share_over_time.png"
         ),
@@ -176,7 +214,7 @@ def build_report(reports_dir: Path) -> Path:
         f"# Needs-support model: evaluation on the {result.split} split",
         "",
         f"{m['n']} tweets ({m['positives']} need support, {m['positives'] / m['n']:.1%}); "
-        f"threshold {threshold:.3f} chosen on validation for F2 (objective: "
+        f"threshold {threshold:.3f} chosen on validation by {_strategy(result)} (objective: "
         f"{result.objective}); evaluated {result.created_at}. Intervals: "
         f"{result.n_bootstrap} bootstrap resamples of the tweets.",
         "",
@@ -198,6 +236,7 @@ def build_report(reports_dir: Path) -> Path:
         "",
         f"![score histograms]({plots['hist'].name})",
         "",
+        *_calibration_lines(result, plots["reliability"]),
         "## Business metrics",
         "",
         f"Reading {params['reading_wpm']:g} wpm, typing {params['typing_wpm']:g} wpm, reply "

@@ -52,6 +52,8 @@ class EvaluationResult:
     business: dict[str, Any]
     slices: dict[str, list[dict[str, Any]]]
     capacity: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    threshold_strategy: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     mlflow: dict[str, Any] = field(default_factory=dict)

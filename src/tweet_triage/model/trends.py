@@ -6,6 +6,8 @@ the validation distribution saved in the model folder at training time: the flag
 the mean score overall, and the flag rate per time of day (groups with at least
 `min_group_size` tweets on both sides), each within a relative `tolerance` (default 15%, the
 original's planned rule). It needs no labels, so it runs on fresh unlabelled tweets.
+The label-shift section estimates the live share needing support from the scores alone (EM
+prior adjustment) and says when the threshold should be revisited.
 """
 
 from __future__ import annotations
@@ -135,6 +137,61 @@ def drift_check(
     return DriftResult(tolerance=tolerance, checks=checks)
 
 
+@dataclass
+class LabelShift:
+    """The estimated share needing support in new tweets against the training share."""
+
+    train_share: float
+    estimated_share: float
+    relative_change: float
+    calibrated: bool
+    threshold: float
+    equivalent_threshold: float
+    revisit: bool
+
+    def note(self) -> str:
+        basis = (
+            "calibrated scores"
+            if self.calibrated
+            else "uncalibrated scores (rough: re-train with --calibration auto)"
+        )
+        line = (
+            f"Estimated share needing support: {self.estimated_share:.1%} (training: "
+            f"{self.train_share:.1%}, {self.relative_change:+.0%}), by EM prior adjustment "
+            f"(Saerens et al., 2002) on {basis}."
+        )
+        if not self.revisit:
+            return line + " Within tolerance: the threshold stands."
+        return line + (
+            f" Revisit the threshold: at this share a score of {self.equivalent_threshold:.3f} "
+            f"means what {self.threshold:.3f} meant in training (re-train, or re-choose the "
+            "threshold on recent labelled tweets)."
+        )
+
+
+def label_shift(frame: pd.DataFrame, meta: ModelMeta, tolerance: float) -> LabelShift | None:
+    """EM estimate of the live share needing support; None without a training share."""
+    from tweet_triage.model import calibration
+
+    validation = meta.validation
+    if not validation.get("n") or not 0 < validation.get("positives", 0) < validation["n"]:
+        return None
+    train_share = validation["positives"] / validation["n"]
+    estimated = calibration.estimate_prior(frame[P_COLUMN].to_numpy(), train_share)
+    if np.isnan(estimated):
+        return None
+    change = (estimated - train_share) / train_share
+    return LabelShift(
+        train_share=float(train_share),
+        estimated_share=estimated,
+        relative_change=float(change),
+        calibrated=meta.calibration.get("method", "none") != "none",
+        threshold=meta.threshold,
+        equivalent_threshold=calibration.shifted_threshold(meta.threshold, train_share, estimated),
+        revisit=bool(abs(change) > tolerance),
+    )
+
+
 def trends_report(
     predictions_path: Path,
     model_dir: Path,
@@ -156,6 +213,7 @@ def trends_report(
     drift = drift_check(
         frame, meta.reference_distribution, meta.threshold, tolerance, min_group_size
     )
+    shift = label_shift(frame, meta, tolerance)
     reports_dir.mkdir(parents=True, exist_ok=True)
     overall = distribution_summary(frame[P_COLUMN].to_numpy(), meta.threshold)
     plot = plot_score_by_group(
@@ -172,6 +230,7 @@ def trends_report(
                     "tolerance": tolerance,
                     "checks": [asdict(c) for c in drift.checks],
                 },
+                "label_shift": asdict(shift) if shift else None,
             },
             indent=2,
             default=str,
@@ -198,6 +257,8 @@ def trends_report(
         ),
         "",
     ]
+    if shift is not None:
+        lines += ["## Label shift", "", shift.note(), ""]
     for column, table in tables.items():
         lines += [f"## p_needs_support by {column}", "", markdown_table(table), ""]
     if plot is not None:

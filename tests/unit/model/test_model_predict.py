@@ -113,6 +113,7 @@ def test_evaluate_trends_report_and_tracking(
         "business_metrics.png",
         "share_over_time.png",
         "reach_vs_capacity.png",
+        "reliability.png",
     ):
         assert (reports / name).is_file(), name
     again = EvaluationResult.load(reports)
@@ -125,6 +126,7 @@ def test_evaluate_trends_report_and_tracking(
     assert "flag every tweet" in report_text and "## Capacity view" in report_text
     assert result.business["flag_everything"]["tweets_missed"] == 0
     assert set(result.capacity) >= {"model", "arrival", "curve"}
+    assert result.calibration["ece_after"] >= 0 and "## Calibration" in report_text
     # No training run in this store: evaluation opened its own run with the metrics.
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     run = mlflow.get_run(result.mlflow["evaluation_run_id"])
@@ -135,6 +137,9 @@ def test_evaluate_trends_report_and_tracking(
     assert path.read_text().startswith("# Needs-support trends")
     assert "true_needs_support" in json.loads((reports / "trends.json").read_text())["tables"]
     assert drift.checks and drift.tolerance == 0.15
+    shift = json.loads((reports / "trends.json").read_text())["label_shift"]
+    assert 0 < shift["estimated_share"] < 1 and shift["train_share"] == pytest.approx(0.5)
+    assert "## Label shift" in path.read_text()
 
 
 def test_training_is_tracked_and_registered(
