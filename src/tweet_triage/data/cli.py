@@ -111,8 +111,43 @@ def export_for_labelling(
     output: Annotated[
         Path | None, typer.Option(help="CSV to write; default DATA_DIR/for-labelling/.")
     ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            help="Active labelling: uncertain | random | mixed, ranked by the champion model "
+            "(docs/loop.md); default: a plain seeded sample, no model needed."
+        ),
+    ] = None,
+    random_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="mixed: share drawn at random, held out.")
+    ] = 0.2,
+    candidates: Annotated[
+        int, typer.Option(min=1, help="With --strategy: unlabelled tweets to score and rank.")
+    ] = 5000,
+    model: Annotated[
+        str | None, typer.Option(help="With --strategy: 'champion' (default) or a model folder.")
+    ] = None,
 ) -> None:
     """Write a seeded sample of unlabelled tweets as CSV for annotators (see docs/labelling.md)."""
+    if strategy is not None:
+        import json
+
+        from tweet_triage.triage.active import export_for_labelling as export_active
+
+        settings = load_settings()
+        configure_logging(settings)
+        found = export_active(
+            settings,
+            strategy=strategy,
+            size=size,
+            seed=seed,
+            random_share=random_share,
+            candidates=candidates,
+            output=output,
+            model=model,
+        )
+        typer.echo(json.dumps(found, indent=2))
+        return
     from tweet_triage.data.jobs import run_export_for_labelling
     from tweet_triage.data.spark import spark_session
 

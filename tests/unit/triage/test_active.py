@@ -116,3 +116,45 @@ def test_label_page_answers_skips_and_undoes(client: TestClient, store: TriageSt
 def test_label_page_needs_a_login(client: TestClient) -> None:
     response = client.get("/label", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
+def test_export_ranks_unlabelled_tweets_with_the_model(tmp_path) -> None:
+    from tests.unit.model.conftest import build_learned_scorer, random_tweets
+    from tweet_triage.config import Settings
+    from tweet_triage.triage.active import export_for_labelling
+
+    model = build_learned_scorer(tmp_path / "model")
+    texts, _ = random_tweets(120, seed=5)
+    labelled = tmp_path / "data" / "labelled"
+    labelled.mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "id": [str(7 * 10**17 + i) for i in range(120)],
+            "created_at": pd.date_range("2026-01-01", periods=120, freq="h", tz="UTC"),
+            "text": texts,
+            "labelled": [i % 4 == 0 for i in range(120)],
+        }
+    ).to_parquet(labelled / "part-0.parquet", index=False)
+    settings = Settings(data_dir=tmp_path / "data", TT_STATE_DIR=tmp_path / "state")
+    found = export_for_labelling(
+        settings,
+        strategy="mixed",
+        size=20,
+        seed=1,
+        random_share=0.25,
+        candidates=1000,
+        output=None,
+        model=str(model),
+    )
+    assert found["rows"] == 20 and found["candidates_scored"] == 90
+    written = pd.read_csv(found["output"], dtype={"id": str})
+    assert list(written.columns) == [
+        "id",
+        "created_at",
+        "text",
+        "sentiment",
+        "pool",
+        "p_needs_support",
+    ]
+    assert written["sentiment"].isna().all() and (written["pool"] == EVALUATION).sum() == 5
+    assert not set(written["id"]) & {str(7 * 10**17 + i) for i in range(0, 120, 4)}
