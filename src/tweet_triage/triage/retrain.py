@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 SELECTION_METRICS = ("pr_auc", "roc_auc", "f2", "f1")
 STATE_FILE = "loop.json"
+DRIFT_GAUGE = {"pass": 1, "fail": 0}
 
 
 class RetrainError(TriageError):
@@ -424,20 +425,21 @@ def render_report(report: dict[str, Any]) -> str:
 
 
 def loop_status(settings: Any, store: Any | None = None) -> dict[str, Any]:
-    """What the dashboard and /metrics show: last retrain, champion and age, labels since."""
+    """What `model status` prints: the registry's champion, its age, last retrain, labels since."""
     from tweet_triage.model.registry import champion_version
 
-    state = read_state(settings)
+    return loop_card(Path(settings.state_dir), champion_version(settings), store)
+
+
+def loop_card(state_dir: Path, champion: str | None, store: Any | None) -> dict[str, Any]:
+    """The loop's state for the dashboard and /metrics (champion as the caller resolved it)."""
     try:
-        champion = champion_version(settings)
-    except Exception as exc:  # the registry may be unreachable: the page still renders
-        log.warning("champion unknown: %s", exc)
-        champion = None
-    since = None
-    for entry in reversed(state.get("history", [])):
-        if entry["version"] == champion:
-            since = entry["since"]
-            break
+        state = json.loads((state_dir / "triage" / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        state = {}
+    since = next(
+        (h["since"] for h in reversed(state.get("history", [])) if h["version"] == champion), None
+    )
     age = (datetime.now(UTC) - datetime.fromisoformat(since)).total_seconds() if since else None
     labels_since = None
     if store is not None:
@@ -449,3 +451,28 @@ def loop_status(settings: Any, store: Any | None = None) -> dict[str, Any]:
         "last_retrain": state.get("last_retrain"),
         "labels_since_retrain": labels_since,
     }
+
+
+def loop_metrics(card: dict[str, Any], drift_state: str) -> str:
+    """Prometheus text for the loop (appended to the inbox's /metrics)."""
+    last = card.get("last_retrain") or {}
+    promoted = {"promoted": 1, "kept champion": 0}.get(last.get("decision", ""), -1)
+    champion = card.get("champion")
+    lines = [
+        "# HELP triage_loop_champion_version The champion model version (numeric; -1 unknown).",
+        "# TYPE triage_loop_champion_version gauge",
+        f"triage_loop_champion_version {champion if champion and champion.isdigit() else -1}",
+        "# HELP triage_loop_champion_age_seconds Seconds since the champion took over.",
+        "# TYPE triage_loop_champion_age_seconds gauge",
+        f"triage_loop_champion_age_seconds {card.get('champion_age_seconds') or -1:.0f}",
+        "# HELP triage_loop_labels_since_retrain Tweets decided since the last retrain.",
+        "# TYPE triage_loop_labels_since_retrain gauge",
+        f"triage_loop_labels_since_retrain {card.get('labels_since_retrain') or 0}",
+        "# HELP triage_loop_last_retrain_promoted 1 promoted, 0 kept the champion, -1 none yet.",
+        "# TYPE triage_loop_last_retrain_promoted gauge",
+        f"triage_loop_last_retrain_promoted {promoted}",
+        "# HELP triage_drift_passed 1 the last drift check passed, 0 failed, -1 unknown.",
+        "# TYPE triage_drift_passed gauge",
+        f"triage_drift_passed {DRIFT_GAUGE.get(drift_state, -1)}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -141,3 +141,46 @@ def test_one_class_retrain_is_one_clear_error(
     _decide(store, list(range(500, 560)), "handled")
     with pytest.raises(ModelDataError, match="one class only"):
         retrain(settings, store, RetrainOptions(min_new_labels=10, eval_share=0.0))
+
+
+def test_dashboard_and_metrics_show_the_loop(
+    store: TriageStore, alice, scorer, password_hash, tmp_path: Path
+) -> None:
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from tests.unit.triage.conftest import log_in
+    from tweet_triage.triage.web.app import InboxConfig, create_app
+    from tweet_triage.triage.web.scoring import ModelProvider
+    from tweet_triage.triage.web.security import new_api_token, token_digest
+
+    state = tmp_path / "state" / "triage" / "loop.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(
+        json.dumps(
+            {
+                "history": [{"version": "7", "since": "2026-01-01T00:00:00+00:00", "why": "x"}],
+                "labels_at_last_retrain": 0,
+                "last_retrain": {
+                    "at": "2026-01-02T00:00:00+00:00",
+                    "decision": "kept champion",
+                    "why": "the challenger's pr_auc does not beat",
+                },
+            }
+        )
+    )
+    _decide(store, [11], "handled")
+    model = ModelProvider(resolve=lambda: ("7", None), load=lambda _source: scorer)
+    app = create_app(store, model, InboxConfig(state_dir=tmp_path / "state"))
+    with TestClient(app) as client:
+        log_in(client)
+        page = client.get("/dashboard").text
+        assert "Learning loop" in page and "kept champion" in page
+        assert "1 label(s) since the last retrain" in page
+        token = new_api_token()
+        store.add_token("alice", "t", token_digest(token))
+        metrics = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
+    assert "triage_loop_labels_since_retrain 1" in metrics
+    assert "triage_loop_last_retrain_promoted 0" in metrics
+    assert "triage_drift_passed -1" in metrics

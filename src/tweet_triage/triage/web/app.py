@@ -73,6 +73,7 @@ class InboxConfig:
     score_max_texts: int = 256
     refresh_seconds: float = 5.0
     reports_dir: Path | None = None
+    state_dir: Path | None = None  # the closed loop's state (triage/loop.json)
 
     @classmethod
     def from_settings(cls, settings: Any) -> InboxConfig:
@@ -84,6 +85,7 @@ class InboxConfig:
             score_max_texts=settings.triage_score_max_texts,
             refresh_seconds=settings.triage_refresh_seconds,
             reports_dir=settings.reports_dir,
+            state_dir=settings.state_dir,
         )
 
 
@@ -502,6 +504,7 @@ def dashboard_page(
             "median_decision": _duration(stats.median_decision_seconds),
             "serving_version": box.model.version,
             "drift": read_drift_status(box.config.reports_dir),
+            "loop": _loop_card(box),
         },
     )
 
@@ -622,4 +625,17 @@ def _decision_json(recorded: Any) -> dict[str, Any]:
 @public.get("/metrics", include_in_schema=False)
 def metrics(user: Annotated[UserView, Depends(any_user)], box: InboxDep) -> Response:
     body, content_type = box.metrics.render()
+    from tweet_triage.triage.retrain import loop_metrics
+
+    drift = read_drift_status(box.config.reports_dir)["state"]
+    body += loop_metrics(_loop_card(box), drift).encode()
     return Response(body, media_type=content_type)
+
+
+def _loop_card(box: Inbox) -> dict[str, Any] | None:
+    """The closed loop's card: last retrain, champion and age, labels since (issue 12)."""
+    from tweet_triage.triage.retrain import loop_card
+
+    if box.config.state_dir is None:
+        return None
+    return loop_card(box.config.state_dir, box.model.version, box.store)
