@@ -124,6 +124,14 @@ class DataArguments:
     max_eval_samples: int | None = field(
         default=None, metadata={"help": "Select and tune the threshold on a val sample."}
     )
+    general_set: str | None = field(
+        default=None,
+        metadata={
+            "help": "Also learn from a general labelled set: 'bundled' (the bundled corpus "
+            "minus the mission's val/test tweets) or a labelled table's path (refused if it "
+            "overlaps val/test)."
+        },
+    )
 
 
 @dataclass

@@ -38,7 +38,8 @@ from tweet_triage.model.bundle import (
     ModelMeta,
     resolve_backbone,
 )
-from tweet_triage.model.data import load_manifest, load_split
+from tweet_triage.model.data import load_manifest, load_split, splits_dir
+from tweet_triage.model.general import general_set, mix
 from tweet_triage.model.metrics import TIME_OF_DAY, classification_metrics
 from tweet_triage.model.names import NEEDS_SUPPORT
 from tweet_triage.model.thresholds import calibrate_and_choose
@@ -99,6 +100,12 @@ def load_splits(args: TrainArguments) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     train_frame = load_split(args.data.data_dir, "train", need_sentiment=three_class)
     val_frame = load_split(args.data.data_dir, "val", need_sentiment=three_class)
     train_frame = stratified_sample(train_frame, args.data.train_sample_size, label, seed)
+    if args.data.general_set:  # never a tweet of val or test (general.py)
+        held_out = [val_frame]
+        if (splits_dir(args.data.data_dir) / "test").exists():
+            held_out.append(load_split(args.data.data_dir, "test", need_both_classes=False))
+        general = general_set(args.data.general_set, held_out, need_sentiment=three_class)
+        train_frame = mix(train_frame, general)
     # Val is stratified on needs_support whatever the objective: both objectives are then
     # selected and compared on the very same tweets.
     val_frame = stratified_sample(val_frame, args.data.max_eval_samples, NEEDS_SUPPORT, seed)
