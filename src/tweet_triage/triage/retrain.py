@@ -453,8 +453,9 @@ def loop_card(state_dir: Path, champion: str | None, store: Any | None) -> dict[
     }
 
 
-def loop_metrics(card: dict[str, Any], drift_state: str) -> str:
+def loop_metrics(card: dict[str, Any] | None, drift_state: str) -> str:
     """Prometheus text for the loop (appended to the inbox's /metrics)."""
+    card = card or {}
     last = card.get("last_retrain") or {}
     promoted = {"promoted": 1, "kept champion": 0}.get(last.get("decision", ""), -1)
     champion = card.get("champion")
