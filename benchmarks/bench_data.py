@@ -153,6 +153,10 @@ def _run_stages(root: Path, annotations: Path) -> dict[str, Any]:
             "rows_in": summary.rows_in,
             "rows_out": summary.rows_out,
         }
+        if progress := os.environ.get("BENCH_DATA_PROGRESS"):  # a long run keeps what it has
+            with open(progress, "a") as out:
+                line = {"run": os.environ.get("BENCH_DATA_RUN"), "stage": stage}
+                out.write(json.dumps(line | result["stages"][stage]) + "\n")
     spark.stop()
     result["timed_s"] = round(sum(result["stages"][s]["seconds"] for s in TIMED), 1)
     result["timed_cpu_s"] = round(sum(result["stages"][s]["cpu_s"] for s in TIMED), 1)
@@ -170,9 +174,11 @@ def _cpu_seconds(jvm_pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK") + time.process_time()
 
 
-def _stages_in_subprocess(root: Path, annotations: Path, code: str | None) -> dict[str, Any]:
+def _stages_in_subprocess(
+    root: Path, annotations: Path, code: str | None, run_name: str
+) -> dict[str, Any]:
     """`_run_stages` in a fresh interpreter, on `code` (a src folder) or the installed code."""
-    env = dict(os.environ, TT_IGNORE_DOTENV="1")
+    env = dict(os.environ, TT_IGNORE_DOTENV="1", BENCH_DATA_RUN=run_name)
     if code:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [code, env.get("PYTHONPATH")]))
     load_before = os.getloadavg()[0]
@@ -218,8 +224,9 @@ def run() -> dict[str, Any]:
                 "raw_tweets": tweets,
                 "generate_s": round(time.perf_counter() - generated, 1),
             }
+            print(f"{label}: {tweets:,} tweets generated", file=sys.stderr, flush=True)
             for variant, code in variants.items():
-                run_ = _stages_in_subprocess(root, annotations, code)
+                run_ = _stages_in_subprocess(root, annotations, code, f"{label} {variant}")
                 run_["tweets_per_s"] = round(tweets / run_["timed_s"])
                 entry[variant] = run_
             if with_baseline:
