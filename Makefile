@@ -3,7 +3,7 @@
 include common.mk
 
 .PHONY: help install lint format test test-unit test-integration corpus sync combine filter \
-	process label export-for-labelling split data train evaluate inference report mlflow-ui \
+	process label export-for-labelling split data train evaluate inference report retrain mlflow-ui \
 	notebooks bench demo live live-down clean
 
 install: $(STAMP) ## Create .venv and install the project with everything it needs
@@ -63,6 +63,10 @@ inference: $(STAMP) ## Predict on the test split and write the trends report wit
 
 report: $(STAMP) ## Rebuild the evaluation report from the last evaluation
 	$(CLI) report
+
+retrain: $(STAMP) ## Challenger on every label so far; promoted only when better (RETRAIN_ARGS="--budget demo")
+	$(CLI) triage export-decisions
+	$(CLI) retrain $(RETRAIN_ARGS)
 
 mlflow-ui: $(STAMP) ## Browse the MLflow runs (http://127.0.0.1:5001)
 	$(BIN)/mlflow ui --backend-store-uri "$$($(CLI) tracking-uri)" --host 127.0.0.1 --port 5001

@@ -184,3 +184,54 @@ def test_dashboard_and_metrics_show_the_loop(
     assert "triage_loop_labels_since_retrain 1" in metrics
     assert "triage_loop_last_retrain_promoted 0" in metrics
     assert "triage_drift_passed -1" in metrics
+
+
+def test_loop_timer_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    """The role's retrain and drift units and their daily timers, rendered as Ansible does."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed here, so the units cannot be verified")
+    role = Path(__file__).resolve().parents[3] / "playbooks" / "roles" / "triage"
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
+    names = [u["name"] for u in defaults["triage_loop_units"]]
+    assert names == ["tweet-triage-retrain", "tweet-triage-drift"]
+    assert "--fail-on-drift" in defaults["triage_loop_units"][1]["args"]
+    (tmp_path / "triage.env").write_text("")
+    ansible = Path(sys.executable).parent / "ansible"
+    for unit in defaults["triage_loop_units"]:
+        item = {**unit, "on_calendar": "daily"}
+        item["args"] = [
+            str(a).replace("{{ triage_retrain_min_new_labels }}", "50") for a in unit["args"]
+        ]
+        variables = {
+            "item": item,
+            "triage_user": "root",
+            "triage_env_file": str(tmp_path / "triage.env"),
+            "triage_state_dir": str(tmp_path),
+            "triage_cli": "/bin/true",
+        }
+        (tmp_path / "vars.json").write_text(json.dumps(variables))
+        for kind in ("service", "timer"):
+            dest = tmp_path / f"{unit['name']}.{kind}"
+            rendered = subprocess.run(
+                [str(ansible), "localhost", "-c", "local", "-m", "ansible.builtin.template",
+                 "-a", f"src={role / 'templates' / f'loop.{kind}.j2'} dest={dest}",
+                 "-e", f"@{tmp_path / 'vars.json'}"],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            assert rendered.returncode == 0, rendered.stdout[-2000:]
+        result = subprocess.run(
+            [analyze, "verify", "--man=no", str(tmp_path / f"{unit['name']}.service"),
+             str(tmp_path / f"{unit['name']}.timer")],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+        assert "OnCalendar=daily" in (tmp_path / f"{unit['name']}.timer").read_text()
+        assert "Type=oneshot" in (tmp_path / f"{unit['name']}.service").read_text()
