@@ -18,7 +18,8 @@ the random strategy's final labels given as sentiments (0/1/2) instead of binary
 the measurement behind docs/model.md's "binary labels" section.
 
 Results: benchmarks/results/active.json (rewritten after every round) and active.png.
-Run: `nice python -m benchmarks.bench_active` (about 15-25 min on two busy cores).
+Run: `nice python -m benchmarks.bench_active` (about 3-5 CPU minutes; far longer in wall
+time on a machine shared with other jobs).
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEED = int(os.environ.get("BENCH_ACTIVE_SEED", "0"))
-N_TEST = int(os.environ.get("BENCH_ACTIVE_TEST", "500"))
-N_POOL = int(os.environ.get("BENCH_ACTIVE_POOL", "1000"))
-N_START = int(os.environ.get("BENCH_ACTIVE_START", "64"))
-K = int(os.environ.get("BENCH_ACTIVE_K", "64"))
-ROUNDS = int(os.environ.get("BENCH_ACTIVE_ROUNDS", "4"))
-STEPS = int(os.environ.get("BENCH_ACTIVE_STEPS", "32"))
+N_TEST = int(os.environ.get("BENCH_ACTIVE_TEST", "300"))
+N_POOL = int(os.environ.get("BENCH_ACTIVE_POOL", "400"))
+N_START = int(os.environ.get("BENCH_ACTIVE_START", "48"))
+K = int(os.environ.get("BENCH_ACTIVE_K", "48"))
+ROUNDS = int(os.environ.get("BENCH_ACTIVE_ROUNDS", "3"))
+STEPS = int(os.environ.get("BENCH_ACTIVE_STEPS", "20"))
 BATCH = 16
 MAX_LENGTH = 48
 LEARNING_RATE = 1e-4
