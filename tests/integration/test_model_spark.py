@@ -10,7 +10,7 @@ import pytest
 
 from tests.unit.model.conftest import build_tiny_backbone, train_tiny, write_splits
 from tweet_triage.config import Settings
-from tweet_triage.model.inference import TorchScorer, predict_spark
+from tweet_triage.model.inference import load_scorer, predict_spark
 
 
 @pytest.mark.integration
@@ -38,6 +38,9 @@ def test_spark_scores_a_parquet_folder_like_pandas(tmp_path: Path) -> None:
     assert (summary.rows, summary.scored, summary.skipped) == (6, 4, 2)
     out = pd.read_parquet(tmp_path / "scored").sort_values("id").reset_index(drop=True)
     assert list(out["true_needs_support"]) == [1, 0, 1, 0, 1, 0]
-    expected = TorchScorer.load(model_dir, device="cpu").predict_proba(tweets["text"])
-    np.testing.assert_allclose(out["p_needs_support"].to_numpy(), expected, rtol=1e-5)
+    # Both paths pick the same engine (auto: ONNX int8 on CPU, exported at training). Int8
+    # activations are quantised per batch, and Spark batches by partition, not by length:
+    # scores agree to quantisation noise, not to the last digit as torch's do.
+    expected = load_scorer(model_dir, engine="auto", device="cpu").predict_proba(tweets["text"])
+    np.testing.assert_allclose(out["p_needs_support"].to_numpy(), expected, atol=5e-3)
     assert out["needs_support"].isna().tolist() == [False, False, True, True, False, False]
