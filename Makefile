@@ -57,8 +57,8 @@ train: $(STAMP) ## Fine-tune the needs-support classifier (GPU if present)
 evaluate: $(STAMP) ## ML and business metrics on the test split, plots, report
 	$(CLI) evaluate
 
-inference: $(STAMP) ## Predict on the test split and write the trends report with a drift check
-	$(CLI) predict --input data/splits/test --output data/predictions/test.parquet
+inference: $(STAMP) ## Predict on the test split (PREDICT_ARGS="--engine torch") and the trends report with a drift check
+	$(CLI) predict --input data/splits/test --output data/predictions/test.parquet $(PREDICT_ARGS)
 	$(CLI) trends --predictions data/predictions/test.parquet
 
 report: $(STAMP) ## Rebuild the evaluation report from the last evaluation
