@@ -79,3 +79,14 @@ def test_capacity_view_on_a_timeline_and_its_curve() -> None:
 def test_capacity_at_or_below_zero_names_the_option(per_hour: float) -> None:
     with pytest.raises(TriageError, match="--capacity must be above 0"):
         Capacity(per_hour)
+
+
+def test_evaluate_refuses_a_capacity_of_zero_before_loading(tmp_path: object) -> None:
+    from typer.testing import CliRunner
+
+    from tweet_triage.cli import app
+    from tweet_triage.model.business import CapacityError
+
+    result = CliRunner().invoke(app, ["evaluate", "--capacity", "0", "--model", "/nonexistent"])
+    assert isinstance(result.exception, CapacityError)
+    assert "--capacity must be above 0" in str(result.exception)

@@ -66,3 +66,27 @@ def test_a_general_set_without_labels_names_the_option(tmp_path: Path) -> None:
     GENERAL.drop(columns="needs_support").to_csv(path, index=False)
     with pytest.raises(ModelDataError, match=r"--general-set .* lacks column"):
         general.general_set(str(path), HELD_OUT, need_sentiment=False)
+
+
+def test_training_mixes_a_clean_set_and_refuses_a_leaking_one(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    from tests.unit.model.conftest import tiny_settings
+    from tweet_triage.model.arguments import train_arguments
+    from tweet_triage.model.data import load_split
+    from tweet_triage.model.training import load_splits
+
+    settings = tiny_settings(tmp_path, tiny_data)
+    test = load_split(tiny_data, "test")
+    leaking = pd.DataFrame(
+        {"id": ["g1", test["id"].iloc[0]], "text": ["fresh words", "x"], "needs_support": [1, 0]}
+    )
+    path = tmp_path / "general.csv"
+    leaking.to_csv(path, index=False)
+    with pytest.raises(ModelDataError, match="1 tweet\\(s\\) also in"):
+        load_splits(train_arguments(settings, general_set=str(path)))
+    leaking.iloc[:1].to_csv(path, index=False)
+    train_frame, _, label = load_splits(train_arguments(settings, general_set=str(path)))
+    plain, _, _ = load_splits(train_arguments(settings))
+    assert len(train_frame) == len(plain) + 1
+    assert train_frame[label].iloc[-1] == NEEDS_SUPPORT_ONLY  # three-class: binary label
