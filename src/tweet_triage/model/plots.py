@@ -96,6 +96,7 @@ def plot_business(business: dict[str, Any], path: Path) -> Path:
     bars = ax.bar(x, wasted, bottom=missed, color="C1", label="time wasted")
     ax.bar_label(bars, labels=[f"{v:.0f}" for v in missed + wasted])
     ax.set_xticks(x, [names[k] for k in keys], rotation=20, ha="right")
+    ax.set_ylim(0, max(1.0, float((missed + wasted).max())) * 1.12)  # room for the labels
     ax.set_ylabel("support minutes lost")
     ax.set_title("Support minutes lost: model against baselines")
     ax.legend()

@@ -178,7 +178,7 @@ def build_report(reports_dir: Path) -> Path:
             business["model"]["time_missed_min"],
             business["model"]["tweets_wasted"],
             business["model"]["time_wasted_min"],
-            business["model"]["flag_rate"],
+            f"{business['model']['flag_rate']:.1%}",
         )
     ]
     for key, label in BASELINES.items():
@@ -192,7 +192,7 @@ def build_report(reports_dir: Path) -> Path:
                 b["time_missed_min"],
                 b["tweets_wasted"],
                 b["time_wasted_min"],
-                b["flag_rate"],
+                f"{b['flag_rate']:.1%}",
             )
         )
     business_table = pd.DataFrame(
