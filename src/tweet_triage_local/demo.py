@@ -254,6 +254,13 @@ def summary(
                 word = "less" if change >= 0 else "more"
                 cells.append(f"{b[baseline][key]:7.1f} (model {abs(change):.0f}% {word})")
             lines.append(f"  time {kind:6s}       " + "   ".join(cells))
+        if "flag_everything" in b:  # the headline: missed + wasted against the extremes
+            cut = b["pct_reduction"]["flag_everything"]["total_lost"]
+            lines.append(
+                f"  support minutes lost (missed + wasted) {b['model']['total_lost_min']:.1f}"
+                f", flag everything {b['flag_everything']['total_lost_min']:.1f} (model "
+                f"{-cut:+.0f}%), flag nothing {b['flag_nothing']['total_lost_min']:.1f}"
+            )
         mlflow = evaluation.get("mlflow", {})
         lines.append(
             f"  MLflow run {mlflow.get('run_id')}, registered model version "
