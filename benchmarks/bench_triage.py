@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 SECONDS_PER_RATE = float(os.environ.get("TRIAGE_BENCH_SECONDS", "20"))
-DRAIN_BOUND = float(os.environ.get("TRIAGE_BENCH_DRAIN_SECONDS", "150"))
+DRAIN_BOUND = float(os.environ.get("TRIAGE_BENCH_DRAIN_SECONDS", "240"))
 RATES = (10, 100, 1000)
 THROUGHPUT_TWEETS = int(os.environ.get("TRIAGE_BENCH_TWEETS", "2000"))
 TOKEN = "bench-triage-token"
@@ -199,6 +199,23 @@ def _visible_ids(engine: Any) -> set[str]:
         return set()
 
 
+def _scorer_caught_up(settings: Any) -> bool:
+    """The scorer's last micro-batch started after the newest raw object was synced."""
+    from datetime import datetime
+
+    raw = settings.data_dir / "raw"
+    newest = max(
+        (p.stat().st_mtime for p in raw.rglob("*") if p.is_file() and p.name[0] not in "._"),
+        default=0.0,
+    )
+    try:
+        stats = json.loads((settings.state_dir / "triage" / "scorer-stats.json").read_text())
+        ended = datetime.fromisoformat(stats["last_batch_at"]).timestamp()
+        return ended - float(stats["last_batch_seconds"]) > newest
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def measure_rate(settings: Any, engine: Any, tweets: list[dict[str, Any]], rate: int) -> dict:
     from tweet_triage.profile import load_profile
     from tweet_triage.stream.sinks import FirehoseSink, firehose_client
@@ -225,19 +242,18 @@ def measure_rate(settings: Any, engine: Any, tweets: list[dict[str, Any]], rate:
     thread = threading.Thread(target=streamer.run, daemon=True)
     thread.start()
     started = time.monotonic()
-    last_change = time.monotonic()
+    exhausted_at: float | None = None
     try:
         while True:
             now = time.monotonic()
             for tweet_id in standin.stats_json()["ids_sent"]:
                 sent_at.setdefault(tweet_id, now)
             for tweet_id in _visible_ids(engine) - already:
-                if tweet_id not in visible_at:
-                    visible_at[tweet_id] = now
-                    last_change = now
-            exhausted = standin.stats_json(include_ids=False)["exhausted"]
-            if exhausted and visible_at and now - last_change > 30:
-                break  # drained: nothing new for 30 s (15 micro-batches)
+                visible_at.setdefault(tweet_id, now)
+            if standin.stats_json(include_ids=False)["exhausted"]:
+                exhausted_at = exhausted_at or now
+                if now - exhausted_at > 5 and _scorer_caught_up(settings):
+                    break  # a micro-batch began after the newest raw object landed
             if now - started > SECONDS_PER_RATE + DRAIN_BOUND:
                 break
             time.sleep(0.2)
