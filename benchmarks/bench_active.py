@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,8 @@ from typing import Any
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SEED = int(os.environ.get("BENCH_ACTIVE_SEED", "0"))
-N_TEST = int(os.environ.get("BENCH_ACTIVE_TEST", "200"))
+SEEDS = [int(x) for x in os.environ.get("BENCH_ACTIVE_SEEDS", "0,1,2").split(",")]
+N_TEST = int(os.environ.get("BENCH_ACTIVE_TEST", "300"))
 N_POOL = int(os.environ.get("BENCH_ACTIVE_POOL", "300"))
 N_START = int(os.environ.get("BENCH_ACTIVE_START", "32"))
 K = int(os.environ.get("BENCH_ACTIVE_K", "32"))
@@ -51,8 +50,8 @@ LEARNING_RATE = 1e-4
 THRESHOLD = 0.5
 
 
-def corpus() -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Normalised texts, sentiments (0/1/2) and needs-support labels, shuffled by SEED."""
+def corpus(seed: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Normalised texts, sentiments (0/1/2) and needs-support labels, shuffled by `seed`."""
     import pandas as pd
 
     from tweet_triage.config import CORPUS_DIR
@@ -63,7 +62,7 @@ def corpus() -> tuple[list[str], np.ndarray, np.ndarray]:
     frame = tweets[["id", "text"]].merge(labels, on="id").dropna(subset=["sentiment"])
     frame["model_text"] = frame["text"].astype(str).map(normalise_text)
     frame = frame[frame["model_text"].str.len() > 0].drop_duplicates("model_text")
-    frame = frame.sample(frac=1.0, random_state=SEED).head(N_TEST + N_POOL)
+    frame = frame.sample(frac=1.0, random_state=seed).head(N_TEST + N_POOL)
     sentiment = frame["sentiment"].astype(int).to_numpy()
     return frame["model_text"].tolist(), sentiment, (sentiment <= 1).astype(int)
 
@@ -178,7 +177,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ax.set_ylabel(f"test {metric.replace('_', ' ').upper()}")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle(f"Active labelling: {N_TEST} test tweets, {STEPS} steps of {BATCH} per retrain")
+    fig.suptitle(
+        f"Active labelling, mean of {results.get('seeds_done', 1)} seed(s): {N_TEST} test "
+        f"tweets, {STEPS} steps of {BATCH} per retrain"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -199,60 +201,44 @@ def summarise(results: dict[str, Any]) -> None:
         }
         for metric in ("pr_auc", "roc_auc")
     }
+    results["summary"]["per_seed"] = [
+        {
+            "seed": run["seed"],
+            **{
+                metric: {
+                    "random_final": run["curves"]["random"][-1][metric],
+                    "uncertain_labels_to_reach_it": labels_needed(
+                        run["curves"]["uncertain"], run["curves"]["random"][-1][metric], metric
+                    ),
+                }
+                for metric in ("pr_auc", "roc_auc")
+            },
+        }
+        for run in results.get("runs", [])
+    ]
 
 
-def main() -> dict[str, Any]:
-    import torch
-
-    from tweet_triage.model.bundle import resolve_backbone
-
-    torch.set_num_threads(THREADS)
-    random.seed(SEED)
-    texts, sentiment, needs = corpus()
+def run_seed(seed: int, model: Model) -> dict[str, Any]:
+    """One repetition: corpus order, test split, pool and start labels drawn from `seed`."""
+    texts, sentiment, needs = corpus(seed)
     test, pool = slice(0, N_TEST), np.arange(N_TEST, N_TEST + N_POOL)
     test_texts, y_test = texts[test], needs[test]
     answers = np.where(needs == 1, 3, 2)  # the annotator's binary answer as a training label
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(seed)
     start = rng.choice(pool, size=N_START, replace=False).tolist()
-    model = Model(resolve_backbone(None))
-    results: dict[str, Any] = {
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "what": "uncertainty vs random sampling; real MiniLM fine-tuning per round",
-        "setup": {
-            "corpus": "bundled SemEval-derived corpus, annotations collapsed to needs support",
-            "seed": SEED,
-            "test_tweets": N_TEST,
-            "test_needs_support_share": round(float(y_test.mean()), 4),
-            "pool_tweets": N_POOL,
-            "start_labels": N_START,
-            "labels_per_round": K,
-            "rounds": ROUNDS,
-            "train_steps": STEPS,
-            "frozen_layers": FROZEN_LAYERS,
-            "batch": BATCH,
-            "max_length": MAX_LENGTH,
-            "learning_rate": LEARNING_RATE,
-            "uncertainty_threshold": THRESHOLD,
-            "cpu_threads": torch.get_num_threads(),
-            "load_average_at_start": os.getloadavg()[0],
-        },
-        "curves": {"random": [], "uncertain": []},
-    }
-    out = RESULTS / "active.json"
-    RESULTS.mkdir(exist_ok=True)
+    curves: dict[str, list[dict[str, Any]]] = {"random": [], "uncertain": []}
 
     def record(strategy: str, labelled: list[int], seconds: float, p: np.ndarray) -> None:
         point = {"labels": len(labelled), **quality(y_test, p), "train_seconds": round(seconds, 1)}
-        results["curves"][strategy].append(point)
-        print(strategy, point, f"load {os.getloadavg()[0]:.1f}", flush=True)
-        summarise(results)
-        out.write_text(json.dumps(results, indent=2) + "\n")
+        curves[strategy].append(point)
+        print(seed, strategy, point, f"load {os.getloadavg()[0]:.1f}", flush=True)
 
-    seconds = model.train([texts[i] for i in start], answers[start], SEED)
+    seconds = model.train([texts[i] for i in start], answers[start], seed)
     p_start = model.p_needs_support(test_texts)
     for strategy in ("random", "uncertain"):
         record(strategy, start, seconds, p_start)
     start_model = model.model
+    random_labels: list[int] = []
     for strategy in ("random", "uncertain"):
         labelled = list(start)
         model.model = start_model
@@ -265,25 +251,86 @@ def main() -> dict[str, Any]:
                 picked = unlabelled[np.argsort(np.abs(p_pool - THRESHOLD), kind="stable")[:K]]
                 picked = picked.tolist()
             labelled += picked
-            seconds = model.train([texts[i] for i in labelled], answers[labelled], SEED + round_no)
+            seconds = model.train([texts[i] for i in labelled], answers[labelled], seed + round_no)
             record(strategy, labelled, seconds, model.p_needs_support(test_texts))
         if strategy == "random":
             random_labels = list(labelled)
-
     # The same final random labels as sentiments: what binary answers cost the model.
-    seconds = model.train([texts[i] for i in random_labels], sentiment[random_labels], SEED + 99)
-    results["binary_vs_sentiment"] = {
-        "labels": len(random_labels),
-        "binary_answers": results["curves"]["random"][-1],
-        "sentiment_labels": {
-            **quality(y_test, model.p_needs_support(test_texts)),
-            "train_seconds": round(seconds, 1),
+    seconds = model.train([texts[i] for i in random_labels], sentiment[random_labels], seed + 99)
+    return {
+        "seed": seed,
+        "test_needs_support_share": round(float(y_test.mean()), 4),
+        "curves": curves,
+        "binary_vs_sentiment": {
+            "labels": len(random_labels),
+            "binary_answers": {k: curves["random"][-1][k] for k in ("pr_auc", "roc_auc")},
+            "sentiment_labels": quality(y_test, model.p_needs_support(test_texts)),
         },
     }
-    results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    summarise(results)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    plot(results, RESULTS / "active.png")
+
+
+def mean_curves(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    return {
+        strategy: [
+            {
+                "labels": points[0]["labels"],
+                **{
+                    m: round(float(np.mean([p[m] for p in points])), 4)
+                    for m in ("pr_auc", "roc_auc")
+                },
+            }
+            for points in zip(*(r["curves"][strategy] for r in runs), strict=True)
+        ]
+        for strategy in ("random", "uncertain")
+    }
+
+
+def main() -> dict[str, Any]:
+    import torch
+
+    from tweet_triage.model.bundle import resolve_backbone
+
+    torch.set_num_threads(THREADS)
+    model = Model(resolve_backbone(None))
+    results: dict[str, Any] = {
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "what": "uncertainty vs random sampling; real MiniLM fine-tuning per round",
+        "setup": {
+            "corpus": "bundled SemEval-derived corpus, annotations collapsed to needs support",
+            "seeds": SEEDS,
+            "test_tweets": N_TEST,
+            "pool_tweets": N_POOL,
+            "start_labels": N_START,
+            "labels_per_round": K,
+            "rounds": ROUNDS,
+            "train_steps": STEPS,
+            "frozen_layers": FROZEN_LAYERS,
+            "batch": BATCH,
+            "max_length": MAX_LENGTH,
+            "learning_rate": LEARNING_RATE,
+            "uncertainty_threshold": THRESHOLD,
+            "cpu_threads": THREADS,
+            "load_average_at_start": os.getloadavg()[0],
+        },
+        "runs": [],
+    }
+    RESULTS.mkdir(exist_ok=True)
+    for seed in SEEDS:
+        results["runs"].append(run_seed(seed, model))
+        runs = results["runs"]
+        results["curves"] = mean_curves(runs)  # the mean over the seeds run so far
+        results["binary_vs_sentiment_mean"] = {
+            kind: {
+                m: round(float(np.mean([r["binary_vs_sentiment"][kind][m] for r in runs])), 4)
+                for m in ("pr_auc", "roc_auc")
+            }
+            for kind in ("binary_answers", "sentiment_labels")
+        }
+        results["seeds_done"] = len(runs)
+        results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        summarise(results)
+        (RESULTS / "active.json").write_text(json.dumps(results, indent=2) + "\n")
+        plot(results, RESULTS / "active.png")
     print(json.dumps(results.get("summary"), indent=2))
     return results
 
