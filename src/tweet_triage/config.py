@@ -102,35 +102,26 @@ _BUCKET_RE = re.compile(
 _STACK_RE = re.compile(r"^[a-z][a-z0-9-]{2,30}[a-z0-9]$")
 
 
-class Settings(BaseSettings):
-    """Every setting of the stack. Field name == environment variable (case-insensitive)."""
+class _SettingsGroup(BaseSettings):
+    """One stage's settings. `Settings` combines the groups: attribute and environment
+    variable names are the same either way (field name == variable, case-insensitive)."""
 
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, populate_by_name=True)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (
-            init_settings,
-            env_settings,
-            _StandInSettingsSource(settings_cls),
-            DotEnvSettingsSource(settings_cls, env_file=dotenv_files()),
-        )
 
-    # --- the deployment: which services every command talks to ------------------------------
+class DeploymentSettings(_SettingsGroup):
+    """Which services every command talks to (TT_DEPLOYMENT)."""
+
     deployment: Deployment = Field(
         "local",
         validation_alias="TT_DEPLOYMENT",
         description="local: the stand-ins (moto, the X stand-in, the SSH host); aws: AWS and X.",
     )
 
-    # --- AWS (standard names, also read by boto3 itself) -------------------------------------
+
+class AwsSettings(_SettingsGroup):
+    """AWS region, credentials and the stand-in's endpoint (boto3's own names)."""
+
     aws_region: str | None = Field(None, description="AWS region of the stack, e.g. eu-west-1.")
     aws_access_key_id: SecretStr | None = None
     aws_secret_access_key: SecretStr | None = None
@@ -141,7 +132,10 @@ class Settings(BaseSettings):
         "with TT_DEPLOYMENT=aws.",
     )
 
-    # --- the stack ----------------------------------------------------------------------------
+
+class StackSettings(_SettingsGroup):
+    """Stage 1, the AWS stack: names, bucket layout, Firehose, logs, EC2, SSH."""
+
     stack_name: str = Field("tweet-triage", description="Every resource name derives from it.")
     s3_bucket: str | None = Field(
         None, description="Bucket name override; default <stack>-<account id>-<region>."
@@ -171,14 +165,20 @@ class Settings(BaseSettings):
         False, description="aws-destroy keeps the bucket and its data (default: removes them)."
     )
 
-    # --- X API ----------------------------------------------------------------------------
+
+class XApiSettings(_SettingsGroup):
+    """The X API and the mission profile."""
+
     x_bearer_token: SecretStr | None = None
     x_api_base_url: str = Field(
         PUBLIC_X_API, description="X API base URL; local deployment: the X stand-in's."
     )
     mission_profile: str = Field("demo", description="Profile name (profiles/) or YAML path.")
 
-    # --- local stand-ins --------------------------------------------------------------------
+
+class LocalSettings(_SettingsGroup):
+    """The state folder and the local stand-ins' ports and replay rate."""
+
     state_dir: Path = Field(
         default_factory=state_dir_from_environment,
         validation_alias="TT_STATE_DIR",
@@ -188,7 +188,10 @@ class Settings(BaseSettings):
     local_xapi_port: int = Field(8787, ge=1, le=65535)
     local_xapi_rate: float = Field(200.0, description="Stand-in replay rate, tweets/s (0: max).")
 
-    # --- streamer -----------------------------------------------------------------------------
+
+class StreamSettings(_SettingsGroup):
+    """Stage 2, the streamer: spool, queue, senders, stats, stop budget."""
+
     stream_spool_dir: Path | None = Field(
         None, description="Durable spool of received records; default <state dir>/stream/spool."
     )
@@ -231,7 +234,10 @@ class Settings(BaseSettings):
         description="Spool full: block the reader (X sees a slow client) or drop newest.",
     )
 
-    # --- data ---------------------------------------------------------------------------------
+
+class DataSettings(_SettingsGroup):
+    """Stage 3, the data jobs: folders, annotations, Spark."""
+
     data_dir: Path = Field(PROJECT_ROOT / "data")
     annotations_path: Path | None = Field(
         None, description="CSV id,sentiment; default: the bundled demo annotations."
@@ -239,7 +245,10 @@ class Settings(BaseSettings):
     spark_master: str = "local[*]"
     spark_conf: dict[str, str] = Field(default_factory=dict, description="JSON object of confs.")
 
-    # --- model --------------------------------------------------------------------------------
+
+class ModelSettings(_SettingsGroup):
+    """Stage 4, the model: base model, output folder, MLflow, reports."""
+
     model_name_or_path: str | None = Field(
         None, description="HF model id or path; default the offline all-MiniLM-L6-v2."
     )
@@ -249,7 +258,10 @@ class Settings(BaseSettings):
     )
     reports_dir: Path = Field(PROJECT_ROOT / "reports")
 
-    # --- live triage ------------------------------------------------------------------------
+
+class TriageSettings(_SettingsGroup):
+    """Live triage: the store, the inbox, the streaming scorer."""
+
     triage_database_url: SecretStr | None = Field(
         None,
         description="Triage store URL (postgresql://user:pw@host/db); default a SQLite file "
@@ -303,6 +315,36 @@ class Settings(BaseSettings):
     triage_instance_type: str = Field(
         "m7i.large", description="EC2 type of the triage host (Spark and Java need memory)."
     )
+
+
+class Settings(
+    TriageSettings,
+    ModelSettings,
+    DataSettings,
+    StreamSettings,
+    LocalSettings,
+    XApiSettings,
+    StackSettings,
+    AwsSettings,
+    DeploymentSettings,
+):
+    """Every setting of the stack. Field name == environment variable (case-insensitive)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _StandInSettingsSource(settings_cls),
+            DotEnvSettingsSource(settings_cls, env_file=dotenv_files()),
+        )
 
     @field_validator("aws_endpoint_url")
     @classmethod
