@@ -12,7 +12,9 @@ from tweet_triage.config import load_settings
 from tweet_triage.process import free_port
 from tweet_triage_local.notebooks import RUN_ORDER, run_notebooks
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# Eight notebooks with Spark and a tiny training run: beyond the suite's 15-minute default
+# on a busy 2-core machine.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def _errors(notebook: Path) -> list[str]:
