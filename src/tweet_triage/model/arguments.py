@@ -23,11 +23,14 @@ from typing import Any
 
 from tweet_triage.config import Settings
 from tweet_triage.errors import TriageError
-from tweet_triage.model.bundle import OBJECTIVES
-from tweet_triage.model.business import CAPACITY_UNITS, Capacity
-from tweet_triage.model.calibration import CALIBRATIONS
-from tweet_triage.model.metrics import BusinessParams
-from tweet_triage.model.thresholds import STRATEGIES
+from tweet_triage.model.parameters import (
+    CALIBRATIONS,
+    CAPACITY_UNITS,
+    OBJECTIVES,
+    STRATEGIES,
+    BusinessParams,
+    Capacity,
+)
 
 SELECTION_METRICS = ("f2", "f1", "pr_auc", "roc_auc")
 BUDGETS = ("full", "demo")

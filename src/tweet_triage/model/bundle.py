@@ -22,7 +22,6 @@ from tweet_triage.model.names import META_FILE
 
 BINARY_LABELS = {0: "does_not_need_support", 1: "needs_support"}
 SENTIMENT_LABELS = {0: "negative", 1: "neutral", 2: "positive"}
-OBJECTIVES = ("weighted", "three_class")
 
 
 class ModelFolderError(TriageError):

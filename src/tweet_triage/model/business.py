@@ -13,40 +13,14 @@ as an endless wait (so the median is None when fewer than half are reached).
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from tweet_triage.errors import TriageError
-from tweet_triage.model.metrics import BusinessParams, tweet_seconds
+from tweet_triage.model.metrics import tweet_seconds
+from tweet_triage.model.parameters import BusinessParams, Capacity
 
-CAPACITY_UNITS = ("tweets", "minutes")
 ORDERS = ("model", "arrival")
-
-
-class CapacityError(TriageError):
-    """A capacity setting the simulation cannot use."""
-
-
-@dataclass(frozen=True)
-class Capacity:
-    """The team's reading capacity per hour, in tweets or in minutes of work."""
-
-    per_hour: float
-    unit: str = "tweets"
-
-    def __post_init__(self) -> None:
-        if not self.per_hour > 0:
-            raise CapacityError(
-                f"--capacity must be above 0 (got {self.per_hour:g}); give the tweets (or, "
-                "with --capacity-unit minutes, the minutes of work) the team can read per hour"
-            )
-        if self.unit not in CAPACITY_UNITS:
-            raise CapacityError(f"--capacity-unit must be one of {', '.join(CAPACITY_UNITS)}")
-
-    def label(self) -> str:
-        return f"{self.per_hour:g} {self.unit}/hour"
 
 
 def work_seconds(

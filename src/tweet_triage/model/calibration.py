@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from tweet_triage.errors import TriageError
+from tweet_triage.model.parameters import CALIBRATIONS
 
-CALIBRATIONS = ("auto", "temperature", "isotonic", "none")
 METHODS = ("none", "temperature", "isotonic")
 ECE_BINS = 10
 _EPS = 1e-6

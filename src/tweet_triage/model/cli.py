@@ -148,11 +148,10 @@ def evaluate(
 ) -> None:
     """ML and business metrics on a held-out split, plots and the report."""
     from tweet_triage.model.bundle import ModelMeta
-    from tweet_triage.model.business import Capacity
     from tweet_triage.model.data import require_splits
     from tweet_triage.model.evaluate import EvaluateOptions
     from tweet_triage.model.evaluate import evaluate as run_evaluation
-    from tweet_triage.model.metrics import BusinessParams
+    from tweet_triage.model.parameters import BusinessParams, Capacity
 
     settings = _settings()
     team_capacity = Capacity(capacity, capacity_unit.value)

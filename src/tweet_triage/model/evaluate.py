@@ -14,7 +14,7 @@ import pandas as pd
 from tweet_triage.config import Settings
 from tweet_triage.model import calibration
 from tweet_triage.model.bundle import ModelMeta
-from tweet_triage.model.business import Capacity, capacity_view
+from tweet_triage.model.business import capacity_view
 from tweet_triage.model.data import load_split
 from tweet_triage.model.inference import load_scorer
 from tweet_triage.model.metrics import (
@@ -36,6 +36,7 @@ from tweet_triage.model.names import (
     REPORT_FILE,
     TRUE_COLUMN,
 )
+from tweet_triage.model.parameters import Capacity
 from tweet_triage.model.result import EvaluationResult
 from tweet_triage.model.thresholds import tweet_words
 

@@ -21,7 +21,6 @@ flag rate (same workload) and q = 0.5 (a coin), plus one seeded draw for referen
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -33,29 +32,10 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from tweet_triage.model.parameters import BusinessParams
+
 WORD_BIN_EDGES = (0, 5, 10, 15, 20, 25, 30, 40, 50, 60)
 TIME_OF_DAY = ("Late Night", "Early Morning", "Morning", "Afternoon", "Evening", "Night")
-
-
-@dataclass(frozen=True)
-class BusinessParams:
-    """Parameters of the business metrics; defaults are the original's (135 and 40 wpm)."""
-
-    reading_wpm: float = 135.0
-    typing_wpm: float = 40.0
-    reply_length_ratio: float = 1.0  # reply words per tweet word
-    response_fraction: float = 1.0  # share of needs-support tweets that get a typed reply
-    false_positive_reply_fraction: float = 0.0  # typing charged to a wrongly flagged tweet
-
-    def __post_init__(self) -> None:
-        if self.reading_wpm <= 0 or self.typing_wpm <= 0:
-            raise ValueError("reading and typing speeds must be positive words per minute")
-        for name in ("reply_length_ratio", "response_fraction", "false_positive_reply_fraction"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def tweet_seconds(words: np.ndarray, params: BusinessParams) -> tuple[np.ndarray, np.ndarray]:

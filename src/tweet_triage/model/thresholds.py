@@ -21,13 +21,12 @@ import numpy as np
 import pandas as pd
 
 from tweet_triage.errors import TriageError
-from tweet_triage.model.business import Capacity, work_seconds
-from tweet_triage.model.metrics import BusinessParams, best_threshold
+from tweet_triage.model.business import work_seconds
+from tweet_triage.model.metrics import best_threshold
+from tweet_triage.model.parameters import STRATEGIES, BusinessParams, Capacity
 
 if TYPE_CHECKING:
     from tweet_triage.model.arguments import ThresholdArguments
-
-STRATEGIES = ("f-beta", "cost", "capacity")
 
 
 class ThresholdError(TriageError):

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from tweet_triage.errors import TriageError
-from tweet_triage.model.business import Capacity, capacity_view, reach, work_seconds
-from tweet_triage.model.metrics import BusinessParams, business_comparison
+from tweet_triage.model.business import capacity_view, reach, work_seconds
+from tweet_triage.model.metrics import business_comparison
+from tweet_triage.model.parameters import BusinessParams, Capacity
 
 # 27 words: 12 s to read at 135 wpm, 40.5 s to type at 40 wpm -> 52.5 s to answer.
 WORDS = np.full(4, 27)
@@ -85,7 +86,7 @@ def test_evaluate_refuses_a_capacity_of_zero_before_loading(tmp_path: object) ->
     from typer.testing import CliRunner
 
     from tweet_triage.cli import app
-    from tweet_triage.model.business import CapacityError
+    from tweet_triage.model.parameters import CapacityError
 
     result = CliRunner().invoke(app, ["evaluate", "--capacity", "0", "--model", "/nonexistent"])
     assert isinstance(result.exception, CapacityError)

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from tweet_triage.errors import TriageError
-from tweet_triage.model.business import Capacity
-from tweet_triage.model.metrics import BusinessParams
+from tweet_triage.model.parameters import BusinessParams, Capacity
 from tweet_triage.model.thresholds import choose_threshold, cost_threshold
 
 Y = np.array([1, 0, 1, 0])
