@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from tweet_triage.cloud.cli import app as aws_app
 from tweet_triage.config import env_name, load_settings, setting_origins
 from tweet_triage.data.cli import register as register_data
 from tweet_triage.errors import TriageError
-from tweet_triage.logs import set_default_level
+from tweet_triage.logs import redact_text, set_default_level
 from tweet_triage.model.cli import register as register_model
 from tweet_triage.stream.cli import app as stream_app
 from tweet_triage.triage.cli import app as triage_app
@@ -222,5 +223,16 @@ def main() -> None:
     try:
         app()
     except TriageError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        typer.secho(f"error: {_redacted(str(exc))}", fg=typer.colors.RED, err=True)
         sys.exit(2)
+    except Exception:
+        # A bug rather than bad input: the traceback is kept for the report, secrets are not.
+        sys.stderr.write(_redacted(traceback.format_exc()))
+        sys.exit(1)
+
+
+def _redacted(text: str) -> str:
+    try:
+        return redact_text(load_settings(), text)
+    except TriageError:  # settings that do not load hold no secret we could know
+        return text

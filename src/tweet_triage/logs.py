@@ -13,7 +13,10 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.logging import RichHandler
 
@@ -32,16 +35,35 @@ def set_default_level(level: str) -> None:
 
 
 class RedactSecrets(logging.Filter):
+    """Replaces secret values in the message, the structured fields and the traceback text."""
+
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
         self._secrets = [s for s in secrets if len(s) >= 4]
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            message = record.getMessage()
+    def redact(self, value: Any) -> Any:
+        if isinstance(value, str):
             for secret in self._secrets:
-                message = message.replace(secret, REDACTED)
-            record.msg, record.args = message, None
+                value = value.replace(secret, REDACTED)
+            return value
+        if isinstance(value, dict):
+            return {key: self.redact(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self.redact(item) for item in value)
+        return value
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        record.msg, record.args = self.redact(record.getMessage()), None
+        if isinstance(getattr(record, "fields", None), dict):
+            record.fields = self.redact(record.fields)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
 
 
@@ -58,12 +80,25 @@ class JsonFormatter(logging.Formatter):
 
 
 def secret_values(settings: Settings) -> list[str]:
+    """Every secret setting's value, and the password inside any secret URL (a database URL)."""
     values = []
-    for name in ("aws_secret_access_key", "aws_session_token", "x_bearer_token"):
+    for name in type(settings).model_fields:
         secret = getattr(settings, name)
-        if secret is not None:
+        if isinstance(secret, SecretStr) and secret.get_secret_value():
             values.append(secret.get_secret_value())
+            if "://" in secret.get_secret_value():
+                try:
+                    password = urlsplit(secret.get_secret_value()).password
+                except ValueError:
+                    password = None
+                if password:
+                    values.append(password)
     return values
+
+
+def redact_text(settings: Settings, text: str) -> str:
+    """`text` with every secret of `settings` replaced (for tracebacks printed outside logging)."""
+    return RedactSecrets(secret_values(settings)).redact(text)
 
 
 def console_handler() -> logging.Handler:
