@@ -35,6 +35,7 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as PydanticSettingsError
 
 from tweet_triage.errors import TriageError
+from tweet_triage.private_files import write_private
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -606,8 +607,7 @@ def write_local_env(state_dir: Path, name: str, values: dict[str, str]) -> Path:
     """Record a running stand-in's settings so every later command talks to it."""
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / f"local-{name}.env"
-    path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
-    path.chmod(0o600)
+    write_private(path, "".join(f"{key}={value}\n" for key, value in values.items()))
     return path
 
 

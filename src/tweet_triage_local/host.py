@@ -26,6 +26,7 @@ import yaml
 
 from tweet_triage.config import PROJECT_ROOT, remove_local_env, write_local_env
 from tweet_triage.errors import TriageError
+from tweet_triage.private_files import write_private
 from tweet_triage.process import Service, free_port, port_answers
 from tweet_triage.stream.supervisor import SupervisorFiles, stop_service
 
@@ -229,11 +230,6 @@ def _inventory(files: HostFiles, port: int, user: str) -> dict[str, object]:
     return {STREAMER_GROUP: {"hosts": {LOCAL_HOST_NAME: host_vars}}}
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.write_text(text)
-    path.chmod(0o600)
-
-
 def _login_works(files: HostFiles, port: int, user: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
@@ -276,12 +272,12 @@ def start_host(state_dir: Path, port: int | None = None) -> HostInfo:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
     _keygen(files.host_key, "tweet-triage local host key")
     _keygen(files.client_key, f"tweet-triage local client {user}")
-    _write_private(files.authorized_keys, files.client_key.with_suffix(".pub").read_text())
+    write_private(files.authorized_keys, files.client_key.with_suffix(".pub").read_text())
 
     port = port or _previous_port(files) or free_port()
     host_public_key = " ".join(files.host_key.with_suffix(".pub").read_text().split()[:2])
-    _write_private(files.known_hosts, f"[127.0.0.1]:{port} {host_public_key}\n")
-    _write_private(files.sshd_config, _sshd_config(files, port, user))
+    write_private(files.known_hosts, f"[127.0.0.1]:{port} {host_public_key}\n")
+    write_private(files.sshd_config, _sshd_config(files, port, user))
     check = subprocess.run([sshd, "-t", "-f", str(files.sshd_config)], capture_output=True)
     if check.returncode != 0:
         raise HostError(f"sshd rejected {files.sshd_config}: {check.stderr.decode().strip()}")
@@ -300,7 +296,7 @@ def start_host(state_dir: Path, port: int | None = None) -> HostInfo:
             f"sshd runs on 127.0.0.1:{port} but a key login as {user!r} failed: "
             f"{login.stderr.strip()}; see {service.log_file}"
         )
-    _write_private(
+    write_private(
         files.inventory,
         "# Written by `tweet-triage local host-up`; removed by `local host-down`.\n"
         + yaml.safe_dump(_inventory(files, port, user), sort_keys=False),

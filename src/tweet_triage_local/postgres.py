@@ -29,6 +29,7 @@ from pathlib import Path
 
 from tweet_triage.config import remove_local_env, write_local_env
 from tweet_triage.errors import TriageError
+from tweet_triage.private_files import write_private
 from tweet_triage.process import Service, free_port
 
 APT_PACKAGE = "postgresql"
@@ -189,8 +190,7 @@ def _init_cluster(bin_dir: Path, files: PostgresFiles) -> None:
     # initdb reads the superuser's password from a file the server user can read; it is
     # removed right after, and our copy stays in the 0600 password file.
     pwfile = cluster.parent / ".initdb-password"
-    pwfile.write_text(password + "\n")
-    pwfile.chmod(0o600)
+    write_private(pwfile, password + "\n")
     _chown_to_server_user(pwfile)
     try:
         result = subprocess.run(
@@ -218,8 +218,7 @@ def _init_cluster(bin_dir: Path, files: PostgresFiles) -> None:
             f"initdb failed (exit {result.returncode}): "
             f"{' | '.join(result.stderr.strip().splitlines()[-3:])}"
         )
-    files.password_file.write_text(password)
-    files.password_file.chmod(0o600)
+    write_private(files.password_file, password)
 
 
 def start_postgres(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from tweet_triage.cloud.aws import Aws, CloudError, error_code, error_message, i
 from tweet_triage.cloud.plan import AMI_PARAMETER, StackPlan
 from tweet_triage.cloud.report import ABSENT, ResourceReport
 from tweet_triage.cloud.resources.common import PRESENT, missing_tags, tags_dict
+from tweet_triage.private_files import write_private
 from tweet_triage.retry import retry_while
 
 log = logging.getLogger(__name__)
@@ -152,18 +151,9 @@ def describe_key_pair(aws: Aws, plan: StackPlan) -> ResourceReport:
 
 
 def write_private_key(path: Path, material: str) -> None:
-    """Create the key file 0600 (O_EXCL, never readable by others, not even briefly), then
-    move it into place atomically."""
+    """Create the key file 0600 (never readable by others, not even briefly)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(material if material.endswith("\n") else material + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    write_private(path, material if material.endswith("\n") else material + "\n")
 
 
 def ensure_key_pair(aws: Aws, plan: StackPlan) -> ResourceReport:
