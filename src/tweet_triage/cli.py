@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from typer.core import TyperGroup
 
 from tweet_triage import __version__
+from tweet_triage.cli_options import JsonFlag
 from tweet_triage.cloud.cli import app as aws_app
 from tweet_triage.config import env_name, load_settings, setting_origins
 from tweet_triage.data.cli import register as register_data
@@ -115,11 +116,8 @@ def version() -> None:
     typer.echo(__version__)
 
 
-JSON_OPTION = typer.Option("--json", help="Print the result as JSON (for scripts).")
-
-
 @app.command()
-def doctor(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
+def doctor(as_json: JsonFlag = False) -> None:
     """Check Java, the extras, the settings, the stand-ins or AWS, the X token and the profile;
     one pass/fail line each, with the fix. Exit 1 if any check fails."""
     from tweet_triage.doctor import as_json as checks_json
@@ -136,7 +134,7 @@ app.add_typer(config_app, name="config", help="The effective settings.")
 
 
 @config_app.command("show")
-def config_show(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
+def config_show(as_json: JsonFlag = False) -> None:
     """Every setting's effective value and where it came from (environment, running stand-in,
     .env, default); secrets masked."""
     settings = load_settings()
@@ -168,7 +166,7 @@ def profile_validate(
     jvm: Annotated[
         bool, typer.Option("--jvm", help="Also compile the filter patterns in a JVM (5-10 s).")
     ] = False,
-    as_json: Annotated[bool, JSON_OPTION] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Check a profile's schema, rules (with the X stand-in's rule engine) and filter patterns
     (Java syntax), and count the bundled tweets each rule matches."""

@@ -73,6 +73,9 @@ def test_rules_dry_run_shows_the_diff_and_changes_nothing_then_sync_applies_it(
 
     again = cli("stream", "rules", "--dry-run")
     assert "0 rule(s) would be added, 0 would be deleted, 8 unchanged" in again.stdout
+    as_json = json.loads(cli("stream", "rules", "--dry-run", "--json").stdout)
+    assert as_json["dry_run"] is True and as_json["add"] == [] and as_json["delete"] == []
+    assert sorted(r["tag"] for r in as_json["keep"]) == sorted(r.tag for r in demo.stream.rules)
 
     changed = tmp_path / "changed.yaml"
     raw = yaml.safe_load((PROFILES_DIR / "demo.yaml").read_text())

@@ -14,6 +14,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from tweet_triage.cli_options import JsonFlag
 from tweet_triage.cloud.aws import CloudError
 from tweet_triage.cloud.preflight import preflight
 from tweet_triage.cloud.report import ResourceReport, StackReport
@@ -22,8 +23,6 @@ from tweet_triage.config import Settings, load_settings
 from tweet_triage.logs import configure_logging
 
 app = typer.Typer(no_args_is_help=True)
-
-JSON_OPTION = typer.Option(False, "--json", help="Print the report as JSON.")
 
 
 def _console(*, stderr: bool = False) -> Console:
@@ -72,7 +71,7 @@ def _progress(settings: Settings, as_json: bool) -> None:
 
 
 @app.command()
-def create(as_json: bool = JSON_OPTION) -> None:
+def create(as_json: JsonFlag = False) -> None:
     """Create (or converge) every resource of the stack; idempotent."""
     settings = load_settings()
     _progress(settings, as_json)
@@ -80,7 +79,7 @@ def create(as_json: bool = JSON_OPTION) -> None:
 
 
 @app.command()
-def status(as_json: bool = JSON_OPTION) -> None:
+def status(as_json: JsonFlag = False) -> None:
     """Print each resource of the stack and its state (absent ones included)."""
     _print(stack_status(load_settings()), as_json)
 
@@ -94,7 +93,7 @@ def destroy(
         False, "--yes", "-y", help="Delete without asking (after showing what goes)."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would be deleted."),
-    as_json: bool = JSON_OPTION,
+    as_json: JsonFlag = False,
 ) -> None:
     """Delete everything in dependency order and verify that nothing is left.
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import sys
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, get_args, get_type_hints
 
 import typer
 
+from tweet_triage.cli_options import JsonFlag
 from tweet_triage.config import Settings, load_settings
 from tweet_triage.logs import configure_logging
 from tweet_triage.model.names import REPORT_FILE
@@ -145,6 +148,7 @@ def evaluate(
     device: Annotated[str, typer.Option(help="auto, cuda or cpu.")] = "auto",
     engine: Annotated[Engine, typer.Option(help=ENGINE_HELP)] = Engine.auto,
     track: Annotated[bool, typer.Option(help="Add the results to the model's MLflow run.")] = True,
+    as_json: JsonFlag = False,
 ) -> None:
     """ML and business metrics on a held-out split, plots and the report."""
     from tweet_triage.model.bundle import ModelMeta
@@ -185,6 +189,17 @@ def evaluate(
             capacity=team_capacity,
         ),
     )
+    if as_json:
+        headline = {
+            "split": split,
+            "threshold": result.threshold,
+            "metrics": result.metrics,
+            "intervals": result.intervals,
+            "business": result.business,
+            "report": str(reports / REPORT_FILE),
+        }
+        typer.echo(json.dumps(headline, default=str))
+        return
     lo, hi = result.interval("f2")
     same, coin = result.reduction("naive_same_rate"), result.reduction("naive_50")
     everything = result.reduction("flag_everything")
@@ -221,6 +236,7 @@ def predict(
     ] = Runner.pandas,
     engine: Annotated[Engine, typer.Option(help=ENGINE_HELP)] = Engine.auto,
     device: Annotated[str, typer.Option(help="auto, cuda or cpu.")] = "auto",
+    as_json: JsonFlag = False,
 ) -> None:
     """Score tweets: rows plus p_needs_support and needs_support (0/1 at the saved threshold)."""
     from tweet_triage.model.data import output_format
@@ -242,6 +258,9 @@ def predict(
             spark.stop()
     else:
         summary = predict_file(model_dir, input_path, output_path, batch_size, device, engine.value)
+    if as_json:
+        typer.echo(json.dumps({**asdict(summary), "tweets_per_second": summary.tweets_per_second}))
+        return
     typer.echo(
         f"scored {summary.scored} of {summary.rows} tweets ({summary.skipped} skipped: empty or "
         f"non-string text), flagged {summary.flagged}, {summary.tweets_per_second:.0f} tweets/s "
@@ -267,6 +286,7 @@ def trends(
     fail_on_drift: Annotated[
         bool, typer.Option(help="Exit with status 1 when the check fails.")
     ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Score distributions by class, time, length and client, and the drift check."""
     from tweet_triage.model.trends import trends_report
@@ -281,7 +301,12 @@ def trends(
     )
     failed = [c.name for c in drift.checks if not c.passed]
     verdict = "PASS" if drift.passed else f"FAIL ({', '.join(failed)})"
-    typer.echo(f"drift check within {tolerance:.0%}: {verdict}; report: {path}")
+    if as_json:
+        checks = [asdict(check) for check in drift.checks]
+        document = {"passed": drift.passed, "tolerance": tolerance, "checks": checks}
+        typer.echo(json.dumps({**document, "report": str(path)}, default=str))
+    else:
+        typer.echo(f"drift check within {tolerance:.0%}: {verdict}; report: {path}")
     if fail_on_drift and not drift.passed:
         raise typer.Exit(1)
 

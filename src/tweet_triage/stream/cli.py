@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from types import FrameType
 
 import typer
 
+from tweet_triage.cli_options import JsonFlag
 from tweet_triage.config import Settings, load_settings
 from tweet_triage.logs import configure_logging
 from tweet_triage.profile import MissionProfile, load_profile
@@ -104,6 +106,7 @@ def rules(
         False, "--dry-run", help="Show the diff and let X validate it; change nothing."
     ),
     profile: str = typer.Option(None, help=PROFILE_HELP),
+    as_json: JsonFlag = False,
 ) -> None:
     """Make X's stream rules equal the profile's (add missing, delete stale); print the diff."""
     settings = load_settings()
@@ -118,6 +121,9 @@ def rules(
     )
     with _transient_errors_exit_1():
         diff = sync_rules(client, mission, dry_run=dry_run)
+    if as_json:
+        typer.echo(json.dumps({"profile": mission.name, "dry_run": dry_run, **diff.as_dict()}))
+        return
     for line in diff.lines():
         typer.echo(line)
     verb = "would be" if dry_run else "were"

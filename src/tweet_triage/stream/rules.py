@@ -49,6 +49,13 @@ class RuleDiff:
     def summary(self) -> str:
         return f"{len(self.keep)} kept, {len(self.add)} to add, {len(self.delete)} to delete"
 
+    def as_dict(self) -> dict[str, list[dict[str, str | None]]]:
+        return {
+            "add": [{"value": value, "tag": tag} for value, tag in self.add],
+            "delete": [{"id": r.id, "value": r.value, "tag": r.tag} for r in self.delete],
+            "keep": [{"id": r.id, "value": r.value, "tag": r.tag} for r in self.keep],
+        }
+
     def lines(self) -> list[str]:
         """Human-readable diff, one rule per line: '+' add, '-' delete, '=' keep."""
         out = [f"- [{r.tag}] {r.value}  (id {r.id})" for r in self.delete]

@@ -193,6 +193,13 @@ def test_cli_commands(trained_model: Path, tmp_path: Path, monkeypatch: pytest.M
     )
     assert out.exit_code == 0, out.output
     assert "scored 3 of 4 tweets (1 skipped" in out.output
+    paths = ["--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "again.csv")]
+    scripted = runner.invoke(
+        app, ["predict", "--model", str(trained_model), *paths, "--device", "cpu", "--json"]
+    )
+    assert scripted.exit_code == 0, scripted.output
+    summary = json.loads(scripted.stdout)
+    assert (summary["rows"], summary["scored"], summary["skipped"]) == (4, 3, 1)
     monkeypatch.setenv("COLUMNS", "200")  # rich shortens option names in narrow terminals
     helped = runner.invoke(app, ["train", "--help"])
     assert helped.exit_code == 0
