@@ -215,7 +215,7 @@ def profile_validate(
 def main() -> None:
     """Entry point: domain errors become one clear line on stderr and exit code 2.
     `--version` after any command prints the version, as the AWS CLI does."""
-    if "--version" in sys.argv[2:]:
+    if _asks_for_version(sys.argv[1:]):
         typer.echo(__version__)
         return
     try:
@@ -227,6 +227,17 @@ def main() -> None:
         # A bug rather than bad input: the traceback is kept for the report, secrets are not.
         sys.stderr.write(_redacted(traceback.format_exc()))
         sys.exit(1)
+
+
+def _asks_for_version(args: list[str]) -> bool:
+    """`--version` with no value after it, anywhere: the project's version. Followed by a value
+    it belongs to the command (`model promote --version 3`)."""
+    for index, arg in enumerate(args):
+        if arg == "--version":
+            following = args[index + 1] if index + 1 < len(args) else None
+            if following is None or following.startswith("-"):
+                return True
+    return False
 
 
 def _redacted(text: str) -> str:

@@ -109,7 +109,7 @@ def test_decisions_retrain_promote_rollback(env: dict[str, str], tmp_path: Path)
         assert champion_version(settings) == "3"
     else:  # ... unless it would miss more of the team's time: the other half of the gate.
         assert "time missed" in report["why"]
-        _run("model", "promote", "3")
+        _run("model", "promote", "--version", "3")
     assert champion_version(settings) == "3"
 
     # ... and rollback restores the one before it.

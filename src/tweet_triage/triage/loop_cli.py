@@ -85,8 +85,9 @@ def retrain(
 
 @model_app.command()
 def promote(
-    # An argument, not --version: `--version` after any command prints the project's version.
-    version: Annotated[str, typer.Argument(help="Registered model version to make champion.")],
+    version: Annotated[
+        str, typer.Option("--version", help="Registered model version to make champion.")
+    ],
 ) -> None:
     """Make version N the champion (the live scorer and inbox switch at their next check)."""
     from tweet_triage.triage.retrain import promote as run_promote

@@ -157,3 +157,13 @@ def test_the_global_log_level_applies_to_every_command() -> None:
     configure_logging(load_settings())
     assert logging.getLogger().level == logging.WARNING
     runner.invoke(app, ["--log-level", "INFO", "version"])
+
+
+def test_version_flag_without_a_value_is_the_projects_and_with_one_the_commands() -> None:
+    from tweet_triage.cli import _asks_for_version
+
+    assert _asks_for_version(["--version"])
+    assert _asks_for_version(["stream", "run", "--version"])
+    assert _asks_for_version(["aws", "status", "--version", "--json"])
+    assert not _asks_for_version(["model", "promote", "--version", "3"])
+    assert not _asks_for_version(["model", "status"])
