@@ -8,7 +8,7 @@ dropping them), and it is counted.
 
 The inbox team's decisions (`DATA_DIR/labels/decisions.csv`, written by `tweet-triage triage
 export-decisions`) are read beside the annotations: binary needs-support labels without a
-sentiment. Conflicts are settled by `tweet_triage.triage.labels.resolve_labels` (an
+sentiment. Conflicts are settled by `tweet_triage.data.decisions.resolve_labels` (an
 annotator's sentiment outranks a decision; the latest decision wins among decisions), and
 the rows it sets aside are counted with their reason.
 """
@@ -96,7 +96,7 @@ def _with_decisions(spark: SparkSession, found: Annotations, decisions: Path) ->
     """Annotations plus the team's decisions, one label per id by the documented rule."""
     import pandas as pd
 
-    from tweet_triage.triage.labels import read_decisions_csv, resolve_labels
+    from tweet_triage.data.decisions import read_decisions_csv, resolve_labels
 
     resolved = resolve_labels(found.valid.toPandas(), read_decisions_csv(decisions))
     rows = [

@@ -149,28 +149,13 @@ def next_from_store(
     With probability `random_share` a random undecided tweet of the evaluation pool, else the
     undecided tweet closest to the threshold (the lowest score the scorer flagged).
     """
-    from sqlalchemy import func, select
-
-    from tweet_triage.triage.store import DecisionRecord, ScoredTweet, _tweet_view
-
     skip = skip or set()
     rng = rng or np.random.default_rng()
-    undecided = ~select(DecisionRecord.id).where(DecisionRecord.tweet_id == ScoredTweet.id).exists()
-    with store._session() as session:
-        threshold = session.scalar(
-            select(func.min(ScoredTweet.p_needs_support)).where(ScoredTweet.flagged.is_(True))
-        )
-        threshold = 0.5 if threshold is None else float(threshold)
-        random_first = rng.random() < random_share
-        orders = [
-            (EVALUATION, func.random()),
-            (TRAINING, func.abs(ScoredTweet.p_needs_support - threshold)),
-        ]
-        for pool, order in orders if random_first else orders[::-1]:
-            rows = session.scalars(
-                select(ScoredTweet).where(undecided).order_by(order, ScoredTweet.id).limit(window)
-            )
-            for row in rows:
-                if row.id not in skip and (pool == EVALUATION) == in_evaluation_pool(row.id):
-                    return _tweet_view(row), pool
+    lowest_flagged = store.lowest_flagged_score()
+    threshold = 0.5 if lowest_flagged is None else lowest_flagged
+    pools: list[tuple[str, float | None]] = [(EVALUATION, None), (TRAINING, threshold)]
+    for pool, closest_to in pools if rng.random() < random_share else pools[::-1]:
+        for tweet in store.undecided(closest_to=closest_to, limit=window):
+            if tweet.id not in skip and (pool == EVALUATION) == in_evaluation_pool(tweet.id):
+                return tweet, pool
     return None

@@ -1,44 +1,24 @@
-"""The team's decisions as needs-support labels, and the one rule that settles conflicts.
+"""The team's decisions as label rows, and the held-out evaluation pool of the loop.
 
-Every inbox decision is a label: "handled" and "needed_us" mean the tweet needed the team
-(needs_support = 1), "not_for_us" means it did not (0). Decisions carry who and when, so
-the decisions file keeps them. The conflict rule, defined here once and used by `label`
-and by `retrain`:
-
-1. an annotator's sentiment (0/1/2 in the annotations CSV) outranks any inbox decision on
-   the same tweet (it is the more careful judgement, and it keeps the sentiment);
-2. among decisions on one tweet, the latest one wins (people correct themselves);
-3. annotations that disagree among themselves are handled by `label` as before
-   (`conflicting_annotation`: left unlabelled).
-
-Evaluation pool: a fixed share of tweet ids, chosen by a hash of the id (independent of any
-model score, so unbiased), is kept apart: labels on these tweets are never trained on and
-are what `retrain` adds to the fixed test split to compare champion and challenger. The
-random share of active labelling draws from exactly this pool.
+Decisions become needs-support labels by the rule in `tweet_triage.data.decisions` (the
+labelling stage reads the file written here). Evaluation pool: a fixed share of tweet ids,
+chosen by a hash of the id (independent of any model score, so unbiased), is kept apart:
+labels on these tweets are never trained on and are what `retrain` adds to the fixed test
+split to compare champion and challenger. The random share of active labelling draws from
+exactly this pool.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tweet_triage.errors import TriageError
+from tweet_triage.data.decisions import DECISION_COLUMNS, DECISION_LABELS
 
-DECISION_LABELS = {"handled": 1, "needed_us": 1, "not_for_us": 0}
-DECISION_COLUMNS = ("id", "needs_support", "decision", "decided_by", "decided_at")
-SOURCE_ANNOTATION = "annotation"
-SOURCE_DECISION = "decision"
-DECISION_OUTRANKED = "decision_outranked_by_annotation"
-DECISION_SUPERSEDED = "decision_superseded"
 DEFAULT_EVAL_SHARE = 0.2
-
-
-class LabelFileError(TriageError):
-    """A decisions/labels file the loop cannot use; the message names it and the fix."""
 
 
 def in_evaluation_pool(tweet_id: str, share: float = DEFAULT_EVAL_SHARE) -> bool:
@@ -70,108 +50,3 @@ def write_decisions_csv(store: Any, path: Path) -> int:
     frame.to_csv(partial, index=False)
     partial.replace(path)
     return len(frame)
-
-
-def read_decisions_csv(path: Path) -> pd.DataFrame:
-    """A decisions CSV as written by `write_decisions_csv`, checked (one clear error)."""
-    fix = (
-        f"expected the columns {', '.join(DECISION_COLUMNS)} as "
-        "`tweet-triage triage export-decisions` writes them"
-    )
-    try:
-        frame = pd.read_csv(path, dtype={"id": str, "decided_by": str}, keep_default_na=False)
-    except FileNotFoundError as exc:
-        raise LabelFileError(f"{path}: decisions file not found; {fix}") from exc
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise LabelFileError(f"{path}: not a readable CSV ({exc}); {fix}") from exc
-    missing = [c for c in DECISION_COLUMNS if c not in frame.columns]
-    if missing:
-        raise LabelFileError(f"{path}: missing column(s) {missing} in {list(frame.columns)}; {fix}")
-    bad = frame[~frame["decision"].isin(list(DECISION_LABELS))]
-    if len(bad):
-        raise LabelFileError(
-            f"{path}: decision {bad['decision'].iloc[0]!r} on tweet {bad['id'].iloc[0]} is not "
-            f"one of {', '.join(DECISION_LABELS)}; {fix}"
-        )
-    frame["needs_support"] = frame["decision"].map(DECISION_LABELS).astype(int)
-    return frame[list(DECISION_COLUMNS)]
-
-
-@dataclass(frozen=True)
-class ResolvedLabels:
-    """One label per tweet, and the rows the rule set aside (with their reason)."""
-
-    labels: pd.DataFrame  # id, sentiment (nullable Int64), needs_support, source
-    conflicts: pd.DataFrame  # id, source, reason
-
-    def counts(self) -> dict[str, Any]:
-        return {
-            "by_source": {
-                k: int(v) for k, v in self.labels["source"].value_counts().sort_index().items()
-            },
-            "conflicts": {
-                k: int(v) for k, v in self.conflicts["reason"].value_counts().sort_index().items()
-            },
-        }
-
-
-def resolve_labels(annotations: pd.DataFrame, decisions: pd.DataFrame) -> ResolvedLabels:
-    """Annotations (id, sentiment 0/1/2) and decisions (DECISION_COLUMNS) -> one label per id.
-
-    The rule is the module's: annotation outranks decision; latest decision wins.
-    """
-    ann = annotations[["id", "sentiment"]].copy()
-    ann["id"] = ann["id"].astype(str)
-    ann["sentiment"] = ann["sentiment"].astype("Int64")
-    ann["needs_support"] = (ann["sentiment"] <= 1).astype(int)
-    ann["source"] = SOURCE_ANNOTATION
-
-    dec = decisions.copy()
-    dec["id"] = dec["id"].astype(str)
-    dec["_at"] = pd.to_datetime(dec["decided_at"], utc=True, format="ISO8601")
-    dec = dec.reset_index(drop=True).sort_values(["id", "_at"], kind="stable")
-    latest = dec.drop_duplicates("id", keep="last")
-    superseded = dec.drop(latest.index)
-    outranked = latest[latest["id"].isin(ann["id"])]
-    kept = latest[~latest["id"].isin(ann["id"])]
-    from_decisions = pd.DataFrame(
-        {
-            "id": kept["id"],
-            "sentiment": pd.array([pd.NA] * len(kept), dtype="Int64"),
-            "needs_support": kept["needs_support"].astype(int),
-            "source": SOURCE_DECISION,
-        }
-    )
-    labels = pd.concat([ann, from_decisions], ignore_index=True)
-    conflicts = pd.concat(
-        [
-            pd.DataFrame({"id": superseded["id"], "source": SOURCE_DECISION}).assign(
-                reason=DECISION_SUPERSEDED
-            ),
-            pd.DataFrame({"id": outranked["id"], "source": SOURCE_DECISION}).assign(
-                reason=DECISION_OUTRANKED
-            ),
-        ],
-        ignore_index=True,
-    )
-    return ResolvedLabels(labels.reset_index(drop=True), conflicts)
-
-
-def undo_last_decision(store: Any, tweet_id: str, user_id: int) -> bool:
-    """Delete this user's latest decision on a tweet (the label page's undo)."""
-    from sqlalchemy import delete, select
-    from sqlalchemy.orm import Session
-
-    from tweet_triage.triage.store import DecisionRecord
-
-    with Session(store.engine) as session, session.begin():
-        latest = session.scalar(
-            select(DecisionRecord.id)
-            .where(DecisionRecord.tweet_id == tweet_id, DecisionRecord.user_id == user_id)
-            .order_by(DecisionRecord.decided_at.desc(), DecisionRecord.id.desc())
-            .limit(1)
-        )
-        if latest is None:
-            return False
-        session.execute(delete(DecisionRecord).where(DecisionRecord.id == latest))
-    return True

@@ -2,7 +2,7 @@
 
 `retrain` (the CLI's `tweet-triage retrain`, `make retrain`, the daily timer):
 1. collects every label so far: the data stage's splits (annotations) and the inbox's
-   decisions, settled by `labels.resolve_labels`; refuses to start with fewer than
+   decisions, settled by `data.decisions.resolve_labels`; refuses to start with fewer than
    `min_new_labels` decision labels since the last retrain;
 2. assembles the challenger's data: train = the train split + the decision labels outside the
    evaluation pool; val = the val split; test = the fixed test split + the decision labels in
@@ -32,14 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tweet_triage.data.decisions import SOURCE_DECISION, resolve_labels
 from tweet_triage.errors import TriageError
-from tweet_triage.triage.labels import (
-    DEFAULT_EVAL_SHARE,
-    SOURCE_DECISION,
-    decisions_frame,
-    in_evaluation_pool,
-    resolve_labels,
-)
+from tweet_triage.triage.labels import DEFAULT_EVAL_SHARE, decisions_frame, in_evaluation_pool
 
 log = logging.getLogger(__name__)
 

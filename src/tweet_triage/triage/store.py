@@ -528,6 +528,25 @@ class TriageStore:
         with self._session() as session:
             return [_tweet_view(row) for row in session.scalars(query.limit(limit))]
 
+    def lowest_flagged_score(self) -> float | None:
+        """The lowest P(needs support) the scorer flagged: the threshold it scores at."""
+        query = select(func.min(ScoredTweet.p_needs_support)).where(ScoredTweet.flagged.is_(True))
+        with self._session() as session:
+            lowest = session.scalar(query)
+        return None if lowest is None else float(lowest)
+
+    def undecided(self, *, closest_to: float | None = None, limit: int = 200) -> list[TweetView]:
+        """Tweets nobody has decided on (flagged or not): the scores closest to `closest_to`
+        first, or in random order without it (the label page's two pools)."""
+        order = (
+            func.random()
+            if closest_to is None
+            else func.abs(ScoredTweet.p_needs_support - closest_to)
+        )
+        query = select(ScoredTweet).where(~_has_decision()).order_by(order, ScoredTweet.id)
+        with self._session() as session:
+            return [_tweet_view(row) for row in session.scalars(query.limit(limit))]
+
     def queue_size(self) -> int:
         query = select(func.count()).where(ScoredTweet.flagged.is_(True), ~_has_decision())
         with self._session() as session:
@@ -581,6 +600,20 @@ class TriageStore:
             session.add(record)
             session.flush()
             return DecisionView(record.id, tweet_id, user.name, decision, record.decided_at)
+
+    def undo_last_decision(self, tweet_id: str, user_id: int) -> bool:
+        """Delete this user's latest decision on a tweet (the label page's undo)."""
+        with self._session() as session:
+            latest = session.scalar(
+                select(DecisionRecord.id)
+                .where(DecisionRecord.tweet_id == tweet_id, DecisionRecord.user_id == user_id)
+                .order_by(DecisionRecord.decided_at.desc(), DecisionRecord.id.desc())
+                .limit(1)
+            )
+            if latest is None:
+                return False
+            session.execute(delete(DecisionRecord).where(DecisionRecord.id == latest))
+        return True
 
     def decisions(self, since: datetime | None = None) -> list[DecisionView]:
         """Every decision (oldest first): the team's labels."""

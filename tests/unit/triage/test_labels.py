@@ -10,16 +10,14 @@ import pandas as pd
 import pytest
 
 from tests.unit.triage.conftest import NOW, scored
-from tweet_triage.triage.labels import (
+from tweet_triage.data.decisions import (
     DECISION_OUTRANKED,
     DECISION_SUPERSEDED,
     LabelFileError,
-    in_evaluation_pool,
     read_decisions_csv,
     resolve_labels,
-    undo_last_decision,
-    write_decisions_csv,
 )
+from tweet_triage.triage.labels import in_evaluation_pool, write_decisions_csv
 from tweet_triage.triage.store import TriageStore, UnknownTweetError
 
 
@@ -98,9 +96,9 @@ def test_decisions_on_unknown_ids_are_refused_naming_the_id(store: TriageStore) 
 def test_undo_removes_only_this_users_latest_decision(decided: TriageStore) -> None:
     bob = decided.user_by_name("bob")
     assert bob is not None
-    assert undo_last_decision(decided, "2", bob.id)
+    assert decided.undo_last_decision("2", bob.id)
     assert [d.decision for d in decided.decisions() if d.tweet_id == "2"] == ["not_for_us"]
-    assert not undo_last_decision(decided, "1", bob.id)
+    assert not decided.undo_last_decision("1", bob.id)
 
 
 def test_evaluation_pool_is_a_stable_share_of_ids() -> None:

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tweet_triage.triage.active import DEFAULT_RANDOM_SHARE, next_from_store
-from tweet_triage.triage.labels import undo_last_decision
 from tweet_triage.triage.store import UnknownTweetError
 from tweet_triage.triage.web.app import CsrfSessionDep, InboxDep, SessionDep, _render
 
@@ -89,6 +88,6 @@ def label_undo(
     last: Annotated[str, Form(max_length=32)],
     skip: Annotated[str, Form()] = "",
 ) -> Response:
-    if not undo_last_decision(box.store, last, session.user.id):
+    if not box.store.undo_last_decision(last, session.user.id):
         raise HTTPException(404, f"no answer of yours on tweet {last} to undo")
     return RedirectResponse(_url(_skips(skip), None), status_code=303)
