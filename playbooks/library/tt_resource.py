@@ -59,6 +59,10 @@ KINDS = [
     "security_group",
     "key_pair",
     "instance",
+    "triage_role",
+    "triage_instance_profile",
+    "triage_security_group",
+    "triage_instance",
 ]
 
 

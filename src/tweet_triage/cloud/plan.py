@@ -16,6 +16,26 @@ AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-
 
 
 @dataclass(frozen=True)
+class Host:
+    """One EC2 host of the stack: its instance, SSH security group and role (= its profile).
+
+    `role` is the instance's Role tag (the inventory groups on it); `kind_prefix` names its
+    resources in reports ("" for the streamer, whose kinds predate the triage host).
+    """
+
+    role: str
+    kind_prefix: str
+    instance_name: str
+    instance_type: str
+    security_group: str
+    iam_role: str
+
+    @property
+    def instance_profile(self) -> str:
+        return self.iam_role
+
+
+@dataclass(frozen=True)
 class StackPlan:
     """Everything needed to create, inspect or destroy one stack in one account and region."""
 
@@ -41,6 +61,7 @@ class StackPlan:
     instance_name: str
     instance_type: str
     operator_cidr: str | None
+    triage_instance_type: str = "m7i.large"
     keep_bucket: bool = False
 
     # --- tags -------------------------------------------------------------------------------
@@ -49,9 +70,8 @@ class StackPlan:
         """Tags on every resource: the stack tag is what inventory and destroy checks key on."""
         return {"Stack": self.stack, "Project": PROJECT_TAG}
 
-    @property
-    def instance_tags(self) -> dict[str, str]:
-        return {**self.tags, "Role": "streamer", "Name": self.instance_name}
+    def instance_tags(self, host: Host) -> dict[str, str]:
+        return {**self.tags, "Role": host.role, "Name": host.instance_name}
 
     def tag_list(self, extra: dict[str, str] | None = None) -> list[dict[str, str]]:
         """Tags in the [{'Key': ..., 'Value': ...}] shape most AWS APIs take."""
@@ -61,6 +81,32 @@ class StackPlan:
     @property
     def instance_profile(self) -> str:
         return self.streamer_role
+
+    @property
+    def streamer_host(self) -> Host:
+        return Host(
+            role="streamer",
+            kind_prefix="",
+            instance_name=self.instance_name,
+            instance_type=self.instance_type,
+            security_group=self.security_group,
+            iam_role=self.streamer_role,
+        )
+
+    @property
+    def triage_host(self) -> Host:
+        """Scorer, sync follower and inbox (playbooks/triage.yml): reads the raw prefix only."""
+        return Host(
+            role="triage",
+            kind_prefix="triage_",
+            instance_name=f"{self.stack}-triage",
+            instance_type=self.triage_instance_type,
+            security_group=f"{self.stack}-triage-ssh",
+            iam_role=f"{self.stack}-triage",
+        )
+
+    def host(self, role: str) -> Host:
+        return {"streamer": self.streamer_host, "triage": self.triage_host}[role]
 
     # --- ARNs ---------------------------------------------------------------------------------
     @property
@@ -93,13 +139,15 @@ class StackPlan:
         values["key_path"] = str(self.key_path)
         values.update(
             tags=self.tags,
-            instance_tags=self.instance_tags,
+            instance_tags=self.instance_tags(self.streamer_host),
             instance_profile=self.instance_profile,
+            triage_host={**asdict(self.triage_host), "tags": self.instance_tags(self.triage_host)},
             bucket_arn=self.bucket_arn,
             delivery_stream_arn=self.delivery_stream_arn,
             log_group_arn=self.log_group_arn,
             firehose_role_arn=self.role_arn(self.firehose_role),
             streamer_role_arn=self.role_arn(self.streamer_role),
+            triage_role_arn=self.role_arn(self.triage_host.iam_role),
             ami_parameter=AMI_PARAMETER,
         )
         return values

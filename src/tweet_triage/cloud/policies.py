@@ -16,6 +16,7 @@ Policy = dict[str, Any]
 
 FIREHOSE_POLICY_NAME = "firehose-delivery"
 STREAMER_POLICY_NAME = "put-records"
+TRIAGE_POLICY_NAME = "read-raw"
 
 
 def firehose_trust_policy(plan: StackPlan) -> Policy:
@@ -68,8 +69,8 @@ def firehose_inline_policy(plan: StackPlan) -> Policy:
     }
 
 
-def streamer_trust_policy(plan: StackPlan) -> Policy:
-    """EC2 assumes the streamer role for the instance profile; nothing else may."""
+def instance_trust_policy(plan: StackPlan) -> Policy:
+    """EC2 assumes a host's role for its instance profile; nothing else may."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -97,6 +98,28 @@ def streamer_inline_policy(plan: StackPlan) -> Policy:
                 ],
                 "Resource": [plan.delivery_stream_arn],
             }
+        ],
+    }
+
+
+def triage_inline_policy(plan: StackPlan) -> Policy:
+    """The triage host may only list and read the raw prefix (the scorer's input)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ListRawPrefix",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [plan.bucket_arn],
+                "Condition": {"StringLike": {"s3:prefix": [f"{plan.raw_prefix}*"]}},
+            },
+            {
+                "Sid": "ReadRawObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [f"{plan.bucket_arn}/{plan.raw_prefix}*"],
+            },
         ],
     }
 

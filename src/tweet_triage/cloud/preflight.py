@@ -81,6 +81,7 @@ def preflight(
         instance_name=settings.instance_name,
         instance_type=settings.ec2_instance_type,
         operator_cidr=operator_cidr,
+        triage_instance_type=settings.triage_instance_type,
         keep_bucket=settings.destroy_keep_bucket,
     )
 

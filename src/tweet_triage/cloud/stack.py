@@ -58,6 +58,10 @@ def resource_name(plan: StackPlan, kind: str) -> str:
         "security_group": plan.security_group,
         "key_pair": plan.key_pair,
         "instance": plan.instance_name,
+        "triage_role": plan.triage_host.iam_role,
+        "triage_instance_profile": plan.triage_host.instance_profile,
+        "triage_security_group": plan.triage_host.security_group,
+        "triage_instance": plan.triage_host.instance_name,
     }[kind]
 
 

@@ -22,7 +22,7 @@ def test_create_status_destroy_through_the_cli(aws: Aws) -> None:
     created = runner.invoke(app, ["create", "--json"])
     assert created.exit_code == 0, created.output
     report = json.loads(created.stdout)
-    assert report["changed"] and len(report["resources"]) == 10
+    assert report["changed"] and len(report["resources"]) == 14
 
     status = runner.invoke(app, ["status"])
     assert status.exit_code == 0, status.output
@@ -47,7 +47,7 @@ def test_destroy_shows_the_dry_run_and_deletes_nothing_without_yes(
     assert runner.invoke(app, ["create", "--json"]).exit_code == 0
     dry = runner.invoke(app, ["destroy", "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert "aws destroy would delete (11):" in dry.stdout  # 9 resources, log stream, key file
+    assert "aws destroy would delete (15):" in dry.stdout  # 13 resources, log stream, key file
     assert "  - bucket tweet-triage-123456789012-us-east-1" in dry.stdout
 
     refused = runner.invoke(app, ["destroy"])  # not a terminal: no way to confirm

@@ -91,8 +91,18 @@ def test_streamer_may_only_put_into_its_delivery_stream(plan: StackPlan) -> None
         ("firehose:PutRecordBatch", stream),
         ("firehose:DescribeDeliveryStream", stream),
     }
-    (trust,) = policies.streamer_trust_policy(plan)["Statement"]
+    (trust,) = policies.instance_trust_policy(plan)["Statement"]
     assert trust["Principal"] == {"Service": "ec2.amazonaws.com"}
+
+
+def test_triage_host_may_only_list_and_read_the_raw_prefix(plan: StackPlan) -> None:
+    policy = policies.triage_inline_policy(plan)
+    bucket = "arn:aws:s3:::demo-bucket-111122223333"
+    assert _granted(policy) == {("s3:ListBucket", bucket), ("s3:GetObject", f"{bucket}/raw/*")}
+    listing = next(s for s in policy["Statement"] if s["Action"] == ["s3:ListBucket"])
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["raw/*"]}}
+    assert plan.triage_host.iam_role == "demo-stack-triage"
+    assert plan.instance_tags(plan.triage_host)["Role"] == "triage"
 
 
 def test_bucket_policy_only_denies_requests_without_tls(plan: StackPlan) -> None:

@@ -19,7 +19,7 @@ from tweet_triage.cloud.resources.s3 import (
     ensure_bucket,
 )
 from tweet_triage.cloud.stack import create_stack
-from tweet_triage.config import Settings
+from tweet_triage.config import Settings, load_settings
 
 
 def test_bucket_is_locked_down_encrypted_tls_only_and_tagged(settings: Settings, aws: Aws) -> None:
@@ -222,3 +222,37 @@ def test_a_stopped_instance_is_started_not_duplicated(settings: Settings, aws: A
     ec2.get_waiter("instance_stopped").wait(InstanceIds=[instance.id])
     again = create_stack(settings, aws).get("instance")
     assert again.changed and again.id == instance.id and again.state == "running"
+
+
+def test_triage_host_is_its_own_least_privilege_instance(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRIAGE_INSTANCE_TYPE", "m7i.xlarge")
+    load_settings.cache_clear()
+    settings = load_settings()
+    report = create_stack(settings, aws)
+    triage, streamer = report.get("triage_instance"), report.get("instance")
+    assert triage.state == "running" and triage.id != streamer.id
+    ec2 = aws.client("ec2")
+    instance = ec2.describe_instances(InstanceIds=[triage.id])["Reservations"][0]["Instances"][0]
+    assert instance["InstanceType"] == "m7i.xlarge"
+    assert instance["IamInstanceProfile"]["Arn"].endswith("instance-profile/tweet-triage-triage")
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"
+    assert {t["Key"]: t["Value"] for t in instance["Tags"]} == {
+        "Stack": "tweet-triage",
+        "Project": "tweet-triage",
+        "Role": "triage",
+        "Name": "tweet-triage-triage",
+    }
+    root = next(
+        m["Ebs"]["VolumeId"]
+        for m in instance["BlockDeviceMappings"]
+        if m["DeviceName"] == instance["RootDeviceName"]
+    )
+    assert ec2.describe_volumes(VolumeIds=[root])["Volumes"][0]["Encrypted"]
+    (group,) = instance["SecurityGroups"]
+    assert group["GroupName"] == "tweet-triage-triage-ssh"
+    assert report.get("triage_security_group").details["ssh_from"] == ["198.51.100.7/32"]
+    iam = aws.client("iam")
+    assert iam.list_role_policies(RoleName="tweet-triage-triage")["PolicyNames"] == ["read-raw"]
+    assert iam.list_attached_role_policies(RoleName="tweet-triage-triage")["AttachedPolicies"] == []

@@ -49,7 +49,12 @@ def test_an_adopted_instance_gets_imdsv2_enforced(settings: Settings, aws: Aws) 
         MinCount=1,
         MaxCount=1,
         MetadataOptions={"HttpTokens": "optional"},
-        TagSpecifications=[{"ResourceType": "instance", "Tags": plan.tag_list(plan.instance_tags)}],
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": plan.tag_list(plan.instance_tags(plan.streamer_host)),
+            }
+        ],
     )
     instance_id = launched["Instances"][0]["InstanceId"]
     report = converge(aws, plan, "instance")

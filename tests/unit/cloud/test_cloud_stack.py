@@ -33,6 +33,10 @@ KINDS = [
     "security_group",
     "key_pair",
     "instance",
+    "triage_role",
+    "triage_instance_profile",
+    "triage_security_group",
+    "triage_instance",
 ]  # creation order
 
 
@@ -43,6 +47,7 @@ def test_second_create_changes_nothing(settings: Settings, aws: Aws) -> None:
     second = create_stack(settings, aws)
     assert [res.kind for res in second.resources if res.changed] == []
     assert second.get("instance").id == first.get("instance").id
+    assert second.get("triage_instance").id == first.get("triage_instance").id
 
 
 def test_a_create_that_failed_halfway_is_completed_by_a_rerun(
@@ -59,7 +64,7 @@ def test_a_create_that_failed_halfway_is_completed_by_a_rerun(
     monkeypatch.undo()
     report = create_stack(settings, aws)
     changed = [res.kind for res in report.resources if res.changed]
-    assert changed == ["security_group", "key_pair", "instance"]
+    assert changed == ["security_group", "key_pair", "instance", *KINDS[-4:]]
     assert all(res.exists for res in stack_status(settings, aws).resources)
 
 
@@ -69,7 +74,13 @@ def _record_calls(aws: Aws) -> list[str]:
         aws.client(service).meta.events.register(
             "before-parameter-build",
             lambda model, params, **_: calls.append(
-                model.name + (f":{params['RoleName']}" if model.name == "DeleteRole" else "")
+                model.name
+                + (f":{params['RoleName']}" if model.name == "DeleteRole" else "")
+                + (
+                    f":{params['InstanceProfileName']}"
+                    if model.name == "DeleteInstanceProfile"
+                    else ""
+                )
             ),
         )
     return calls
@@ -81,19 +92,25 @@ def test_destroy_runs_in_dependency_order_and_leaves_nothing(settings: Settings,
     calls = _record_calls(aws)
     report = destroy_stack(settings, aws)
     assert all(res.changed and not res.exists for res in report.resources)
-    order = [
+    triage = plan.triage_host
+    order = [  # the triage host first (created last), then the streamer's resources
+        "TerminateInstances",
+        "DeleteSecurityGroup",
+        f"DeleteInstanceProfile:{triage.instance_profile}",
+        f"DeleteRole:{triage.iam_role}",
         "TerminateInstances",
         "DeleteKeyPair",
         "DeleteSecurityGroup",
-        "DeleteInstanceProfile",
+        f"DeleteInstanceProfile:{plan.instance_profile}",
         f"DeleteRole:{plan.streamer_role}",
         "DeleteDeliveryStream",
         f"DeleteRole:{plan.firehose_role}",
         "DeleteLogGroup",
         "DeleteBucket",
     ]
-    positions = [calls.index(call) for call in order]
-    assert positions == sorted(positions)
+    position = -1
+    for call in order:  # each call after the one before it
+        position = calls.index(call, position + 1)
     assert not plan.key_path.exists()
     assert not any(res.exists for res in stack_status(settings, aws).resources)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from tweet_triage.cloud.aws import Aws, CloudError, WouldChange
 from tweet_triage.cloud.plan import StackPlan
@@ -29,13 +30,18 @@ class Resource:
     delete: Step | None
 
 
-def _ensure_instance(aws: Aws, plan: StackPlan) -> ResourceReport:
-    group = ec2.describe_security_group(aws, plan)
+def _ensure_instance(aws: Aws, plan: StackPlan, role: str = "streamer") -> ResourceReport:
+    group = ec2.describe_security_group(aws, plan, role)
     if not group.exists:
         if aws.check_mode:  # the group would have been created by the step before
             raise WouldChange("ec2:run_instances")
-        raise CloudError(f"security group {plan.security_group} does not exist yet: run aws-create")
-    return ec2.ensure_instance(aws, plan, security_group_id=str(group.id))
+        raise CloudError(f"security group {group.name} does not exist yet: run aws-create")
+    return ec2.ensure_instance(aws, plan, security_group_id=str(group.id), role=role)
+
+
+def _triage(step: Callable[..., ResourceReport]) -> Step:
+    """The streamer's step for the triage host's resource of the same kind."""
+    return partial(step, role="triage")
 
 
 # Creation order: each resource after what it refers to. Destruction is the reverse.
@@ -75,6 +81,28 @@ RESOURCES: tuple[Resource, ...] = (
     ),
     Resource("key_pair", ec2.describe_key_pair, ec2.ensure_key_pair, ec2.delete_key_pair),
     Resource("instance", ec2.describe_instance, _ensure_instance, ec2.delete_instance),
+    # The triage host (scorer, sync follower, inbox): same shape, its own role and group.
+    Resource(
+        "triage_role", iam.describe_triage_role, iam.ensure_triage_role, iam.delete_triage_role
+    ),
+    Resource(
+        "triage_instance_profile",
+        _triage(iam.describe_instance_profile),
+        _triage(iam.ensure_instance_profile),
+        _triage(iam.delete_instance_profile),
+    ),
+    Resource(
+        "triage_security_group",
+        _triage(ec2.describe_security_group),
+        _triage(ec2.ensure_security_group),
+        _triage(ec2.delete_security_group),
+    ),
+    Resource(
+        "triage_instance",
+        _triage(ec2.describe_instance),
+        _triage(_ensure_instance),
+        _triage(ec2.delete_instance),
+    ),
 )
 
 BY_KIND: dict[str, Resource] = {resource.kind: resource for resource in RESOURCES}

@@ -1,4 +1,7 @@
-"""EC2: the SSH security group, the key pair (private key written 0600) and the instance."""
+"""EC2: per host (streamer, triage) an SSH security group and an instance; one key pair.
+
+Each function takes the host's `role`; `StackPlan.host(role)` names its resources.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tweet_triage.cloud.aws import Aws, CloudError, error_code, error_message, is_not_found
-from tweet_triage.cloud.plan import AMI_PARAMETER, StackPlan
+from tweet_triage.cloud.plan import AMI_PARAMETER, Host, StackPlan
 from tweet_triage.cloud.report import ABSENT, ResourceReport
 from tweet_triage.cloud.resources.common import PRESENT, missing_tags, tags_dict
 from tweet_triage.private_files import write_private
@@ -30,10 +33,10 @@ def default_vpc_id(aws: Aws, plan: StackPlan) -> str:
     return str(vpcs["Vpcs"][0]["VpcId"])
 
 
-def _security_group(aws: Aws, plan: StackPlan) -> dict[str, Any] | None:
+def _security_group(aws: Aws, plan: StackPlan, host: Host) -> dict[str, Any] | None:
     groups = aws.client("ec2").describe_security_groups(
         Filters=[
-            {"Name": "group-name", "Values": [plan.security_group]},
+            {"Name": "group-name", "Values": [host.security_group]},
             {"Name": "tag:Stack", "Values": [plan.stack]},
         ]
     )["SecurityGroups"]
@@ -68,36 +71,39 @@ def _rule_keys(permissions: list[dict[str, Any]]) -> set[tuple[str, int, int, st
     return keys
 
 
-def describe_security_group(aws: Aws, plan: StackPlan) -> ResourceReport:
-    group = _security_group(aws, plan)
+def describe_security_group(aws: Aws, plan: StackPlan, role: str = "streamer") -> ResourceReport:
+    host = plan.host(role)
+    kind = f"{host.kind_prefix}security_group"
+    group = _security_group(aws, plan, host)
     if group is None:
-        return ResourceReport("security_group", plan.security_group, ABSENT)
+        return ResourceReport(kind, host.security_group, ABSENT)
     ssh_from = sorted(k[3] for k in _rule_keys(group.get("IpPermissions", [])))
     return ResourceReport(
-        "security_group",
-        plan.security_group,
+        kind,
+        host.security_group,
         PRESENT,
         id=group["GroupId"],
         details={"vpc": group["VpcId"], "ssh_from": ssh_from},
     )
 
 
-def ensure_security_group(aws: Aws, plan: StackPlan) -> ResourceReport:
+def ensure_security_group(aws: Aws, plan: StackPlan, role: str = "streamer") -> ResourceReport:
     """SSH (tcp/22) from the operator CIDR only, in the default VPC; other ingress is revoked."""
+    host = plan.host(role)
     if not plan.operator_cidr:
         raise CloudError("the security group needs OPERATOR_CIDR (e.g. 203.0.113.7/32)")
     ec2 = aws.client("ec2")
     changed = False
-    group = _security_group(aws, plan)
+    group = _security_group(aws, plan, host)
     if group is None:
         created = ec2.create_security_group(
-            GroupName=plan.security_group,
-            Description=f"SSH to the {plan.stack} streamer from the operator only",
+            GroupName=host.security_group,
+            Description=f"SSH to the {plan.stack} {host.role} from the operator only",
             VpcId=default_vpc_id(aws, plan),
             TagSpecifications=[{"ResourceType": "security-group", "Tags": plan.tag_list()}],
         )
         ec2.get_waiter("security_group_exists").wait(GroupIds=[created["GroupId"]])
-        group = _security_group(aws, plan) or {}
+        group = _security_group(aws, plan, host) or {}
         changed = True
     wanted = _ssh_rule(plan)
     current = group.get("IpPermissions", [])
@@ -112,19 +118,21 @@ def ensure_security_group(aws: Aws, plan: StackPlan) -> ResourceReport:
     if missing_tags(tags_dict(group.get("Tags")), plan.tags):
         ec2.create_tags(Resources=[group["GroupId"]], Tags=plan.tag_list())
         changed = True
-    return replace(describe_security_group(aws, plan), changed=changed)
+    return replace(describe_security_group(aws, plan, role), changed=changed)
 
 
-def delete_security_group(aws: Aws, plan: StackPlan) -> ResourceReport:
-    group = _security_group(aws, plan)
+def delete_security_group(aws: Aws, plan: StackPlan, role: str = "streamer") -> ResourceReport:
+    host = plan.host(role)
+    kind = f"{host.kind_prefix}security_group"
+    group = _security_group(aws, plan, host)
     if group is None:
-        return ResourceReport("security_group", plan.security_group, ABSENT)
+        return ResourceReport(kind, host.security_group, ABSENT)
     retry_while(  # a terminated instance's network interface takes a moment to be released
         lambda: aws.client("ec2").delete_security_group(GroupId=group["GroupId"]),
         lambda exc: error_code(exc) == "DependencyViolation",
-        f"delete security group {plan.security_group}",
+        f"delete security group {host.security_group}",
     )
-    return ResourceReport("security_group", plan.security_group, ABSENT, changed=True)
+    return ResourceReport(kind, host.security_group, ABSENT, changed=True)
 
 
 def _key_pair(aws: Aws, plan: StackPlan) -> dict[str, Any] | None:
@@ -168,10 +176,10 @@ def ensure_key_pair(aws: Aws, plan: StackPlan) -> ResourceReport:
     if pair is not None and plan.key_path.is_file():
         return describe_key_pair(aws, plan)
     if pair is not None:
-        if _instances(aws, plan):
+        if _instances(aws, plan, plan.streamer_host) or _instances(aws, plan, plan.triage_host):
             raise CloudError(
                 f"key pair {plan.key_pair} exists but its private key {plan.key_path} is "
-                "missing and the streamer was launched with it: restore the file (or set "
+                "missing and an instance was launched with it: restore the file (or set "
                 "SSH_KEY_PATH to it), or run aws-destroy then aws-create"
             )
         ec2.delete_key_pair(KeyName=plan.key_pair)
@@ -209,24 +217,25 @@ def latest_ami(aws: Aws, plan: StackPlan) -> str:
         ) from exc
 
 
-def _instances(aws: Aws, plan: StackPlan) -> list[dict[str, Any]]:
-    """The stack's streamer instances that are not terminated (or terminating)."""
+def _instances(aws: Aws, plan: StackPlan, host: Host) -> list[dict[str, Any]]:
+    """The stack's instances of this host that are not terminated (or terminating)."""
     reservations = aws.client("ec2").describe_instances(
         Filters=[
             {"Name": "tag:Stack", "Values": [plan.stack]},
-            {"Name": "tag:Role", "Values": ["streamer"]},
+            {"Name": "tag:Role", "Values": [host.role]},
             {"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES},
         ]
     )["Reservations"]
     return [dict(i) for r in reservations for i in r["Instances"]]
 
 
-def _instance_report(instance: dict[str, Any] | None, plan: StackPlan) -> ResourceReport:
+def _instance_report(instance: dict[str, Any] | None, host: Host) -> ResourceReport:
+    kind = f"{host.kind_prefix}instance"
     if instance is None:
-        return ResourceReport("instance", plan.instance_name, ABSENT)
+        return ResourceReport(kind, host.instance_name, ABSENT)
     return ResourceReport(
-        "instance",
-        plan.instance_name,
+        kind,
+        host.instance_name,
         str(instance["State"]["Name"]),
         id=instance["InstanceId"],
         details={
@@ -240,9 +249,10 @@ def _instance_report(instance: dict[str, Any] | None, plan: StackPlan) -> Resour
     )
 
 
-def describe_instance(aws: Aws, plan: StackPlan) -> ResourceReport:
-    instances = _instances(aws, plan)
-    return _instance_report(instances[0] if instances else None, plan)
+def describe_instance(aws: Aws, plan: StackPlan, role: str = "streamer") -> ResourceReport:
+    host = plan.host(role)
+    instances = _instances(aws, plan, host)
+    return _instance_report(instances[0] if instances else None, host)
 
 
 def _describe_by_id(aws: Aws, instance_id: str) -> dict[str, Any]:
@@ -294,14 +304,17 @@ def _profile_not_visible_yet(exc: ClientError) -> bool:
     return error_code(exc) == "InvalidParameterValue" and "instance profile" in message
 
 
-def ensure_instance(aws: Aws, plan: StackPlan, security_group_id: str) -> ResourceReport:
-    """One running streamer instance (latest AL2023, instance profile, IMDSv2 only)."""
+def ensure_instance(
+    aws: Aws, plan: StackPlan, security_group_id: str, role: str = "streamer"
+) -> ResourceReport:
+    """One running instance of the host (latest AL2023, instance profile, IMDSv2 only)."""
+    host = plan.host(role)
     ec2 = aws.client("ec2")
-    instances = _instances(aws, plan)
+    instances = _instances(aws, plan, host)
     if len(instances) > 1:
         ids = ", ".join(i["InstanceId"] for i in instances)
         raise CloudError(
-            f"more than one streamer instance is tagged Stack={plan.stack}: {ids}; terminate "
+            f"more than one {host.role} instance is tagged Stack={plan.stack}: {ids}; terminate "
             "the extra ones (or run aws-destroy) and re-run aws-create"
         )
     changed = False
@@ -327,7 +340,7 @@ def ensure_instance(aws: Aws, plan: StackPlan, security_group_id: str) -> Resour
             )
         if not instance.get("IamInstanceProfile"):
             ec2.associate_iam_instance_profile(
-                IamInstanceProfile={"Name": plan.instance_profile},
+                IamInstanceProfile={"Name": host.instance_profile},
                 InstanceId=instance["InstanceId"],
             )
             changed = True
@@ -338,34 +351,37 @@ def ensure_instance(aws: Aws, plan: StackPlan, security_group_id: str) -> Resour
         launched = retry_while(
             lambda: ec2.run_instances(
                 ImageId=image_id,
-                InstanceType=plan.instance_type,
+                InstanceType=host.instance_type,
                 KeyName=plan.key_pair,
                 SecurityGroupIds=[security_group_id],
-                IamInstanceProfile={"Name": plan.instance_profile},
+                IamInstanceProfile={"Name": host.instance_profile},
                 MinCount=1,
                 MaxCount=1,
                 MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
                 BlockDeviceMappings=[root_volume],
                 TagSpecifications=[
-                    {"ResourceType": "instance", "Tags": plan.tag_list(plan.instance_tags)},
+                    {"ResourceType": "instance", "Tags": plan.tag_list(plan.instance_tags(host))},
                     {"ResourceType": "volume", "Tags": plan.tag_list()},
                 ],
             ),
             _profile_not_visible_yet,
-            f"launch {plan.instance_name}",
+            f"launch {host.instance_name}",
         )
         instance_id = launched["Instances"][0]["InstanceId"]
         changed = True
     ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id])
-    return replace(_instance_report(_describe_by_id(aws, instance_id), plan), changed=changed)
+    return replace(_instance_report(_describe_by_id(aws, instance_id), host), changed=changed)
 
 
-def delete_instance(aws: Aws, plan: StackPlan) -> ResourceReport:
-    """Terminate every streamer instance of the stack and wait until they are terminated."""
-    ids = [i["InstanceId"] for i in _instances(aws, plan)]
+def delete_instance(aws: Aws, plan: StackPlan, role: str = "streamer") -> ResourceReport:
+    """Terminate every instance of the host and wait until they are terminated."""
+    host = plan.host(role)
+    ids = [i["InstanceId"] for i in _instances(aws, plan, host)]
     if not ids:
-        return ResourceReport("instance", plan.instance_name, ABSENT)
+        return ResourceReport(f"{host.kind_prefix}instance", host.instance_name, ABSENT)
     ec2 = aws.client("ec2")
     ec2.terminate_instances(InstanceIds=ids)
     ec2.get_waiter("instance_terminated").wait(InstanceIds=ids)
-    return ResourceReport("instance", plan.instance_name, ABSENT, changed=True, id=",".join(ids))
+    return ResourceReport(
+        f"{host.kind_prefix}instance", host.instance_name, ABSENT, changed=True, id=",".join(ids)
+    )

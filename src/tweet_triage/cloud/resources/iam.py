@@ -1,4 +1,4 @@
-"""IAM: the Firehose and streamer roles (exactly one inline policy each) and the profile."""
+"""IAM: the Firehose, streamer and triage roles (one inline policy each) and the profiles."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from tweet_triage.cloud import policies
 from tweet_triage.cloud.aws import Aws, error_code, is_not_found
-from tweet_triage.cloud.plan import StackPlan
+from tweet_triage.cloud.plan import Host, StackPlan
 from tweet_triage.cloud.report import ABSENT, ResourceReport
 from tweet_triage.cloud.resources.common import PRESENT, missing_tags, same_policy, tags_dict
 
@@ -109,10 +109,23 @@ def ensure_streamer_role(aws: Aws, plan: StackPlan) -> ResourceReport:
         plan,
         kind="streamer_role",
         name=plan.streamer_role,
-        trust=policies.streamer_trust_policy(plan),
+        trust=policies.instance_trust_policy(plan),
         policy_name=policies.STREAMER_POLICY_NAME,
         policy=policies.streamer_inline_policy(plan),
         description=f"Streamer host of stack {plan.stack}: put records into its delivery stream",
+    )
+
+
+def ensure_triage_role(aws: Aws, plan: StackPlan) -> ResourceReport:
+    return ensure_role(
+        aws,
+        plan,
+        kind="triage_role",
+        name=plan.triage_host.iam_role,
+        trust=policies.instance_trust_policy(plan),
+        policy_name=policies.TRIAGE_POLICY_NAME,
+        policy=policies.triage_inline_policy(plan),
+        description=f"Triage host of stack {plan.stack}: read the raw prefix of its bucket",
     )
 
 
@@ -137,10 +150,10 @@ def delete_role(aws: Aws, kind: str, name: str) -> ResourceReport:
     return ResourceReport(kind, name, ABSENT, changed=True)
 
 
-def _instance_profile(aws: Aws, plan: StackPlan) -> dict[str, Any] | None:
+def _instance_profile(aws: Aws, host: Host) -> dict[str, Any] | None:
     try:
         return dict(
-            aws.client("iam").get_instance_profile(InstanceProfileName=plan.instance_profile)[
+            aws.client("iam").get_instance_profile(InstanceProfileName=host.instance_profile)[
                 "InstanceProfile"
             ]
         )
@@ -150,62 +163,63 @@ def _instance_profile(aws: Aws, plan: StackPlan) -> dict[str, Any] | None:
         raise
 
 
-def describe_instance_profile(aws: Aws, plan: StackPlan) -> ResourceReport:
-    profile = _instance_profile(aws, plan)
+def describe_instance_profile(aws: Aws, plan: StackPlan, role: str = "streamer") -> ResourceReport:
+    host = plan.host(role)
+    kind = f"{host.kind_prefix}instance_profile"
+    profile = _instance_profile(aws, host)
     if profile is None:
-        return ResourceReport("instance_profile", plan.instance_profile, ABSENT)
+        return ResourceReport(kind, host.instance_profile, ABSENT)
     roles = sorted(r["RoleName"] for r in profile.get("Roles", []))
     return ResourceReport(
-        "instance_profile",
-        plan.instance_profile,
-        PRESENT,
-        id=profile["Arn"],
-        details={"roles": roles},
+        kind, host.instance_profile, PRESENT, id=profile["Arn"], details={"roles": roles}
     )
 
 
-def ensure_instance_profile(aws: Aws, plan: StackPlan) -> ResourceReport:
-    """The profile that hands the streamer role to the instance: no AWS keys on the host."""
+def ensure_instance_profile(aws: Aws, plan: StackPlan, role: str = "streamer") -> ResourceReport:
+    """The profile that hands the host's role to its instance: no AWS keys on the host."""
+    host = plan.host(role)
     iam = aws.client("iam")
     changed = False
-    profile = _instance_profile(aws, plan)
+    profile = _instance_profile(aws, host)
     if profile is None:
         try:
             iam.create_instance_profile(
-                InstanceProfileName=plan.instance_profile, Tags=plan.tag_list()
+                InstanceProfileName=host.instance_profile, Tags=plan.tag_list()
             )
         except ClientError as exc:
             if error_code(exc) != "EntityAlreadyExists":
                 raise
-        iam.get_waiter("instance_profile_exists").wait(InstanceProfileName=plan.instance_profile)
-        profile = _instance_profile(aws, plan) or {}
+        iam.get_waiter("instance_profile_exists").wait(InstanceProfileName=host.instance_profile)
+        profile = _instance_profile(aws, host) or {}
         changed = True
     roles = [r["RoleName"] for r in profile.get("Roles", [])]
     for other in roles:
-        if other != plan.streamer_role:
+        if other != host.iam_role:
             iam.remove_role_from_instance_profile(
-                InstanceProfileName=plan.instance_profile, RoleName=other
+                InstanceProfileName=host.instance_profile, RoleName=other
             )
             changed = True
-    if plan.streamer_role not in roles:
+    if host.iam_role not in roles:
         iam.add_role_to_instance_profile(
-            InstanceProfileName=plan.instance_profile, RoleName=plan.streamer_role
+            InstanceProfileName=host.instance_profile, RoleName=host.iam_role
         )
         changed = True
-    return replace(describe_instance_profile(aws, plan), changed=changed)
+    return replace(describe_instance_profile(aws, plan, role), changed=changed)
 
 
-def delete_instance_profile(aws: Aws, plan: StackPlan) -> ResourceReport:
-    profile = _instance_profile(aws, plan)
+def delete_instance_profile(aws: Aws, plan: StackPlan, role: str = "streamer") -> ResourceReport:
+    host = plan.host(role)
+    kind = f"{host.kind_prefix}instance_profile"
+    profile = _instance_profile(aws, host)
     if profile is None:
-        return ResourceReport("instance_profile", plan.instance_profile, ABSENT)
+        return ResourceReport(kind, host.instance_profile, ABSENT)
     iam = aws.client("iam")
-    for role in profile.get("Roles", []):
+    for member in profile.get("Roles", []):
         iam.remove_role_from_instance_profile(
-            InstanceProfileName=plan.instance_profile, RoleName=role["RoleName"]
+            InstanceProfileName=host.instance_profile, RoleName=member["RoleName"]
         )
-    iam.delete_instance_profile(InstanceProfileName=plan.instance_profile)
-    return ResourceReport("instance_profile", plan.instance_profile, ABSENT, changed=True)
+    iam.delete_instance_profile(InstanceProfileName=host.instance_profile)
+    return ResourceReport(kind, host.instance_profile, ABSENT, changed=True)
 
 
 def describe_firehose_role(aws: Aws, plan: StackPlan) -> ResourceReport:
@@ -222,3 +236,11 @@ def delete_firehose_role(aws: Aws, plan: StackPlan) -> ResourceReport:
 
 def delete_streamer_role(aws: Aws, plan: StackPlan) -> ResourceReport:
     return delete_role(aws, "streamer_role", plan.streamer_role)
+
+
+def describe_triage_role(aws: Aws, plan: StackPlan) -> ResourceReport:
+    return describe_role(aws, "triage_role", plan.triage_host.iam_role)
+
+
+def delete_triage_role(aws: Aws, plan: StackPlan) -> ResourceReport:
+    return delete_role(aws, "triage_role", plan.triage_host.iam_role)
