@@ -92,7 +92,9 @@ def main() -> None:
     try:
         settings = load_settings()
         aws = connect(settings, check_mode=module.check_mode)
-        plan = preflight(settings, aws, detect_operator_cidr=present and kind == "security_group")
+        plan = preflight(
+            settings, aws, detect_operator_cidr=present and kind.endswith("security_group")
+        )
         if not present and BY_KIND[kind].delete is None:
             module.exit_json(changed=False, msg=f"{kind} is deleted with its parent resource")
         try:

@@ -90,7 +90,7 @@ def test_playbooks_create_idempotently_and_destroy_everything(
     assert all(resource["state"] == "absent" for resource in _status(env).values())
 
     changed, failed, output = _playbook("playbooks/aws-create.yml", env)
-    assert failed == 0 and len(_changed_items(output)) == 10, output
+    assert failed == 0 and len(_changed_items(output)) == 14, output
     key = tmp_path / "streamer.pem"
     assert key.stat().st_mode & 0o777 == 0o600
     assert "PRIVATE KEY" not in output  # the key never reaches Ansible's output
@@ -112,6 +112,10 @@ def test_playbooks_create_idempotently_and_destroy_everything(
         "tls_only": True,
     }
     assert status["security_group"]["details"]["ssh_from"] == ["127.0.0.1/32"]
+    assert status["triage_instance"]["state"] == "running"
+    assert status["triage_instance"]["details"]["instance_type"] == "m7i.large"
+    assert status["triage_security_group"]["details"]["ssh_from"] == ["127.0.0.1/32"]
+    assert status["triage_role"]["details"] == {"inline_policies": ["read-raw"]}
     assert status["firehose_role"]["details"] == {"inline_policies": ["firehose-delivery"]}
 
     # A record sent to the stream lands under raw/YYYY/MM/DD/HH/ and can be read back.
@@ -133,7 +137,7 @@ def test_playbooks_create_idempotently_and_destroy_everything(
     assert all(resource["state"] != "absent" for resource in _status(env).values())
 
     changed, failed, output = _playbook("playbooks/aws-destroy.yml", env)
-    assert failed == 0 and len(_changed_items(output)) == 9, output
+    assert failed == 0 and len(_changed_items(output)) == 13, output
     assert all(resource["state"] == "absent" for resource in _status(env).values())
     assert not key.exists()
     assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
