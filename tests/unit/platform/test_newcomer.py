@@ -21,6 +21,7 @@ from tweet_triage import __version__
 from tweet_triage.cli import app
 from tweet_triage.config import PROJECT_ROOT, load_settings
 from tweet_triage.logs import configure_logging
+from tweet_triage.process import free_port
 from tweet_triage.profile import load_profile
 from tweet_triage_local.demo import Step, _run_step
 from tweet_triage_local.profile_check import count_matches
@@ -64,7 +65,11 @@ def test_the_demo_pins_its_profile_and_the_deployment(monkeypatch: pytest.Monkey
     assert _run_step(Step("check", [sys.executable, "-c", check])) is True
 
 
-def test_doctor_names_each_failure_with_its_fix() -> None:
+def test_doctor_names_each_failure_with_its_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ports nothing listens on: a stand-in running on the default ports must not pass the check.
+    monkeypatch.setenv("LOCAL_AWS_PORT", str(free_port()))
+    monkeypatch.setenv("LOCAL_XAPI_PORT", str(free_port()))
+    load_settings.cache_clear()
     result = runner.invoke(app, ["doctor"])
     assert result.exit_code == 1
     assert "FAIL  AWS stand-in: moto at http://127.0.0.1:" in result.output
