@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ from typing import Any
 
 from tweet_triage.config import PROJECT_ROOT, Settings, load_settings
 from tweet_triage.errors import TriageError
+from tweet_triage.process import free_port
 
 # Every step runs against the stand-ins with the profile the bundled corpus was measured for,
 # whatever .env says (a profile matching no bundled tweet would stream nothing).
@@ -67,6 +70,31 @@ def _xapi_stats() -> dict[str, Any]:
         return dict(json.load(response))
 
 
+def _xapi_replay(changes: dict[str, Any]) -> dict[str, Any]:
+    """Move the stand-in's replay (start, rate, reset_stats) through its control endpoint."""
+    current = Settings(deployment="local")
+    token = current.x_bearer_token.get_secret_value() if current.x_bearer_token else ""
+    request = urllib.request.Request(
+        f"{current.x_api_base_url}/_standin/replay",
+        data=json.dumps(changes).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return dict(json.load(response))
+
+
+def _sent_ids() -> list[str]:
+    current = Settings(deployment="local")
+    token = current.x_bearer_token.get_secret_value() if current.x_bearer_token else ""
+    request = urllib.request.Request(
+        f"{current.x_api_base_url}/_standin/stats",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return [str(i) for i in json.load(response).get("ids_sent", [])]
+
+
 def wait_until_corpus_streamed(timeout: float = 900.0) -> dict[str, Any]:
     """Wait until the stand-in has replayed the whole corpus and its counter stops moving."""
     deadline = time.monotonic() + timeout
@@ -87,6 +115,103 @@ def wait_until_corpus_streamed(timeout: float = 900.0) -> dict[str, Any]:
     raise DemoError(f"the corpus was not replayed within {timeout:.0f} s (stand-in stats: {stats})")
 
 
+# --- the live half: a fresh slice through streamer, Firehose, S3, follower, scorer, inbox ---
+
+LIVE_SLICE = 3000  # tweets the stand-in replays for the live half (the corpus's last ones)
+LIVE_RATE = 50.0  # tweets per second
+LIVE_SCORE_EVERY = "5"  # seconds between the scorer's micro-batches
+LIVE_FOLLOW_SECONDS = "2"  # seconds between the follower's bucket polls
+
+
+def live_environment(settings: Settings, port: int) -> dict[str, str]:
+    """The live half's own folders and store, so it scores only the fresh slice.
+
+    The pid files stay in the usual state folder (`triage-down` and the teardown find them).
+    """
+    root = live_dir(settings)
+    return {
+        "DATA_DIR": str(root / "data"),
+        "TRIAGE_CHECKPOINT_DIR": str(root / "checkpoint"),
+        "TRIAGE_DATABASE_URL": f"sqlite:///{root / 'triage.db'}",
+        "TRIAGE_SCORE_EVERY": LIVE_SCORE_EVERY,
+        "TRIAGE_FOLLOW_SECONDS": LIVE_FOLLOW_SECONDS,
+        "TRIAGE_PORT": str(port),
+    }
+
+
+def live_dir(settings: Settings) -> Path:
+    return settings.state_dir.expanduser().resolve() / "demo-live"
+
+
+def latency_summary(sent_at: dict[str, float], stored_at: dict[str, float]) -> dict[str, Any]:
+    """Seconds from sent (at the streamer) to stored (in the inbox store), per tweet in both.
+
+    A tweet the profile's filter dropped never reaches the store and is not counted; a tweet
+    seen in the store without a send time (sent before polling began) is skipped too.
+    """
+    seconds = sorted(stored_at[i] - sent_at[i] for i in stored_at if i in sent_at)
+    if not seconds:
+        return {"n": 0, "p50": None, "p95": None, "max": None}
+    p95 = seconds[0] if len(seconds) == 1 else statistics.quantiles(seconds, n=20)[-1]
+    return {
+        "n": len(seconds),
+        "p50": statistics.median(seconds),
+        "p95": p95,
+        "max": seconds[-1],
+    }
+
+
+def follow_live_slice(store_url: str, poll: float = 0.5, timeout: float = 600.0) -> dict[str, Any]:
+    """Replay the slice and watch both ends on this process's wall clock (time.time()).
+
+    A tweet's arrival at the streamer is when the stand-in's `ids_sent` first lists it (the
+    streamer reads the stream over loopback); its appearance in the inbox store is when the
+    store first lists it. Both are polled every `poll` seconds, so each carries up to that.
+    """
+    from tweet_triage.triage.store import TriageStore
+
+    stats = _xapi_stats()
+    start = max(int(stats["corpus_size"]) - LIVE_SLICE, 0)
+    _xapi_replay({"start": start, "rate": LIVE_RATE, "reset_stats": True})
+    store = TriageStore(store_url)
+    store.migrate()  # safe to repeat; the inbox has already migrated it
+    sent_at: dict[str, float] = {}
+    stored_at: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    last_change = time.monotonic()
+    exhausted = False
+    try:
+        while time.monotonic() < deadline:
+            now = time.time()
+            for tweet_id in _sent_ids():
+                sent_at.setdefault(tweet_id, now)
+            if store.count_scored() != len(stored_at):
+                now = time.time()
+                for view in store.tweets(limit=1_000_000):
+                    if view.id not in stored_at:
+                        stored_at[view.id] = now
+                        last_change = time.monotonic()
+                print(
+                    f"    {len(sent_at):,} sent to the streamer, {len(stored_at):,} in the inbox",
+                    flush=True,
+                )
+            exhausted = exhausted or bool(_xapi_stats()["exhausted"])
+            # done: the slice is out and the scorer has had 4 micro-batches with nothing new
+            if exhausted and time.monotonic() - last_change >= 4 * float(LIVE_SCORE_EVERY) + 10:
+                break
+            time.sleep(poll)
+        else:
+            raise DemoError(f"the live slice did not settle within {timeout:.0f} s")
+        return {
+            "sent": len(sent_at),
+            "received": store.count_scored(),
+            "flagged": store.count_flagged(),
+            "latency": latency_summary(sent_at, stored_at),
+        }
+    finally:
+        store.close()
+
+
 def demo_steps(
     settings: Settings, replay_rate: float, train_args: str, facts: dict[str, Any]
 ) -> list[Step]:
@@ -94,6 +219,15 @@ def demo_steps(
 
     def stream_corpus() -> None:
         facts["xapi"] = wait_until_corpus_streamed()
+
+    live_env = live_environment(settings, free_port())
+
+    def fresh_live_dir() -> None:
+        shutil.rmtree(live_dir(settings), ignore_errors=True)
+        live_dir(settings).mkdir(parents=True)
+
+    def stream_live_slice() -> None:
+        facts["live"] = follow_live_slice(live_env["TRIAGE_DATABASE_URL"])
 
     return [
         Step("start the local AWS stand-in (moto server)", _stream_make("local-aws-up")),
@@ -131,6 +265,24 @@ def demo_steps(
         Step("train the needs-support model", _make("train", TRAIN_ARGS=train_args)),
         Step("evaluate: ML and business metrics, plots, report", _make("evaluate")),
         Step("predict on the test split and check drift", _make("inference")),
+        # the live half: an empty bucket and fresh folders, so only the new slice is scored
+        Step("live: recreate the stack (empty bucket)", _stream_make("aws-destroy")),
+        Step("live: create the AWS stack again", _stream_make("aws-create")),
+        Step("live: provision the streamer host again", _stream_make("provision")),
+        Step("live: fresh folders and store for the live half", action=fresh_live_dir),
+        Step(
+            f"live: start the sync follower, the scorer (every {LIVE_SCORE_EVERY} s), the inbox",
+            _stream_make("triage-up"),
+            env=live_env,
+        ),
+        Step("live: start the streamer", _stream_make("stream-start")),
+        Step(
+            f"live: replay the corpus's last {LIVE_SLICE:,} tweets at {LIVE_RATE:g}/s into the "
+            "inbox",
+            action=stream_live_slice,
+        ),
+        Step("live: stop the inbox, scorer and follower", _stream_make("triage-down")),
+        Step("live: stop the streamer", _stream_make("stream-stop")),
         Step("destroy the AWS stack", _stream_make("aws-destroy")),
         Step("stop every local stand-in", _stream_make("local-down")),
     ]
@@ -139,6 +291,7 @@ def demo_steps(
 def teardown() -> None:
     """Best effort, each part independent: leave nothing running after a failed step."""
     for command in (
+        _stream_make("triage-down"),
         _stream_make("stream-stop"),
         _stream_make("aws-destroy"),
         _stream_make("local-down"),
@@ -233,6 +386,10 @@ def summary(
             f"{split['first_created_at']} .. {split['last_created_at']}"
         )
 
+    live = facts.get("live")
+    if live:
+        lines += ["", *live_summary_lines(live)]
+
     if evaluation:
         m, b = evaluation["metrics"], evaluation["business"]
         lo, hi = evaluation["intervals"]["f2"]
@@ -271,3 +428,24 @@ def summary(
         f"reports: {settings.reports_dir / 'evaluation.md'}, {settings.reports_dir / 'trends.md'}",
     ]
     return "\n".join(lines)
+
+
+def live_summary_lines(live: dict[str, Any]) -> list[str]:
+    latency = live["latency"]
+    lines = [
+        f"live half ({LIVE_SLICE:,} tweets replayed at {LIVE_RATE:g}/s, scorer every "
+        f"{LIVE_SCORE_EVERY} s):",
+        f"  {live['sent']:,} sent to the streamer, {live['received']:,} kept by the profile and "
+        f"received by the inbox, {live['flagged']:,} flagged",
+    ]
+    if latency["n"]:
+        lines.append(
+            f"  streamer -> inbox store: p50 {latency['p50']:.1f} s, p95 {latency['p95']:.1f} s, "
+            f"max {latency['max']:.1f} s over {latency['n']:,} tweets (the demo's wall clock, "
+            "polled every 0.5 s)"
+        )
+    lines.append(
+        "  the Firehose stand-in (moto) delivers to S3 at once; on AWS add the buffering "
+        "interval (FIREHOSE_BUFFER_SECONDS)"
+    )
+    return lines
