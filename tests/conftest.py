@@ -38,6 +38,9 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     environment it started with."""
     saved_environment = dict(os.environ)
     monkeypatch.setenv("TT_STATE_DIR", str(tmp_path / "state"))
+    # The checkout's reports and MLflow runs (a demo's drift verdict, its models) stay out.
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     load_settings.cache_clear()
     yield
     os.environ.clear()

@@ -521,7 +521,9 @@ def _duration(seconds: float | None) -> str:
 
 def read_drift_status(reports_dir: Path | None) -> dict[str, Any]:
     """The last drift check's verdict (reports/trends.json written by the trends report)."""
-    path = (reports_dir or Path("reports")) / "trends.json"
+    if reports_dir is None:  # never the working directory's reports/
+        return {"state": "unknown", "detail": "no reports folder configured (REPORTS_DIR)"}
+    path = reports_dir / "trends.json"
     try:
         report = json.loads(path.read_text())
         drift = report["drift"]
