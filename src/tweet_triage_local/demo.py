@@ -58,41 +58,34 @@ def _stream_make(*targets: str) -> list[str]:
     return _make(*targets, makefile="Makefile-stream")
 
 
-def _xapi_stats() -> dict[str, Any]:
-    """The stand-in's counters; its URL and token are the settings `local xapi-up` wrote."""
-    current = Settings(deployment="local")  # re-read: the stand-in started after this process
+def _standin_call(path: str, changes: dict[str, Any] | None = None) -> Any:
+    """One call to the X stand-in's control API; its URL and token are the settings
+    `local xapi-up` wrote (re-read: the stand-in started after this process)."""
+    current = Settings(deployment="local")
     token = current.x_bearer_token.get_secret_value() if current.x_bearer_token else ""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     request = urllib.request.Request(
-        f"{current.x_api_base_url}/_standin/stats?ids=false",
-        headers={"Authorization": f"Bearer {token}"},
+        f"{current.x_api_base_url}{path}",
+        data=None if changes is None else json.dumps(changes).encode(),
+        method="GET" if changes is None else "POST",
+        headers=headers,
     )
     with urllib.request.urlopen(request, timeout=10) as response:
-        return dict(json.load(response))
+        return json.load(response)
+
+
+def _xapi_stats() -> dict[str, Any]:
+    """The stand-in's counters."""
+    return dict(_standin_call("/_standin/stats?ids=false"))
 
 
 def _xapi_replay(changes: dict[str, Any]) -> dict[str, Any]:
     """Move the stand-in's replay (start, rate, reset_stats) through its control endpoint."""
-    current = Settings(deployment="local")
-    token = current.x_bearer_token.get_secret_value() if current.x_bearer_token else ""
-    request = urllib.request.Request(
-        f"{current.x_api_base_url}/_standin/replay",
-        data=json.dumps(changes).encode(),
-        method="POST",
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return dict(json.load(response))
+    return dict(_standin_call("/_standin/replay", changes))
 
 
 def _sent_ids() -> list[str]:
-    current = Settings(deployment="local")
-    token = current.x_bearer_token.get_secret_value() if current.x_bearer_token else ""
-    request = urllib.request.Request(
-        f"{current.x_api_base_url}/_standin/stats",
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return [str(i) for i in json.load(response).get("ids_sent", [])]
+    return [str(i) for i in _standin_call("/_standin/stats").get("ids_sent", [])]
 
 
 def wait_until_corpus_streamed(timeout: float = 900.0) -> dict[str, Any]:
