@@ -74,8 +74,8 @@ mlflow-ui: $(STAMP) ## Browse the MLflow runs (http://127.0.0.1:5001)
 notebooks: $(STAMP) ## Run the notebooks headless against the local stand-ins (notebooks/executed/)
 	$(CLI) notebooks run
 
-bench: $(STAMP) ## Benchmarks: streamer, Spark jobs, inference/training (benchmarks/results/)
-	$(BIN)/python -m benchmarks.run
+bench: $(STAMP) ## Benchmarks (benchmarks/results/); BENCH="soak corpus_model" runs the long ones
+	$(BIN)/python -m benchmarks.run $(BENCH)
 
 demo: $(STAMP) ## From nothing to a trained model and report, then tear everything down
 	$(CLI) demo

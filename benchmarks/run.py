@@ -17,7 +17,8 @@ from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 STAGES = ("stream", "data", "model", "inbox", "triage")
-LONG_STAGES = ("soak",)  # only when named: `python -m benchmarks.run soak` (10 minutes)
+# Only when named (`make bench BENCH=soak`): soak takes 10 minutes, corpus_model about an hour.
+LONG_STAGES = ("soak", "corpus_model")
 
 
 def machine() -> dict[str, object]:
