@@ -101,7 +101,9 @@ def log_and_register_model(model_dir: Path, register: bool = True) -> str | None
 
     requirements = [
         f"{name}=={version}"
-        for name, version in _versions(("torch", "transformers", "pandas", "numpy")).items()
+        for name, version in _versions(
+            ("torch", "transformers", "onnxruntime", "pandas", "numpy")
+        ).items()
     ]
     info = mlflow.pyfunc.log_model(
         name="model",
