@@ -1,16 +1,19 @@
-"""What the controller ships to a streamer host, so the host installs without any network.
+"""What the controller ships to a host (streamer or triage), so it installs without any network.
 
 `build_bundle` makes a folder of wheels for the host's platform: the project's own wheel
-(built from the checkout) and the wheels of its core dependencies, pinned to the versions
-installed on the controller (the versions the tests ran with; never torch or Spark, which are
-extras), plus a requirements file. The host then runs `pip install --no-index`. Everything is
-cached by content under the user's cache folder, so a second provision reuses the same files
-and Ansible's copy reports no change.
+(built from the checkout) and the wheels of its dependencies, pinned to the versions
+installed on the controller (the versions the tests ran with): the core dependencies for the
+streamer, plus the closure of the extras a role asks for (the triage host: data, model,
+triage), plus a requirements file. The host then runs `pip install --no-index`. A dependency
+that the index offers only as a source distribution (pyspark) is built into a wheel on the
+controller when it is pure Python (pip's wheel cache makes that a copy after the first time).
+Everything is cached by content under the user's cache folder, so a second provision reuses
+the same files and Ansible's copy reports no change.
 
-`host_settings` is the streamer's settings file for the host, validated on the controller
-first (a missing X token or region stops the play before anything is installed). On EC2 the
-host reaches AWS through its instance profile, so AWS keys are never written there; for the
-local host the stand-in's endpoint and dummy keys are passed on.
+`host_settings` is a role's settings file for the host, validated on the controller first (a
+missing X token or region stops the play before anything is installed). On EC2 the host
+reaches AWS through its instance profile, so AWS keys are never written there; for the local
+host the stand-in's endpoint and dummy keys are passed on.
 """
 
 from __future__ import annotations
@@ -40,23 +43,67 @@ from tweet_triage.errors import TriageError
 from tweet_triage.profile import load_profile, profile_path
 
 PROJECT = "tweet-triage"
+KEEP_BUNDLES = 4  # per cache: the streamer's and the triage host's, current and previous
 AwsCredentials = Literal["instance-profile", "forward"]
-# Settings the streamer reads; everything else (data, model, local ports) stays on the controller.
-_HOST_SETTINGS = ("aws_region", "stack_name", "x_bearer_token", "x_api_base_url")
-_HOST_OPTIONAL = ("s3_bucket", "raw_prefix")
 _FORWARDED_AWS = (
     "aws_endpoint_url",
     "aws_access_key_id",
     "aws_secret_access_key",
     "aws_session_token",
 )
-# Controller paths that must not be copied to a host; their host defaults sit in TT_STATE_DIR.
-_CONTROLLER_PATHS = (
-    "stream_spool_dir",
-    "stream_dead_letter_path",
-    "stream_stats_file",
-    "stream_log_file",
-)
+
+
+@dataclass(frozen=True)
+class HostRole:
+    """The settings a host role reads; everything else (local ports, controller paths) stays
+    on the controller.
+
+    `required` must be set and non-empty; `optional` go when set; every setting named
+    `<prefix>...` goes too, except `controller_only` (controller paths and choices the role
+    makes itself). `services` are URLs of servers the host must reach: passed on unless they
+    name a file on the controller (SQLite, file:), in which case the host keeps its own in
+    its state folder. `state_paths` are folder settings put under the host's state folder.
+    """
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    prefix: str = ""
+    controller_only: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    state_paths: tuple[str, ...] = ()
+
+
+HOST_ROLES = {
+    "streamer": HostRole(
+        required=("aws_region", "stack_name", "x_bearer_token", "x_api_base_url"),
+        optional=("s3_bucket", "raw_prefix"),
+        prefix="stream_",
+        controller_only=(
+            "stream_spool_dir",
+            "stream_dead_letter_path",
+            "stream_stats_file",
+            "stream_log_file",
+        ),
+    ),
+    # Follower, scorer, inbox and the loop's jobs: the bucket, Spark, the triage settings.
+    "triage": HostRole(
+        required=("aws_region", "stack_name"),
+        optional=("s3_bucket", "raw_prefix", "spark_master", "spark_conf"),
+        prefix="triage_",
+        controller_only=(
+            "triage_raw_dir",
+            "triage_scored_dir",
+            "triage_checkpoint_dir",
+            "triage_instance_type",
+            "triage_host",  # the role's triage_inbox_address / triage_inbox_port
+            "triage_port",
+            "triage_model",  # the role's copied model folder, else the registry's champion
+            "triage_database_url",  # a service: see below
+        ),
+        services=("triage_database_url", "mlflow_tracking_uri"),
+        state_paths=("data_dir", "model_dir", "reports_dir"),
+    ),
+}
 
 
 class BundleError(TriageError):
@@ -170,30 +217,45 @@ def project_wheel(cache: Path, root: Path = PROJECT_ROOT) -> Path:
     return sorted(target.glob("*.whl"))[0]
 
 
-def core_lock(project: str = PROJECT) -> dict[str, str]:
-    """name -> version for the core dependency closure, as installed on the controller."""
-    pins: dict[str, str] = {}
+def dependency_lock(extras: tuple[str, ...] = (), project: str = PROJECT) -> dict[str, str]:
+    """name -> version for the closure of the core dependencies and `extras`, as installed on
+    the controller (extras of dependencies, e.g. psycopg[binary], are followed too)."""
     try:
-        roots = distribution(project).requires or []
+        offered = set(distribution(project).metadata.get_all("Provides-Extra") or [])
     except PackageNotFoundError as exc:
         raise BundleError(f"{project} is not installed here; run `make install`") from exc
-    queue = [Requirement(text) for text in roots]
+    unknown = sorted(set(extras) - offered)
+    if unknown:
+        raise BundleError(
+            f"unknown extra(s) {', '.join(unknown)} of {project}; choose from "
+            f"{', '.join(sorted(offered))}"
+        )
+    pins: dict[str, str] = {}
+    seen: set[tuple[str, frozenset[str]]] = set()
+    queue = [Requirement(f"{project}[{','.join(extras)}]" if extras else project)]
     while queue:
         requirement = queue.pop()
-        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
-            continue  # an extra (data, model, ...) or another platform's dependency
         name = canonicalize_name(requirement.name)
-        if name in pins:
+        wanted = frozenset(requirement.extras)
+        if (name, wanted) in seen:
             continue
+        seen.add((name, wanted))
         try:
             installed = distribution(name)
         except PackageNotFoundError as exc:
             raise BundleError(
-                f"{name} (needed by the streamer) is not installed on the controller; run "
+                f"{name} (needed by the host) is not installed on the controller; run "
                 "`make install`"
             ) from exc
-        pins[name] = installed.version
-        queue.extend(Requirement(text) for text in installed.requires or [])
+        if name != project:
+            pins[name] = installed.version
+        for text in installed.requires or []:
+            needed = Requirement(text)
+            # Another platform's dependency, or an extra nobody asked for: skip.
+            if needed.marker is None or any(
+                needed.marker.evaluate({"extra": extra}) for extra in ("", *wanted)
+            ):
+                queue.append(needed)
     return dict(sorted(pins.items()))
 
 
@@ -212,6 +274,57 @@ def pip_platforms(arch: str, glibc: str) -> list[str]:
     return platforms
 
 
+_NO_WHEEL = re.compile(r"No matching distribution found for ([A-Za-z0-9._-]+)==")
+
+
+def _pure_python(name: str) -> bool:
+    """True when the controller's copy of `name` is a pure-Python wheel (any platform)."""
+    try:
+        text = distribution(name).read_text("WHEEL") or ""
+    except PackageNotFoundError:
+        return False
+    tags = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Tag:")]
+    return bool(tags) and all(tag.endswith("-none-any") for tag in tags)
+
+
+def _download(
+    pins: dict[str, str], dest: str, python_version: str, arch: str, glibc: str
+) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--python-version",
+        python_version,
+        "--implementation",
+        "cp",
+        "--dest",
+        dest,
+    ]
+    for platform in pip_platforms(arch, glibc):
+        command += ["--platform", platform]
+    command += [f"{name}=={version}" for name, version in pins.items()]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def _build_pure_wheel(name: str, version: str, dest: str) -> None:
+    """The wheel of a pure-Python sdist, built here (pip reuses its cached build)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", dest,
+         f"{name}=={version}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise BundleError(
+            f"{name}=={version} has no wheel on the index and building one failed: "
+            f"{result.stderr.strip()[-800:]}"
+        )
+
+
 def dependency_wheels(
     cache: Path, lock: dict[str, str], python_version: str, arch: str, glibc: str
 ) -> Path:
@@ -221,31 +334,20 @@ def dependency_wheels(
     if (target / ".complete").is_file():
         return target
     with tempfile.TemporaryDirectory(prefix="tt-deps-", dir=cache) as scratch:
-        command = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--python-version",
-            python_version,
-            "--implementation",
-            "cp",
-            "--dest",
-            scratch,
-        ]
-        for platform in pip_platforms(arch, glibc):
-            command += ["--platform", platform]
-        command += [f"{name}=={version}" for name, version in lock.items()]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise BundleError(
-                f"downloading the streamer's dependency wheels for Python {python_version} on "
-                f"{arch} (glibc {glibc}) failed; the controller needs PyPI access once (later "
-                f"runs use {cache}): {result.stderr.strip()[-800:]}"
-            )
+        pending = dict(lock)
+        while True:  # each pass either succeeds or moves one source-only package out
+            result = _download(pending, scratch, python_version, arch, glibc)
+            if result.returncode == 0:
+                break
+            match = _NO_WHEEL.search(result.stderr)
+            name = canonicalize_name(match.group(1)) if match else None
+            if name is None or name not in pending or not _pure_python(name):
+                raise BundleError(
+                    f"downloading the host's dependency wheels for Python {python_version} on "
+                    f"{arch} (glibc {glibc}) failed; the controller needs PyPI access once "
+                    f"(later runs use {cache}): {result.stderr.strip()[-800:]}"
+                )
+            _build_pure_wheel(name, pending.pop(name), scratch)
         Path(scratch, ".complete").write_text("\n".join(sorted(os.listdir(scratch))) + "\n")
         if target.exists():
             shutil.rmtree(target)
@@ -260,17 +362,18 @@ def build_bundle(
     arch: str,
     glibc: str,
     *,
+    extras: tuple[str, ...] = (),
     source: Path = PROJECT_ROOT,
     cache: Path | None = None,
 ) -> Bundle:
     """The host's wheel folder: project wheel (built from `source`, a checkout of this project)
-    + dependency wheels + pinned requirements."""
+    + the wheels of the core dependencies and of `extras` + pinned requirements."""
     if not (source / "pyproject.toml").is_file() or not (source / "src" / "tweet_triage").is_dir():
         raise BundleError(f"{source} is not a tweet-triage checkout (no pyproject.toml/src)")
     cache = cache or cache_root()
     with _locked(cache):
         wheel = project_wheel(cache, source)
-        lock = core_lock()
+        lock = dependency_lock(extras)
         deps = dependency_wheels(cache, lock, python_version, arch, glibc)
         wheels = sorted([wheel, *deps.glob("*.whl")], key=lambda p: p.name)
         digest = hashlib.sha256()
@@ -291,7 +394,21 @@ def build_bundle(
             )
             names = [requirements, *(path.name for path in wheels)]
             _write_archive(folder, names, folder / archive)
+        os.utime(folder)  # last used: what pruning keeps
+        _prune(cache / "bundles", keep=KEEP_BUNDLES)
     return Bundle(folder, bundle_id, wheel.name, requirements, archive)
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Remove all but the `keep` most recently used bundles (a triage bundle is ~1 GB; each
+    source change makes a new one)."""
+    bundles = sorted(
+        (path for path in folder.iterdir() if path.is_dir()),
+        key=lambda path: path.stat().st_mtime,
+        reverse=True,
+    )
+    for stale in bundles[keep:]:
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _as_text(value: object) -> str:
@@ -299,7 +416,13 @@ def _as_text(value: object) -> str:
         value = value.get_secret_value()
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
     return str(value)
+
+
+def _names_a_controller_file(url: str) -> bool:
+    return url.startswith(("sqlite:", "file:", "/", "."))
 
 
 def host_settings(
@@ -308,21 +431,32 @@ def host_settings(
     aws_credentials: AwsCredentials,
     host_state_dir: str,
     host_profile_path: str,
+    role: str = "streamer",
 ) -> dict[str, str]:
-    """The streamer's environment on the host (secrets included: the caller writes it 0600)."""
-    settings.require(*_HOST_SETTINGS)
-    empty = [name.upper() for name in _HOST_SETTINGS if not _as_text(getattr(settings, name))]
+    """A role's environment on the host (secrets included: the caller writes it 0640)."""
+    if role not in HOST_ROLES:
+        raise BundleError(f"unknown host role {role!r}; use one of {', '.join(HOST_ROLES)}")
+    spec = HOST_ROLES[role]
+    settings.require(*spec.required)
+    empty = [name.upper() for name in spec.required if not _as_text(getattr(settings, name))]
     if empty:  # require() lets an empty secret through (SecretStr('') is not '')
         raise SettingsError(
             f"setting(s) {', '.join(empty)} are empty; set them in .env (see .env.example) "
             "or in the environment"
         )
     load_profile(settings.mission_profile)  # unknown or invalid profile: stop here, named
-    names = [*_HOST_SETTINGS, *_HOST_OPTIONAL]
+    names = [*spec.required, *spec.optional]
+    if spec.prefix:
+        names += [
+            name
+            for name in type(settings).model_fields
+            if name.startswith(spec.prefix) and name not in spec.controller_only
+        ]
     names += [
         name
-        for name in type(settings).model_fields
-        if name.startswith("stream_") and name not in _CONTROLLER_PATHS
+        for name in spec.services
+        if (value := getattr(settings, name)) is not None
+        and not _names_a_controller_file(_as_text(value))
     ]
     if aws_credentials == "forward":
         names += list(_FORWARDED_AWS)
@@ -334,7 +468,7 @@ def host_settings(
         )
     values = {
         name.upper(): _as_text(value)
-        for name in names
+        for name in dict.fromkeys(names)
         if (value := getattr(settings, name)) is not None
     }
     values["AWS_DEFAULT_REGION"] = values["AWS_REGION"]
@@ -342,6 +476,10 @@ def host_settings(
     values["TT_STATE_DIR"] = host_state_dir
     values["TT_DEPLOYMENT"] = settings.deployment
     values["TT_IGNORE_DOTENV"] = "1"  # the host's environment is this file, nothing else
+    for name in spec.state_paths:  # e.g. DATA_DIR=<state>/data: never inside the code folder
+        values[name.upper()] = f"{host_state_dir}/{name.removesuffix('_dir')}"
+    if "mlflow_tracking_uri" in spec.services and "MLFLOW_TRACKING_URI" not in values:
+        values["MLFLOW_TRACKING_URI"] = f"sqlite:///{host_state_dir}/mlflow.db"
     return values
 
 

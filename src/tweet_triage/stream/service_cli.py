@@ -7,6 +7,7 @@ systemd); on systemd hosts they use the unit, and `status --systemd-unit` reads 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -17,6 +18,7 @@ from tweet_triage.stream.supervisor import (
     RestartPolicy,
     Supervisor,
     SupervisorFiles,
+    env_file_values,
     format_status,
     start_detached,
     stop_service,
@@ -28,6 +30,12 @@ app = typer.Typer(no_args_is_help=True)
 
 PID_FILE = typer.Option(..., help="Supervisor pid file; its .state.json and .log sit beside it.")
 ENV_FILE = typer.Option(None, help="KEY=value settings file passed to the streamer (0600).")
+EXEC_ENV_FILE = typer.Option(..., help="KEY=value settings file for COMMAND.")
+EVERY = typer.Option(
+    None,
+    min=1,
+    help="A schedule instead: run COMMAND every N seconds after its last run, whatever its exit.",
+)
 STATUS_PID_FILE = typer.Option(None, help="Supervisor pid file (hosts without systemd).")
 STATS_FILE = typer.Option(None, help="The streamer's stats file.")
 SOURCE = typer.Option(None, help="Checkout to build the project wheel from; default this one.")
@@ -40,6 +48,7 @@ def run(
     env_file: Path = ENV_FILE,
     restart_delay: float = typer.Option(1.0, min=0.1, help="First restart delay, seconds."),
     max_restart_delay: float = typer.Option(60.0, min=0.1, help="Backoff cap, seconds."),
+    every: float = EVERY,
 ) -> None:
     """Supervise COMMAND (after `--`) in the foreground: restart on failure, forward SIGTERM."""
     if not ctx.args:
@@ -49,6 +58,7 @@ def run(
         SupervisorFiles(pid_file),
         env_file=env_file,
         policy=RestartPolicy(initial_delay=restart_delay, max_delay=max_restart_delay),
+        every=every,
     )
     code = supervisor.run()
     if code == ALREADY_RUNNING_EXIT:
@@ -62,6 +72,7 @@ def start(
     pid_file: Path = PID_FILE,
     env_file: Path = ENV_FILE,
     settle: float = typer.Option(3.0, min=0, help="Seconds the streamer must survive."),
+    every: float = EVERY,
 ) -> None:
     """Start the supervised COMMAND (after `--`) in the background, unless already running.
 
@@ -72,9 +83,23 @@ def start(
     run_args = ["stream", "service", "run", "--pid-file", str(pid_file)]
     if env_file is not None:
         run_args += ["--env-file", str(env_file)]
+    if every is not None:
+        run_args += ["--every", f"{every:g}"]
     files = SupervisorFiles(pid_file)
     _, message = start_detached([*run_args, "--", *ctx.args], files, settle=settle)
     typer.echo(message)
+
+
+@app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def exec_command(
+    ctx: typer.Context,
+    env_file: Path = EXEC_ENV_FILE,
+) -> None:
+    """Run COMMAND (after `--`) once with a settings file's variables, as a systemd unit with
+    EnvironmentFile= would; its exit code is this command's (migrations, a job run by hand)."""
+    if not ctx.args:
+        raise typer.BadParameter("give the command after `--`")
+    os.execvpe(ctx.args[0], ctx.args, {**os.environ, **env_file_values(env_file)})
 
 
 @app.command("stop")
@@ -110,12 +135,16 @@ def bundle(
     python_version: str = typer.Option(..., help="The host's Python, e.g. 3.11."),
     arch: str = typer.Option(..., help="The host's machine, e.g. x86_64 or aarch64."),
     glibc: str = typer.Option(..., help="The host's glibc version, e.g. 2.36."),
+    extras: str = typer.Option(
+        "", help="Comma-separated extras besides the core, e.g. data,model,triage."
+    ),
     source: Path = SOURCE,
 ) -> None:
     """Build (or reuse) the host's wheel folder; print it as JSON. Controller side."""
     from tweet_triage.stream.bundle import build_bundle  # controller only: needs packaging
 
-    result = build_bundle(python_version, arch, glibc, source=source or PROJECT_ROOT)
+    wanted = tuple(sorted({name.strip() for name in extras.split(",") if name.strip()}))
+    result = build_bundle(python_version, arch, glibc, extras=wanted, source=source or PROJECT_ROOT)
     typer.echo(
         json.dumps(
             {
@@ -136,8 +165,9 @@ def host_settings_command(
     ),
     host_state_dir: str = typer.Option(..., help="TT_STATE_DIR on the host."),
     host_profile_path: str = typer.Option(..., help="Where the profile is copied on the host."),
+    role: str = typer.Option("streamer", help="The host's role: streamer or triage."),
 ) -> None:
-    """Print the streamer's settings for the host as JSON (secrets included). Controller side.
+    """Print a role's settings for the host as JSON (secrets included). Controller side.
 
     Also prints, under `profile_file`, the local mission profile to copy there. Fails with
     one message when a setting is missing or the profile is unknown.
@@ -152,6 +182,7 @@ def host_settings_command(
         aws_credentials=aws_credentials,  # type: ignore[arg-type]
         host_state_dir=host_state_dir,
         host_profile_path=host_profile_path,
+        role=role,
     )
     typer.echo(
         json.dumps({"settings": values, "profile_file": str(mission_profile_file(settings))})

@@ -18,7 +18,7 @@ from tweet_triage.stream.bundle import (
     _source_files,
     _write_archive,
     build_bundle,
-    core_lock,
+    dependency_lock,
     host_settings,
     pip_platforms,
 )
@@ -29,9 +29,19 @@ ANSIBLE = Path(sys.executable).parent / "ansible"
 
 
 def test_core_lock_is_the_streamer_closure_without_heavy_stages() -> None:
-    lock = core_lock()
+    lock = dependency_lock()
     assert {"boto3", "botocore", "tweepy", "pydantic", "pydantic-core", "typer"} <= set(lock)
     assert not set(lock) & set(HEAVY)
+
+
+def test_the_triage_lock_adds_its_extras_and_the_extras_of_their_dependencies() -> None:
+    lock = dependency_lock(("data", "model", "triage"))
+    assert set(dependency_lock()) < set(lock)
+    assert {"pyspark", "torch", "onnxruntime", "mlflow", "fastapi", "alembic"} <= set(lock)
+    assert "psycopg-binary" in lock  # psycopg[binary]: an extra of a dependency
+    assert not {"moto", "ansible", "pytest", "papermill", "tweet-triage"} & set(lock)
+    with pytest.raises(BundleError, match="unknown extra"):
+        dependency_lock(("no-such-extra",))
 
 
 def test_the_cli_loads_with_core_dependencies_only() -> None:
@@ -97,12 +107,13 @@ def _settings(**values: str) -> Settings:
     return Settings(**{**base, **values})  # type: ignore[arg-type]
 
 
-def _host(settings: Settings, credentials: str) -> dict[str, str]:
+def _host(settings: Settings, credentials: str, role: str = "streamer") -> dict[str, str]:
     return host_settings(
         settings,
         aws_credentials=credentials,  # type: ignore[arg-type]
         host_state_dir="/var/lib/tweet-triage",
         host_profile_path="/etc/tweet-triage/profile.yaml",
+        role=role,
     )
 
 
@@ -130,6 +141,31 @@ def test_forward_passes_the_stand_in_endpoint_and_keys() -> None:
     assert values["AWS_SECRET_ACCESS_KEY"] == "testing"
     with pytest.raises(BundleError, match="instance profile"):
         _host(settings, "instance-profile")
+
+
+def test_the_triage_host_keeps_its_files_in_its_state_folder() -> None:
+    settings = _settings(
+        x_bearer_token="",  # the triage host never talks to X
+        triage_database_url="sqlite:////home/me/triage.db",  # a controller file: not passed on
+        mlflow_tracking_uri="http://mlflow.internal:5000",  # a server: passed on
+        triage_port="9999",
+    )
+    settings.spark_conf = {"spark.ui.enabled": "false"}
+    values = _host(settings, "instance-profile", role="triage")
+    assert values["DATA_DIR"] == "/var/lib/tweet-triage/data"
+    assert values["MODEL_DIR"] == "/var/lib/tweet-triage/model"
+    assert values["REPORTS_DIR"] == "/var/lib/tweet-triage/reports"
+    assert "TRIAGE_DATABASE_URL" not in values and "X_BEARER_TOKEN" not in values
+    assert values["MLFLOW_TRACKING_URI"] == "http://mlflow.internal:5000"
+    assert json.loads(values["SPARK_CONF"]) == {"spark.ui.enabled": "false"}
+    assert "TRIAGE_SCORE_EVERY" in values
+    assert not {"TRIAGE_PORT", "TRIAGE_MODEL", "TRIAGE_RAW_DIR", "STREAM_QUEUE_SIZE"} & set(values)
+    local_db = _host(_settings(), "instance-profile", role="triage")
+    assert local_db["MLFLOW_TRACKING_URI"] == "sqlite:////var/lib/tweet-triage/mlflow.db"
+    postgres = _settings(triage_database_url="postgresql+psycopg://u:p@db:5432/triage")
+    assert "TRIAGE_DATABASE_URL" in _host(postgres, "instance-profile", role="triage")
+    with pytest.raises(BundleError, match="unknown host role"):
+        _host(settings, "instance-profile", role="nope")
 
 
 def test_missing_token_and_unknown_profile_are_named() -> None:
