@@ -13,7 +13,11 @@ does the same job, so the playbooks behave alike on both:
 - SIGTERM is forwarded to the streamer, which then sends what it holds (its flush); the
   supervisor exits when the streamer has. `stop_service` escalates to SIGKILL of the whole
   process group only after a timeout, and says so;
-- the streamer's output goes to a size-rotated log file (nohup.out grew without limit).
+- the streamer's output goes to a size-rotated log file (nohup.out grew without limit);
+- with `every`, a schedule instead (the triage host's daily retrain and drift check, where no
+  systemd timer can run them): the command runs a period after its last run, whatever its
+  exit code, and a restarted scheduler keeps that rhythm (systemd's `Persistent=`): the last
+  run's time is kept in the state file, so a run missed while stopped happens at the start.
 
 `service_status` reads the supervisor's state file, or systemd's view of a unit, plus the
 streamer's stats file, so `stream-status` prints the same line on both kinds of host.
@@ -122,11 +126,13 @@ class Supervisor:
         policy: RestartPolicy | None = None,
         log_max_bytes: int = 10 * 1024 * 1024,
         log_backups: int = 5,
+        every: float | None = None,
     ) -> None:
         self.command = list(command)
         self.files = files
         self.env_file = env_file
         self.policy = policy or RestartPolicy()
+        self.every = every
         self._stopping = threading.Event()
         self._child: subprocess.Popen[bytes] | None = None
         self._log = logging.getLogger(f"tweet_triage.supervisor.{id(self)}")
@@ -154,6 +160,7 @@ class Supervisor:
         self._log.addHandler(handler)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
+        last_run_at = _read_state(self.files).get("last_run_at") if self.every else None
         self._state = {
             "supervisor_pid": os.getpid(),
             "started_at": time.time(),
@@ -163,6 +170,9 @@ class Supervisor:
             "child_started_at": None,
             "last_exit_code": None,
             "state": "starting",
+            "every_s": self.every,
+            "last_run_at": last_run_at,
+            "next_run_at": None,
         }
         try:
             return self._loop()
@@ -176,7 +186,9 @@ class Supervisor:
     def _loop(self) -> int:
         failures = 0  # in a row, each run shorter than stable_after
         while True:
-            environment = {**os.environ, **self._env_file_values()}
+            if self.every is not None and self._wait_for_next_run():
+                return 0
+            environment = {**os.environ, **env_file_values(self.env_file)}
             started = time.monotonic()
             child = subprocess.Popen(
                 self.command,
@@ -186,7 +198,12 @@ class Supervisor:
                 env=environment,
             )
             self._child = child
-            self._update(state="running", child_pid=child.pid, child_started_at=time.time())
+            self._update(
+                state="running",
+                child_pid=child.pid,
+                child_started_at=time.time(),
+                last_run_at=time.time(),
+            )
             self._note(f"supervisor: started pid {child.pid}: {' '.join(self.command)}")
             assert child.stdout is not None  # stdout=PIPE
             copier = threading.Thread(target=self._copy_output, args=(child.stdout,), daemon=True)
@@ -200,6 +217,9 @@ class Supervisor:
             if self._stopping.is_set():
                 self._note(f"supervisor: streamer exited with code {code} after SIGTERM")
                 return 0 if code in (0, -signal.SIGTERM) else code
+            if self.every is not None:
+                self._note(f"supervisor: run exited with code {code} after {ran_for:.1f} s")
+                continue
             if code in FINAL_EXIT_CODES:
                 reason = "finished" if code == 0 else "configuration error, not restarting"
                 self._note(f"supervisor: streamer exited with code {code} ({reason})")
@@ -214,12 +234,15 @@ class Supervisor:
             if self._stopping.wait(delay):
                 return 0
 
-    def _env_file_values(self) -> dict[str, str]:
-        """Read on every (re)start, as systemd reads EnvironmentFile=, so edits take effect."""
-        if self.env_file is None:
-            return {}
-        values = dotenv_values(self.env_file, interpolate=False)
-        return {key: value for key, value in values.items() if value is not None}
+    def _wait_for_next_run(self) -> bool:
+        """Scheduled mode: sleep until a period after the last run (a full period when it has
+        never run); True when told to stop meanwhile."""
+        assert self.every is not None
+        last = self._state.get("last_run_at")
+        due = last + self.every if isinstance(last, int | float) else time.time() + self.every
+        self._update(state="waiting", next_run_at=due)
+        self._note(f"supervisor: next run at {_utc(due)}")
+        return self._stopping.wait(max(0.0, due - time.time()))
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._stopping.set()
@@ -233,12 +256,24 @@ class Supervisor:
             self._log.info(raw.decode("utf-8", errors="replace").rstrip("\n"))
 
     def _note(self, message: str) -> None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self._log.info(f"{stamp} {message}")
+        self._log.info(f"{_utc(time.time())} {message}")
 
     def _update(self, **changes: Any) -> None:
         self._state.update(changes)
         _write_json(self.files.state_file, self._state)
+
+
+def _utc(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def env_file_values(env_file: Path | None) -> dict[str, str]:
+    """A KEY=value settings file, read as systemd reads EnvironmentFile= (on every start, so
+    edits take effect)."""
+    if env_file is None:
+        return {}
+    values = dotenv_values(env_file, interpolate=False)
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def start_detached(
@@ -274,10 +309,14 @@ def start_detached(
             )
         state = _read_state(files)
         ours = state.get("supervisor_pid") == process.pid
+        if ours and state.get("state") == "waiting":  # a schedule, until its next run
+            due = state.get("next_run_at")
+            when = _utc(due) if isinstance(due, int | float) else "?"
+            return True, f"started (supervisor pid {process.pid}, scheduled: next run at {when})"
         if child_seen_at is None and ours and state.get("child_pid"):
             child_seen_at = time.monotonic()
         if child_seen_at is not None and time.monotonic() - child_seen_at >= settle:
-            if state.get("state") != "running":
+            if state.get("state") not in ("running", "waiting"):
                 stop_service(files, timeout=30)
                 raise SupervisorError(
                     f"the streamer keeps failing ({state.get('restarts')} restart(s) within "
@@ -356,10 +395,14 @@ def supervisor_status(files: SupervisorFiles, stats_file: Path | None) -> dict[s
     state = _read_state(files) if pid is not None else {}
     child = state.get("child_pid")
     started_at = state.get("started_at")
+    waiting = pid is not None and state.get("state") == "waiting"  # a schedule between runs
     return {
         "manager": "supervisor",
-        "running": pid is not None and isinstance(child, int) and pid_alive(child),
+        "running": waiting or (pid is not None and isinstance(child, int) and pid_alive(child)),
         "state": state.get("state", "stopped") if pid is not None else "stopped",
+        "supervisor_pid": pid,
+        "next_run_at": state.get("next_run_at") if waiting else None,
+        "last_exit_code": state.get("last_exit_code"),
         "pid": child,
         "uptime_s": round(time.time() - started_at, 1) if pid and started_at else None,
         "restarts": state.get("restarts", 0),
@@ -405,7 +448,12 @@ _STATS_FIELDS = ("received", "sent", "retried", "failed", "dead_lettered", "spoo
 
 def format_status(status: dict[str, Any]) -> str:
     """Two lines: running or not with uptime, then the streamer's last stats."""
-    if status["running"]:
+    if status["running"] and status.get("next_run_at"):
+        head = (
+            f"scheduled ({status['manager']}, supervisor pid {status['supervisor_pid']}, next "
+            f"run at {_utc(status['next_run_at'])}, last exit code {status['last_exit_code']})"
+        )
+    elif status["running"]:
         head = (
             f"running ({status['manager']}, pid {status['pid']}, up "
             f"{_duration(status['uptime_s'] or 0)}, {status['restarts']} restart(s))"

@@ -167,3 +167,37 @@ def test_systemd_status_reads_systemctl_show(
     line = format_status(systemd_status("tweet-triage-streamer", stats))
     assert line.startswith("running (systemd, pid 4321, up 1h00m")
     assert "2 restart(s)" in line and "received=7 sent=7" in line
+
+
+def test_a_schedule_runs_its_job_every_period_and_keeps_its_rhythm_across_restarts(
+    tmp_path: Path,
+) -> None:
+    """`--every`: the non-systemd stand-in for a timer; exit codes (2 here) do not stop it."""
+    runs = tmp_path / "runs"
+    job = "import sys; f = open(sys.argv[1], 'a'); f.write('x'); f.close(); sys.exit(2)"
+    files = SupervisorFiles(tmp_path / "run" / "job.pid")
+
+    def command(every: int) -> list[str]:
+        run_args = ["stream", "service", "run", "--pid-file", str(files.pid_file)]
+        return [*run_args, "--every", str(every), "--", sys.executable, "-c", job, str(runs)]
+
+    started, message = start_detached(command(1), files)
+    assert started and "scheduled: next run at" in message, message
+    status = supervisor_status(files, None)
+    assert status["running"] and status["next_run_at"] > time.time() - 1
+    assert format_status(status).startswith("scheduled (supervisor, supervisor pid ")
+    assert not runs.exists()  # a full period first, as a timer's first trigger
+
+    _wait_for(lambda: runs.exists() and len(runs.read_text()) >= 2, "two scheduled runs")
+    assert "run exited with code 2" in files.log_file.read_text()
+    assert stop_service(files, timeout=10)[0]
+    assert held_pid(files) is None
+
+    # A run missed while stopped happens at the next start (systemd's Persistent=true).
+    done = len(runs.read_text())
+    state = json.loads(files.state_file.read_text())
+    files.state_file.write_text(json.dumps({**state, "last_run_at": time.time() - 100}))
+    started, message = start_detached(command(60), files)
+    assert started, message
+    _wait_for(lambda: len(runs.read_text()) > done, "the missed run", limit=20)
+    assert stop_service(files, timeout=10)[0]
