@@ -9,7 +9,8 @@ filter, process, label, split; chronological, 70/15/15 by default):
 
 A model is trained on each with the full budget (every training tweet, 3 epochs;
 BENCH_CORPUS_EPOCHS=2 or =mission=3,corpus=1 overrides the epochs, BENCH_CORPUS_RUNS picks the
-runs) and
+runs; with BENCH_CORPUS_KEEP=<folder> the trained models are kept there and a later run
+evaluates them again instead of retraining) and
 each model is evaluated on both test splits: ROC AUC and PR AUC with bootstrap intervals, F1
 and balanced accuracy at the saved threshold, support minutes lost against flagging
 everything, training samples/s and wall time. Aims (issue 15 §4): on the corpus test split,
@@ -169,13 +170,14 @@ def _train(name: str, data_dir: Path, work: Path, epochs: float) -> dict[str, An
     }
 
 
-def _evaluate(model: Path, test_dir: Path, reports: Path) -> dict[str, Any]:
+def _evaluate(model: Path, data_dir: Path, reports: Path) -> dict[str, Any]:
+    """The model on data_dir's test split."""
     from tweet_triage.config import Settings
     from tweet_triage.model.evaluate import EvaluateOptions, evaluate
 
     result = evaluate(
         model,
-        test_dir,
+        data_dir,
         reports,
         Settings(),
         options=EvaluateOptions(n_bootstrap=500, device="cpu", track=False),
@@ -230,17 +232,21 @@ def run() -> dict[str, Any]:
             for a in runs
             for b in splits
         }
+        keep = Path(os.environ.get("BENCH_CORPUS_KEEP", root / "kept"))
         for name in runs:
-            model = _train(name, root / name / "data", root / "models", epochs[name])
+            model_dir = keep / name
+            if (model_dir / "bench-train.json").is_file():  # trained by an earlier run
+                model = json.loads((model_dir / "bench-train.json").read_text())
+            else:
+                model = _train(name, root / name / "data", root / "models", epochs[name])
+                shutil.copytree(root / "models" / name, model_dir, dirs_exist_ok=True)
+                (model_dir / "bench-train.json").write_text(json.dumps(model))
             model["test"] = {
-                split: _evaluate(root / "models" / name, splits[split] / "test", root / "r" / split)
+                split: _evaluate(model_dir, root / split / "data", root / "r" / split)
                 for split in splits
             }
             result["models"][name] = model
             print(f"{name}: {json.dumps(model, default=str)}", flush=True)
-            keep = os.environ.get("BENCH_CORPUS_KEEP")  # a folder to keep the models in
-            if keep:
-                shutil.copytree(root / "models" / name, Path(keep) / name, dirs_exist_ok=True)
     result["load_average_at_end"] = os.getloadavg()[0]
     if {"mission", "corpus"} <= result["models"].keys():
         corpus_test = {n: result["models"][n]["test"]["corpus"] for n in ("mission", "corpus")}
