@@ -11,8 +11,8 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -143,21 +143,31 @@ def test_x_unreachable_is_exit_1_so_a_supervisor_retries() -> None:
     assert "retry later" in result.stderr and "Traceback" not in result.stderr
 
 
+@dataclass
+class SilentX:
+    url: str
+    asked: threading.Event  # set once a request arrived: its client now waits for an answer
+
+
 @pytest.fixture
-def silent_x() -> Iterator[str]:
+def silent_x() -> Iterator[SilentX]:
     """A loopback listener that accepts connections and never answers (a hung X)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     accepted: list[socket.socket] = []
+    asked = threading.Event()
 
     def accept() -> None:
         with contextlib.suppress(OSError):
             while True:
-                accepted.append(listener.accept()[0])
+                connection = listener.accept()[0]
+                accepted.append(connection)
+                if connection.recv(1):  # the request's first byte; no answer will come
+                    asked.set()
 
     threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    yield SilentX(f"http://127.0.0.1:{listener.getsockname()[1]}", asked)
     listener.close()
     for connection in accepted:
         connection.close()
@@ -165,20 +175,20 @@ def silent_x() -> Iterator[str]:
 
 @pytest.mark.parametrize("rules", ["--sync-rules", "--no-sync-rules"])
 def test_sigterm_ends_a_streamer_stuck_on_a_hung_x_within_seconds(
-    silent_x: str, tmp_path: Path, rules: str
+    silent_x: SilentX, tmp_path: Path, rules: str
 ) -> None:
     # Issue 13, reproduced defect 2: stuck in rule sync for 150 s, through SIGTERM.
     process = subprocess.Popen(
         [sys.executable, "-m", "tweet_triage", "stream", "run", rules,
          "--sink", f"file:{tmp_path / 'out.jsonl'}"],
-        env={**os.environ, "X_API_BASE_URL": silent_x, "X_BEARER_TOKEN": "t"},
+        env={**os.environ, "X_API_BASE_URL": silent_x.url, "X_BEARER_TOKEN": "t"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip
     try:
-        time.sleep(4)  # well into the hung call
-        assert process.poll() is None
+        assert silent_x.asked.wait(60), "the streamer never called X"
+        assert process.poll() is None  # in the hung call
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=10)
     finally:
