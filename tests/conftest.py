@@ -11,6 +11,7 @@ import secrets
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,6 +19,18 @@ from tweet_triage.config import Settings, load_settings
 from tweet_triage.process import free_port
 from tweet_triage_local.aws import local_aws_settings, start_local_aws, stop_local_aws
 from tweet_triage_local.postgres import PostgresServer, remove_postgres, start_postgres
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+# The tests' Spark: no UI, two cores, small shuffles (test data is tiny).
+SPARK_TEST_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.master": "local[2]",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.driver.memory": "1g",
+}
 
 # Tests never read the developer's .env (it may hold real credentials) nor the running
 # stand-ins' settings of the checkout.
@@ -55,6 +68,19 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     endpoint = start_local_aws(state, free_port())
     yield endpoint
     stop_local_aws(state)
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """One local SparkSession for the whole session (Spark's start-up is the main cost of a
+    Spark test); jobs that call spark_session() themselves get this one too (getOrCreate)."""
+    from tweet_triage.data.spark import spark_session
+
+    session = spark_session(
+        Settings(spark_master="local[2]"), "tweet-triage-tests", SPARK_TEST_CONF
+    )
+    yield session
+    session.stop()
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from pyspark.sql import SparkSession
 from typer.testing import CliRunner
 
 from tweet_triage.cli import app
@@ -45,8 +46,9 @@ def run(*args: str) -> str:
 
 
 def test_raw_objects_in_the_bucket_become_splits(
-    local_aws: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    local_aws: Settings, spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The stages get the tests' one SparkSession (spark_session's getOrCreate).
     data_dir = tmp_path / "data"
     monkeypatch.setenv("DATA_DIR", str(data_dir))
     monkeypatch.setenv("MISSION_PROFILE", "demo")

@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 from tweet_triage.cli import app
 from tweet_triage.config import Settings, load_settings
-from tweet_triage.data.spark import spark_session
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +49,9 @@ def data_settings(local_aws: Settings, tmp_path: Path, monkeypatch: pytest.Monke
     return settings
 
 
-def test_truncated_and_all_bad_objects_among_good_ones(data_settings: Settings) -> None:
+def test_truncated_and_all_bad_objects_among_good_ones(
+    data_settings: Settings, spark: SparkSession
+) -> None:
     s3 = boto3.client("s3")
     bucket = s3.list_buckets()["Buckets"][0]["Name"]
     sent: set[str] = set()
@@ -71,7 +72,6 @@ def test_truncated_and_all_bad_objects_among_good_ones(data_settings: Settings) 
     assert "truncated_gzip" in output
 
     data = data_settings.data_dir
-    spark: SparkSession = spark_session(data_settings, "combine")
     combined = {r.id for r in spark.read.parquet(str(data / "combined")).select("id").collect()}
     assert combined == sent
     quarantine = {

@@ -7,16 +7,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import SparkSession
 
 from tests.unit.model.conftest import build_tiny_backbone, train_tiny, write_splits
-from tweet_triage.config import Settings
 from tweet_triage.model.inference import load_scorer, predict_spark
 
 
 @pytest.mark.integration
-def test_spark_scores_a_parquet_folder_like_pandas(tmp_path: Path) -> None:
-    from tweet_triage.data.spark import spark_session
-
+def test_spark_scores_a_parquet_folder_like_pandas(spark: SparkSession, tmp_path: Path) -> None:
     backbone = build_tiny_backbone(tmp_path / "backbone")
     model_dir = train_tiny(backbone, write_splits(tmp_path / "data"), tmp_path)
     tweets = pd.DataFrame(
@@ -30,11 +28,7 @@ def test_spark_scores_a_parquet_folder_like_pandas(tmp_path: Path) -> None:
     source.mkdir()
     tweets.iloc[:3].to_parquet(source / "part-0.parquet")
     tweets.iloc[3:].to_parquet(source / "part-1.parquet")
-    spark = spark_session(Settings(spark_master="local[1]"), conf={"spark.ui.enabled": "false"})
-    try:
-        summary = predict_spark(spark, model_dir, source, tmp_path / "scored", batch_size=2)
-    finally:
-        spark.stop()
+    summary = predict_spark(spark, model_dir, source, tmp_path / "scored", batch_size=2)
     assert (summary.rows, summary.scored, summary.skipped) == (6, 4, 2)
     out = pd.read_parquet(tmp_path / "scored").sort_values("id").reset_index(drop=True)
     assert list(out["true_needs_support"]) == [1, 0, 1, 0, 1, 0]

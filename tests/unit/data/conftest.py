@@ -1,32 +1,10 @@
-"""One local SparkSession for every data test (Spark's start-up is the main cost), and
-helpers that build raw X stream payloads by hand."""
+"""Helpers that build raw X stream payloads by hand (the data tests' SparkSession is the
+session-wide `spark` fixture of tests/conftest.py)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
-from pyspark.sql import SparkSession
-
-from tweet_triage.config import Settings
-from tweet_triage.data.spark import spark_session
-
-TEST_CONF = {
-    "spark.ui.enabled": "false",
-    "spark.master": "local[2]",
-    "spark.sql.shuffle.partitions": "2",
-    "spark.default.parallelism": "2",
-    "spark.driver.memory": "1g",
-}
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
-    session = spark_session(Settings(spark_master="local[2]"), "tweet-triage-tests", TEST_CONF)
-    yield session
-    session.stop()
 
 
 def tweet(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -107,15 +106,6 @@ def test_evaluation_pool_is_a_stable_share_of_ids() -> None:
     assert 0.17 < share < 0.23
     assert [in_evaluation_pool(i) for i in ids[:50]] == [in_evaluation_pool(i) for i in ids[:50]]
     assert not any(in_evaluation_pool(i, 0.0) for i in ids[:100])
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[object]:
-    from tests.unit.data.conftest import TEST_CONF
-    from tweet_triage.config import Settings
-    from tweet_triage.data.spark import spark_session
-
-    yield spark_session(Settings(spark_master="local[1]"), "labels-tests", TEST_CONF)
 
 
 def test_label_stage_reads_decisions_beside_annotations(spark: object, tmp_path: Path) -> None:

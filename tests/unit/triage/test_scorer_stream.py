@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
-from tests.unit.data.conftest import TEST_CONF, payload, tweet
+from tests.unit.data.conftest import payload, tweet
 from tests.unit.triage.scorer_model import build_scorer_model
 from tweet_triage.config import Settings
-from tweet_triage.data.spark import spark_session
 from tweet_triage.errors import TriageError
 from tweet_triage.model import registry
 from tweet_triage.model.tracking import log_and_register_model, mlflow_run
@@ -38,12 +36,6 @@ KEEPS = [
     "love the new album of the band",
 ]
 DROPS = ["nothing to see here at all today", "the weather is quite mild"]
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
-    session = spark_session(Settings(spark_master="local[2]"), "triage-scorer-tests", TEST_CONF)
-    yield session
 
 
 @pytest.fixture(scope="module")
