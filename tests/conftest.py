@@ -23,13 +23,17 @@ from tweet_triage_local.postgres import PostgresServer, remove_postgres, start_p
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-# The tests' Spark: no UI, two cores, small shuffles (test data is tiny).
+# The tests' Spark: no UI, two cores, small shuffles (test data is tiny), and a JVM for short
+# runs: the C1 compiler only and the serial GC (about half the time of a test's Spark jobs on
+# two busy cores: C2 and G1 threads compete with the jobs for the CPUs). Integration tests pass
+# it to the Spark of the processes they start as SPARK_CONF.
 SPARK_TEST_CONF = {
     "spark.ui.enabled": "false",
     "spark.master": "local[2]",
     "spark.sql.shuffle.partitions": "2",
     "spark.default.parallelism": "2",
     "spark.driver.memory": "1g",
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
 }
 
 # Tests never read the developer's .env (it may hold real credentials) nor the running

@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.conftest import SPARK_TEST_CONF
 from tweet_triage.config import load_settings
 from tweet_triage.process import free_port
 from tweet_triage_local.notebooks import RUN_ORDER, run_notebooks
@@ -41,6 +42,7 @@ def test_notebooks_run_in_order_against_stand_ins(
         "LOCAL_XAPI_RATE": 0,
         "MISSION_PROFILE": "demo",
         "STACK_NAME": "nb-test",
+        "SPARK_CONF": json.dumps(SPARK_TEST_CONF),  # each Spark notebook starts its own JVM
     }.items():
         monkeypatch.setenv(key, str(value))
     load_settings.cache_clear()
