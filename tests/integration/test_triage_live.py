@@ -22,7 +22,9 @@ from typing import Any
 
 import boto3
 import pytest
+from pyspark.sql import SparkSession
 
+from tests.conftest import SPARK_TEST_CONF
 from tests.unit.triage.scorer_model import build_scorer_model
 from tweet_triage.config import Settings, load_settings
 from tweet_triage.profile import load_profile
@@ -94,7 +96,7 @@ def live(
         "TRIAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'triage.db'}",
         "TRIAGE_MODEL": str(build_scorer_model(tmp_path / "model")),
         "SPARK_MASTER": "local[2]",
-        "SPARK_CONF": json.dumps({"spark.ui.enabled": "false", "spark.driver.memory": "1g"}),
+        "SPARK_CONF": json.dumps(SPARK_TEST_CONF),
     }
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
@@ -142,7 +144,7 @@ class Scorer:
 
 
 def test_every_kept_tweet_reaches_the_store_once_across_a_scorer_kill(
-    live: dict[str, Any], tmp_path: Path
+    live: dict[str, Any], spark: SparkSession, tmp_path: Path
 ) -> None:
     settings: Settings = live["settings"]
     standin: StandIn = live["standin"]
@@ -150,8 +152,12 @@ def test_every_kept_tweet_reaches_the_store_once_across_a_scorer_kill(
     log = tmp_path / "scorer.log"
 
     stop_follow = threading.Event()
+    passes: list[object] = []  # one entry per finished follower pass
     follower = threading.Thread(
-        target=follow_bucket, args=(settings, raw, 1.0, stop_follow), daemon=True
+        target=follow_bucket,
+        args=(settings, raw, 1.0, stop_follow),
+        kwargs={"on_pass": passes.append},
+        daemon=True,
     )
     follower.start()
     boto3.client("s3").put_object(
@@ -186,7 +192,9 @@ def test_every_kept_tweet_reaches_the_store_once_across_a_scorer_kill(
         streamer.request_stop("test")
         streaming.join(60)
     sent = standin.stats_json()["ids_sent"]
-    time.sleep(2.5)  # two follower passes after the streamer's last flush
+    # Two more follower passes: the second began after the streamer's last flush.
+    after_flush = len(passes) + 2
+    wait_until(lambda: len(passes) >= after_flush, 60, "the follower to copy the last objects")
     stop_follow.set()
     follower.join(30)
 
@@ -194,9 +202,7 @@ def test_every_kept_tweet_reaches_the_store_once_across_a_scorer_kill(
     from pyspark.sql import functions as F
 
     from tweet_triage.data import combine, filtering, process
-    from tweet_triage.data.spark import spark_session
 
-    spark = spark_session(settings, "triage-live-check")
     parsed = combine.parse_records(combine.read_raw_lines(spark, str(raw)))
     tweets = combine.deduplicate(parsed)
     assert sorted(r["id"] for r in tweets.select("id").collect()) == sorted({"1", *sent})
