@@ -116,7 +116,14 @@ class Bundle:
     bundle_id: str
     project_wheel: str
     requirements: str  # file name inside folder and archive
-    archive: str  # one tar of the wheels and requirements: one SSH transfer, not thirty
+    archive: str | None  # one tar of the wheels and requirements: one SSH transfer, not thirty
+    # Split layout (a large bundle: the triage host's): the dependencies' tar, written once per
+    # lock and platform, ships apart from the project wheel, so a source change copies only
+    # the project wheel. `deps_id` names the dependency set; `sha256` has every wheel's digest.
+    deps_folder: Path
+    deps_id: str
+    deps_archive: str
+    sha256: dict[str, str]
 
 
 def _write_archive(folder: Path, names: list[str], archive: Path) -> None:
@@ -357,17 +364,37 @@ def dependency_wheels(
     return target
 
 
+DEPS_ARCHIVE = "deps.tar"
+_DEPS_HASHES = "sha256.json"
+
+
+def _dependency_archive(deps: Path) -> dict[str, str]:
+    """Once per dependency folder (content-addressed, never changed): its tar and every
+    wheel's SHA-256, so later bundles neither re-hash nor re-pack about a gigabyte."""
+    hashes_file = deps / _DEPS_HASHES
+    if not hashes_file.is_file():
+        wheels = sorted(deps.glob("*.whl"))
+        _write_archive(deps, [path.name for path in wheels], deps / DEPS_ARCHIVE)
+        hashes = {path.name: _sha256(path) for path in wheels}
+        temporary = hashes_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(hashes, sort_keys=True))
+        os.replace(temporary, hashes_file)
+    return dict(json.loads(hashes_file.read_text()))
+
+
 def build_bundle(
     python_version: str,
     arch: str,
     glibc: str,
     *,
     extras: tuple[str, ...] = (),
+    split: bool = False,
     source: Path = PROJECT_ROOT,
     cache: Path | None = None,
 ) -> Bundle:
     """The host's wheel folder: project wheel (built from `source`, a checkout of this project)
-    + the wheels of the core dependencies and of `extras` + pinned requirements."""
+    + the wheels of the core dependencies and of `extras` + pinned requirements; with `split`,
+    no single tar (the host copies the dependencies' tar and the project wheel apart)."""
     if not (source / "pyproject.toml").is_file() or not (source / "src" / "tweet_triage").is_dir():
         raise BundleError(f"{source} is not a tweet-triage checkout (no pyproject.toml/src)")
     cache = cache or cache_root()
@@ -375,16 +402,18 @@ def build_bundle(
         wheel = project_wheel(cache, source)
         lock = dependency_lock(extras)
         deps = dependency_wheels(cache, lock, python_version, arch, glibc)
+        sha256 = {**_dependency_archive(deps), wheel.name: _sha256(wheel)}
         wheels = sorted([wheel, *deps.glob("*.whl")], key=lambda p: p.name)
         digest = hashlib.sha256()
         for path in wheels:
-            digest.update(path.name.encode() + _sha256(path).encode())
+            digest.update(path.name.encode() + sha256[path.name].encode())
         bundle_id = digest.hexdigest()[:20]
         folder = cache / "bundles" / bundle_id
         requirements, archive = "requirements.txt", "wheelhouse.tar"
-        if not (folder / archive).is_file():
+        shipped = [wheel] if split else wheels
+        if not (folder / requirements).is_file() or not (split or (folder / archive).is_file()):
             folder.mkdir(parents=True, exist_ok=True)
-            for path in wheels:
+            for path in shipped:
                 if not (folder / path.name).exists():
                     os.link(path, folder / path.name)
             version = wheel.name.split("-")[1]
@@ -392,23 +421,51 @@ def build_bundle(
             (folder / requirements).write_text(
                 "".join(f"{name}=={pinned}\n" for name, pinned in sorted(pins.items()))
             )
-            names = [requirements, *(path.name for path in wheels)]
-            _write_archive(folder, names, folder / archive)
+            if not split:
+                names = [requirements, *(path.name for path in wheels)]
+                _write_archive(folder, names, folder / archive)
         os.utime(folder)  # last used: what pruning keeps
         _prune(cache / "bundles", keep=KEEP_BUNDLES)
-    return Bundle(folder, bundle_id, wheel.name, requirements, archive)
+    return Bundle(
+        folder,
+        bundle_id,
+        wheel.name,
+        requirements,
+        None if split else archive,
+        deps,
+        deps.name,
+        DEPS_ARCHIVE,
+        sha256,
+    )
+
+
+def pack_folder(folder: Path, cache: Path | None = None) -> Path:
+    """A folder (a model, the data splits) as one reproducible tar named by its content: one
+    copy and one checksum instead of one per file, and an unchanged folder copies nothing."""
+    if not folder.is_dir():
+        raise BundleError(f"{folder} is not a folder")
+    files = sorted(path for path in folder.rglob("*") if path.is_file())
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + _sha256(path).encode())
+    target = (cache or cache_root()) / "folders" / f"{digest.hexdigest()[:20]}.tar"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_archive(folder, [str(path.relative_to(folder)) for path in files], target)
+    os.utime(target)
+    _prune(target.parent, keep=KEEP_BUNDLES * 4)
+    return target
 
 
 def _prune(folder: Path, keep: int) -> None:
-    """Remove all but the `keep` most recently used bundles (a triage bundle is ~1 GB; each
-    source change makes a new one)."""
-    bundles = sorted(
-        (path for path in folder.iterdir() if path.is_dir()),
-        key=lambda path: path.stat().st_mtime,
-        reverse=True,
-    )
-    for stale in bundles[keep:]:
-        shutil.rmtree(stale, ignore_errors=True)
+    """Remove all but the `keep` most recently used entries (a bundle with all the triage
+    host's wheels is ~1 GB, and each source change makes a new one)."""
+    entries = sorted(folder.iterdir(), key=lambda path: path.stat().st_mtime, reverse=True)
+    for stale in entries[keep:]:
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
 
 
 def _as_text(value: object) -> str:

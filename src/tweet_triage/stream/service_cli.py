@@ -30,6 +30,7 @@ app = typer.Typer(no_args_is_help=True)
 
 PID_FILE = typer.Option(..., help="Supervisor pid file; its .state.json and .log sit beside it.")
 ENV_FILE = typer.Option(None, help="KEY=value settings file passed to the streamer (0600).")
+PACK_FOLDER = typer.Argument(..., help="The folder to ship, e.g. a model.")
 EXEC_ENV_FILE = typer.Option(..., help="KEY=value settings file for COMMAND.")
 EVERY = typer.Option(
     None,
@@ -138,13 +139,18 @@ def bundle(
     extras: str = typer.Option(
         "", help="Comma-separated extras besides the core, e.g. data,model,triage."
     ),
+    split: bool = typer.Option(
+        False, "--split", help="Ship the dependencies' tar and the project wheel apart."
+    ),
     source: Path = SOURCE,
 ) -> None:
     """Build (or reuse) the host's wheel folder; print it as JSON. Controller side."""
     from tweet_triage.stream.bundle import build_bundle  # controller only: needs packaging
 
     wanted = tuple(sorted({name.strip() for name in extras.split(",") if name.strip()}))
-    result = build_bundle(python_version, arch, glibc, extras=wanted, source=source or PROJECT_ROOT)
+    result = build_bundle(
+        python_version, arch, glibc, extras=wanted, split=split, source=source or PROJECT_ROOT
+    )
     typer.echo(
         json.dumps(
             {
@@ -153,9 +159,21 @@ def bundle(
                 "project_wheel": result.project_wheel,
                 "requirements": result.requirements,
                 "archive": result.archive,
+                "deps_folder": str(result.deps_folder),
+                "deps_id": result.deps_id,
+                "deps_archive": result.deps_archive,
+                "sha256": result.sha256,
             }
         )
     )
+
+
+@app.command("pack")
+def pack(folder: Path = PACK_FOLDER) -> None:
+    """Pack FOLDER into a reproducible tar named by its content; print its path. Controller side."""
+    from tweet_triage.stream.bundle import pack_folder
+
+    typer.echo(str(pack_folder(folder)))
 
 
 @app.command("host-settings")

@@ -324,7 +324,7 @@ def start_detached(
                     f"{_tail(files.log_file)}"
                 )
             child = state["child_pid"]
-            return True, f"started (supervisor pid {process.pid}, streamer pid {child})"
+            return True, f"started (supervisor pid {process.pid}, service pid {child})"
         time.sleep(0.1)
     stop_service(files, timeout=30)
     raise SupervisorError(

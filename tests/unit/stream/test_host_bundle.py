@@ -20,6 +20,7 @@ from tweet_triage.stream.bundle import (
     build_bundle,
     dependency_lock,
     host_settings,
+    pack_folder,
     pip_platforms,
 )
 
@@ -90,6 +91,22 @@ def test_the_archive_is_byte_for_byte_reproducible(tmp_path: Path) -> None:
     (tmp_path / "a.whl").touch()  # a new mtime must not matter
     _write_archive(tmp_path, ["a.whl", "requirements.txt"], tmp_path / "two.tar")
     assert (tmp_path / "one.tar").read_bytes() == (tmp_path / "two.tar").read_bytes()
+
+
+def test_a_packed_folder_is_named_by_its_content(tmp_path: Path) -> None:
+    import tarfile
+
+    folder = tmp_path / "model"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "sub" / "weights.bin").write_bytes(b"\0" * 10)
+    first = pack_folder(folder, cache=tmp_path / "cache")
+    (folder / "config.json").touch()  # a new mtime alone changes nothing
+    assert pack_folder(folder, cache=tmp_path / "cache") == first
+    with tarfile.open(first) as tar:
+        assert sorted(tar.getnames()) == ["config.json", "sub/weights.bin"]
+    (folder / "config.json").write_text('{"changed": true}')
+    assert pack_folder(folder, cache=tmp_path / "cache") != first
 
 
 def test_bundle_refuses_a_folder_that_is_not_a_checkout(tmp_path: Path) -> None:
