@@ -14,7 +14,7 @@ import typer
 from tweet_triage.config import PROJECT_ROOT, load_settings
 from tweet_triage_local.aws import start_local_aws, stop_local_aws
 from tweet_triage_local.corpus.cli import app as corpus_app
-from tweet_triage_local.host import start_host, stop_host, stop_local_streamer
+from tweet_triage_local.host import start_host, stop_host, stop_local_streamer, stop_local_triage
 from tweet_triage_local.postgres import start_postgres, stop_postgres
 from tweet_triage_local.xapi.cli import app as xapi_app
 from tweet_triage_local.xapi.service import start_local_xapi, stop_local_xapi
@@ -74,10 +74,11 @@ def host_up(
 
 @app.command("host-down")
 def host_down() -> None:
-    """Stop the local SSH host by its pid file, and first a streamer running on it (clean
-    stop). Keys and provisioned files stay for the next host-up."""
+    """Stop the local SSH host by its pid file, and first a streamer and triage services
+    running on it (clean stops). Keys and provisioned files stay for the next host-up."""
     state_dir = load_settings().state_dir
     typer.echo(f"streamer: {stop_local_streamer(state_dir)}")
+    typer.echo(f"triage host: {stop_local_triage(state_dir)}")
     typer.echo(stop_host(state_dir))
 
 
@@ -102,10 +103,12 @@ def postgres_down() -> None:
 
 @app.command("down")
 def down() -> None:
-    """Stop everything local: the streamer on the local host (clean flush first), then the
-    SSH host, the X stand-in and the AWS stand-in. Each step is a no-op when not running."""
+    """Stop everything local: the streamer and the triage services on the local host (clean
+    stops first), then the SSH host, the X stand-in and the AWS stand-in. Each step is a no-op
+    when not running."""
     state_dir = load_settings().state_dir
     typer.echo(f"streamer: {stop_local_streamer(state_dir)}")
+    typer.echo(f"triage host: {stop_local_triage(state_dir)}")
     typer.echo(stop_host(state_dir))
     typer.echo(stop_local_xapi(state_dir))
     typer.echo(stop_local_aws(state_dir))

@@ -1,4 +1,7 @@
-"""The local streamer host: a real sshd on loopback that Ansible reaches like an EC2 host.
+"""The local host: a real sshd on loopback that Ansible reaches like an EC2 host.
+
+It stands in for both of the stack's hosts: it is in the `streamer` group (provision.yml,
+stream.yml) and in the `triage` group (triage.yml).
 
 `start_host` installs Debian's openssh-server (and sudo, so the playbooks escalate the same
 way as with ec2-user on EC2) when missing, generates a host key and a client key under
@@ -8,8 +11,8 @@ the generated host key (strict checking, no `host_key_checking=False`) and disab
 connection sharing so no multiplexer process outlives a playbook run.
 
 Everything the playbooks install on this host lands under `<state dir>/host/root/` (the
-`streamer_prefix` variable), so a test with its own state folder never touches the
-developer's local host, and `/opt` and `/etc` of the machine stay untouched.
+`streamer_prefix` and `triage_prefix` variables), so a test with its own state folder never
+touches the developer's local host, and `/opt` and `/etc` of the machine stay untouched.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from tweet_triage.process import Service, free_port, port_answers
 from tweet_triage.stream.supervisor import SupervisorFiles, stop_service
 
 STREAMER_GROUP = "streamer"
+TRIAGE_GROUP = "triage"
 LOCAL_HOST_NAME = "local-streamer"
 SSHD_SEARCH_PATH = "/usr/sbin:/usr/local/sbin:/sbin:/usr/bin:/bin"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -185,7 +189,8 @@ def _sshd_config(files: HostFiles, port: int, user: str) -> str:
             "StrictModes no",
             "PidFile none",
             "X11Forwarding no",
-            "AllowTcpForwarding no",
+            # `ssh -L` only: the triage host's inbox is reached through a tunnel, as on EC2.
+            "AllowTcpForwarding local",
             "PrintMotd no",
             "LogLevel INFO",
             "Subsystem sftp internal-sftp",
@@ -223,11 +228,15 @@ def _inventory(files: HostFiles, port: int, user: str) -> dict[str, object]:
         # Replaces Ansible's default `-C -o ControlMaster=auto -o ControlPersist=60s`.
         "ansible_ssh_args": _NO_MULTIPLEXING,
         "streamer_prefix": str(files.root),
+        "triage_prefix": str(files.root),
     }
     # The OS's own Python, as on a real host; discovery could pick a user's pyenv shim.
     if Path(SYSTEM_PYTHON).is_file():
         host_vars["ansible_python_interpreter"] = SYSTEM_PYTHON
-    return {STREAMER_GROUP: {"hosts": {LOCAL_HOST_NAME: host_vars}}}
+    return {
+        STREAMER_GROUP: {"hosts": {LOCAL_HOST_NAME: host_vars}},
+        TRIAGE_GROUP: {"hosts": {LOCAL_HOST_NAME: None}},  # the same host, its vars above
+    }
 
 
 def _login_works(files: HostFiles, port: int, user: str) -> subprocess.CompletedProcess[str]:
@@ -334,6 +343,27 @@ def stop_local_streamer(state_dir: Path, timeout: float = 180.0) -> str:
             f"cannot signal the local streamer ({exc}); stop it with "
             "`make -f Makefile-stream stream-stop`"
         ) from exc
+
+
+def local_triage_run_dir(state_dir: Path) -> Path:
+    """The supervisors' pid files of the triage services on the local host (triage_run_dir)."""
+    return HostFiles(state_dir).root / "var" / "lib" / "tweet-triage-triage" / "run"
+
+
+def stop_local_triage(state_dir: Path, timeout: float = 180.0) -> str:
+    """Stop the triage services and schedules triage.yml started on the local host."""
+    stopped = []
+    for pid_file in sorted(local_triage_run_dir(state_dir).glob("*.pid")):
+        try:
+            was_running, _ = stop_service(SupervisorFiles(pid_file), timeout)
+        except PermissionError as exc:
+            raise HostError(
+                f"cannot signal {pid_file.stem} on the local host ({exc}); stop it with "
+                "`make -f Makefile-stream triage-host-stop`"
+            ) from exc
+        if was_running:
+            stopped.append(pid_file.stem)
+    return f"stopped {', '.join(stopped)}" if stopped else "not running"
 
 
 def stop_host(state_dir: Path) -> str:

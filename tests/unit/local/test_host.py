@@ -23,6 +23,9 @@ def test_inventory_pins_the_host_key_and_disables_multiplexing(tmp_path: Path) -
     assert "ControlPersist=no" in vars_["ansible_ssh_args"]
     assert "ControlMaster=no" in vars_["ansible_ssh_args"]
     assert vars_["streamer_prefix"] == str(files.root)
+    # The same host is the triage host too, installing under the same prefix.
+    assert vars_["triage_prefix"] == str(files.root)
+    assert inventory["triage"] == {"hosts": {"local-streamer": None}}
 
 
 def test_sshd_config_is_loopback_and_key_only(tmp_path: Path) -> None:
