@@ -99,3 +99,18 @@ def test_predict_checks_input_columns_before_loading(tmp_path: Path) -> None:
         ],
     )
     assert isinstance(result.exception, ModelDataError) and "lacks column" in str(result.exception)
+
+
+def test_export_fuses_attention_for_bert(learned_scorer_dir: Path, tmp_path: Path) -> None:
+    """ORT's optimiser fuses attention only from the eager pattern (an SDPA trace stays as
+    separate MatMuls, which dynamic int8 then quantises activation by activation)."""
+    import onnx
+
+    from tweet_triage.model.export import export_onnx
+
+    folder = tmp_path / "model"
+    shutil.copytree(learned_scorer_dir, folder, ignore=shutil.ignore_patterns("onnx"))
+    fp32, int8 = export_onnx(folder)
+    ops = {node.op_type for node in onnx.load(str(fp32)).graph.node}
+    assert {"Attention", "EmbedLayerNormalization", "SkipLayerNormalization"} <= ops
+    assert "QAttention" in {node.op_type for node in onnx.load(str(int8)).graph.node}
