@@ -206,3 +206,19 @@ def test_budget_lr_factor_decays_by_steps_or_time_whichever_ends_first() -> None
     assert budget_lr_factor(20, 100, 10, 50.0, 100.0) == pytest.approx(0.5)
     assert budget_lr_factor(20, 100, 10, 150.0, 100.0) == 0.0
     assert budget_lr_factor(100, 100, 10, 1.0, 100.0) == 0.0
+
+
+def test_cpu_batches_pad_to_their_longest_tweet_only() -> None:
+    from transformers import BertTokenizer, DataCollatorWithPadding
+
+    from tests.unit.model.conftest import VOCAB
+    from tweet_triage.model.training import pad_multiple
+
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(VOCAB)})
+    rows = [
+        {"input_ids": ids} for ids in tokenizer(["my app", "why is my app broken"])["input_ids"]
+    ]
+    cpu = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple("cpu"))(rows)
+    cuda = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple("cuda"))(rows)
+    assert cpu["input_ids"].shape == (2, 7)  # [CLS] + 5 words + [SEP]: no extra positions
+    assert cuda["input_ids"].shape == (2, 8)
