@@ -115,6 +115,24 @@ def local_aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 @pytest.fixture
+def tweepy_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The back-off waits tweepy's stream asks for, in order; each is cut to at most 0.5 s,
+    so a test checks X's guidance (5 s after a 5xx, 60 s after a 429) without spending it."""
+    import time
+
+    import tweepy.streaming
+
+    waits: list[float] = []
+
+    def recorded_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(min(seconds, 0.5))
+
+    monkeypatch.setattr(tweepy.streaming, "sleep", recorded_sleep)
+    return waits
+
+
+@pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and a region for unit tests under moto's mock_aws (which stands in
     for AWS itself, so the deployment is `aws`: no endpoint override)."""

@@ -167,11 +167,12 @@ def test_tweepy_reconnects_after_drops_and_loses_nothing(standin: StandInProcess
     assert standin.control("/_standin/stats?ids=false")["drops"] == 2
 
 
-def test_tweepy_retries_after_503(standin: StandInProcess) -> None:
+def test_tweepy_retries_after_503(standin: StandInProcess, tweepy_waits: list[float]) -> None:
     standin.control("/_standin/faults", {"fail_status": 503, "fail_count": 1})
     client = Collector(standin)
     client.add_rules(RULES)
-    client.run()  # tweepy waits 5 s after a 5xx, then connects
+    client.run()
+    assert [w for w in tweepy_waits if w >= 1] == [5]  # tweepy waits 5 s after a 5xx
     assert client.received == EXPECTED
     assert standin.control("/_standin/stats?ids=false")["refused"] == {"fault_503": 1}
 
