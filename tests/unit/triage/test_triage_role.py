@@ -1,0 +1,61 @@
+"""The triage role's systemd units, rendered as Ansible renders them, pass systemd's checks.
+
+The loopback host of the integration test has no systemd (the role's supervisor path runs
+there), so the systemd path's units are verified here with `systemd-analyze verify`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tweet_triage.config import PROJECT_ROOT
+
+ROLE = PROJECT_ROOT / "playbooks" / "roles" / "triage"
+ANSIBLE = Path(sys.executable).parent / "ansible"
+
+
+def test_service_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed here, so the units cannot be verified")
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    units = defaults["triage_units"]
+    assert [u["name"] for u in units] == [
+        "tweet-triage-follow",
+        "tweet-triage-scorer",
+        "tweet-triage-inbox",
+    ]
+    (tmp_path / "triage.env").write_text("")
+    for unit in units:
+        variables = {
+            "item": unit,
+            "triage_user": "root",
+            "triage_env_file": str(tmp_path / "triage.env"),
+            "triage_state_dir": str(tmp_path),
+            "triage_cli": "/bin/true",
+        }
+        (tmp_path / "vars.json").write_text(json.dumps(variables))
+        dest = tmp_path / f"{unit['name']}.service"
+        rendered = subprocess.run(
+            [str(ANSIBLE), "localhost", "-c", "local", "-m", "ansible.builtin.template",
+             "-a", f"src={ROLE / 'templates' / 'triage.service.j2'} dest={dest}",
+             "-e", f"@{tmp_path / 'vars.json'}"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert rendered.returncode == 0, rendered.stdout[-2000:]
+        result = subprocess.run(
+            [analyze, "verify", "--man=no", str(dest)], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+        text = dest.read_text()
+        assert f"ExecStart=/bin/true {' '.join(unit['args'])}" in text
+        for line in ("Restart=on-failure", "RestartPreventExitStatus=2", "KillMode=mixed",
+                     f"TimeoutStopSec={unit['stop_timeout']}", "EnvironmentFile="):  # fmt: skip
+            assert line in text
