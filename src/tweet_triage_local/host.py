@@ -267,6 +267,7 @@ def start_host(state_dir: Path, port: int | None = None) -> HostInfo:
     pid = service.pid()
     if pid is not None:
         running_port = int(files.port_file.read_text())
+        _write_inventory(files, running_port, user)  # a host started by an older version
         write_local_env(state_dir, "host", {"ANSIBLE_INVENTORY": inventory_sources(state_dir)})
         return HostInfo(running_port, user, pid, files.inventory, files.client_key)
 
@@ -305,13 +306,17 @@ def start_host(state_dir: Path, port: int | None = None) -> HostInfo:
             f"sshd runs on 127.0.0.1:{port} but a key login as {user!r} failed: "
             f"{login.stderr.strip()}; see {service.log_file}"
         )
+    _write_inventory(files, port, user)
+    write_local_env(state_dir, "host", {"ANSIBLE_INVENTORY": inventory_sources(state_dir)})
+    return HostInfo(port, user, pid, files.inventory, files.client_key)
+
+
+def _write_inventory(files: HostFiles, port: int, user: str) -> None:
     write_private(
         files.inventory,
         "# Written by `tweet-triage local host-up`; removed by `local host-down`.\n"
         + yaml.safe_dump(_inventory(files, port, user), sort_keys=False),
     )
-    write_local_env(state_dir, "host", {"ANSIBLE_INVENTORY": inventory_sources(state_dir)})
-    return HostInfo(port, user, pid, files.inventory, files.client_key)
 
 
 def inventory_sources(state_dir: Path) -> str:
