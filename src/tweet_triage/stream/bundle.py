@@ -43,7 +43,8 @@ from tweet_triage.errors import TriageError
 from tweet_triage.profile import load_profile, profile_path
 
 PROJECT = "tweet-triage"
-KEEP_BUNDLES = 4  # per cache: the streamer's and the triage host's, current and previous
+KEEP_BUNDLES = 4  # bundles and dependency sets kept: the streamer's and the triage host's,
+# current and previous
 AwsCredentials = Literal["instance-profile", "forward"]
 _FORWARDED_AWS = (
     "aws_endpoint_url",
@@ -424,8 +425,10 @@ def build_bundle(
             if not split:
                 names = [requirements, *(path.name for path in wheels)]
                 _write_archive(folder, names, folder / archive)
-        os.utime(folder)  # last used: what pruning keeps
+        for used in (folder, deps):
+            os.utime(used)  # last used: what pruning keeps
         _prune(cache / "bundles", keep=KEEP_BUNDLES)
+        _prune(cache / "deps", keep=KEEP_BUNDLES)  # a dependency set with its tar: ~2 GB
     return Bundle(
         folder,
         bundle_id,
