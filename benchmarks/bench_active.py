@@ -163,7 +163,8 @@ def labels_needed(curve: list[dict[str, Any]], target: float, metric: str) -> fl
     return None
 
 
-def plot(results: dict[str, Any], path: Path) -> None:
+def plot(results: dict[str, Any], path: Path, title: str | None = None) -> None:
+    """PR AUC and ROC AUC against labels, one line per strategy."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -178,7 +179,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(
-        f"Active labelling, mean of {results.get('seeds_done', 1)} seed(s): {N_TEST} test "
+        title
+        or f"Active labelling, mean of {results.get('seeds_done', 1)} seed(s): {N_TEST} test "
         f"tweets, {STEPS} steps of {BATCH} per retrain"
     )
     fig.tight_layout()

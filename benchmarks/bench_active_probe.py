@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.bench_active import labels_needed, quality
+from benchmarks.bench_active import labels_needed, plot, quality
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS = range(int(os.environ.get("BENCH_ACTIVE_PROBE_SEEDS", "10")))
@@ -108,29 +108,6 @@ def run_seed(seed: int, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     return {"seed": seed, "curves": curves}
 
 
-def plot(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("pr_auc", "roc_auc"), strict=True):
-        for name, curve in results["curves"].items():
-            ax.plot([c["labels"] for c in curve], [c[metric] for c in curve], "o-", label=name)
-        ax.set_xlabel("labels (simulated annotator, binary answers)")
-        ax.set_ylabel(f"test {metric.replace('_', ' ').upper()}")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(
-        f"Active labelling with a linear probe on MiniLM embeddings, mean of "
-        f"{len(results['runs'])} seeds ({N_TEST} test tweets each)"
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def main() -> dict[str, Any]:
     started = time.perf_counter()
     x, y = embedded_corpus()
@@ -186,7 +163,11 @@ def main() -> dict[str, Any]:
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "active_probe.json").write_text(json.dumps(results, indent=2) + "\n")
-    plot(results, RESULTS / "active_probe.png")
+    title = (
+        f"Active labelling with a linear probe on MiniLM embeddings, mean of {len(runs)} "
+        f"seeds ({N_TEST} test tweets each)"
+    )
+    plot(results, RESULTS / "active_probe.png", title)
     print(json.dumps(summary, indent=2))
     return results
 
