@@ -37,8 +37,16 @@ def _experiment_id(uri: str) -> str:
     experiment = mlflow.get_experiment_by_name(EXPERIMENT)
     if experiment is not None:
         return experiment.experiment_id
-    artifacts = (MLRUNS_DIR / "artifacts").as_uri() if uri.startswith("sqlite:") else None
-    return mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts)
+    return mlflow.create_experiment(EXPERIMENT, artifact_location=artifact_location(uri))
+
+
+def artifact_location(uri: str) -> str | None:
+    """Artifacts beside a SQLite store's file: mlruns/artifacts in a checkout, the state folder
+    on a host (whose code folder is read-only to the service); a server decides its own."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    database = Path(uri.removeprefix("sqlite:///")).expanduser().resolve()
+    return (database.parent / "artifacts").as_uri()
 
 
 @contextmanager
