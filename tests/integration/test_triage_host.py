@@ -278,8 +278,17 @@ def test_triage_host_over_ssh(state: Path, host_run: HostRun) -> None:
         status = timed("status", "triage-host-status")
         for name in SERVICES:
             assert re.search(rf"{name}: running \(supervisor", status), status
-        for name in JOBS:
-            assert re.search(rf"{name}: scheduled \(supervisor", status), status
+
+        # The jobs' first runs start with the services (none on record yet); once each has
+        # finished, its scheduler waits for the next period.
+        def jobs_scheduled() -> bool:
+            nonlocal status
+            if not all(re.search(rf"{name}: scheduled \(supervisor", status) for name in JOBS):
+                status = make("triage-host-status", env)
+                return False
+            return True
+
+        _wait_for(jobs_scheduled, "the daily jobs' first runs to finish", limit=240)
 
         # The inbox listens on the host's loopback only; the operator's way in is a tunnel.
         with inbox_tunnel(state_dir, inbox_port) as local_port:

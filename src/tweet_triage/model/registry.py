@@ -88,6 +88,23 @@ def ensure_champion(settings: Settings | None, version: str) -> bool:
     return True
 
 
+def register_folder(settings: Settings, folder: Path) -> tuple[str, str]:
+    """A trained model folder as a new registered version (champion when there is none yet).
+
+    How a host that gets its first model as a folder joins the closed loop: retrain compares
+    its challengers with this champion and promotion moves the alias the scorer follows.
+    Returns (registered version, champion version).
+    """
+    from tweet_triage.model.tracking import log_and_register_model, mlflow_run
+
+    ModelMeta.load(folder)  # a clear error when the folder holds no model
+    with mlflow_run(settings, run_name=f"register {Path(folder).name}"):
+        version = log_and_register_model(Path(folder))
+    if version is None:
+        raise NoModelError(f"{folder}: MLflow registered no version of {REGISTERED_MODEL}")
+    return version, champion_version(settings) or version
+
+
 def _download(settings: Settings, version: str) -> Path:
     """The version's model folder, fetched once into <state dir>/models/<name>/<version>."""
     import mlflow

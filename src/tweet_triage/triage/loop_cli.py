@@ -16,7 +16,9 @@ import typer
 from tweet_triage.config import load_settings
 from tweet_triage.logs import configure_logging
 
-model_app = typer.Typer(no_args_is_help=True, help="The champion model: promote, roll back.")
+model_app = typer.Typer(
+    no_args_is_help=True, help="The champion model: register, promote, roll back."
+)
 
 
 def _store():  # -> TriageStore (imported lazily)
@@ -94,6 +96,17 @@ def promote(
 
     moved = run_promote(load_settings(), version)
     typer.echo(f"champion: version {moved['champion']} (was {moved['previous']})")
+
+
+@model_app.command("register")
+def register_model(
+    folder: Annotated[Path, typer.Argument(help="A model folder `train` wrote.")],
+) -> None:
+    """Register a model folder as a new version (champion when there is none yet)."""
+    from tweet_triage.model.registry import register_folder
+
+    version, champion = register_folder(load_settings(), folder)
+    typer.echo(f"registered version {version}; champion: version {champion}")
 
 
 @model_app.command()
