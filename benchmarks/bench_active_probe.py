@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.bench_active import labels_needed, plot, quality
+from benchmarks.bench_active import labels_needed, mean_curves, plot, quality
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS = range(int(os.environ.get("BENCH_ACTIVE_PROBE_SEEDS", "10")))
@@ -113,19 +113,7 @@ def main() -> dict[str, Any]:
     x, y = embedded_corpus()
     embedded = time.perf_counter() - started
     runs = [run_seed(seed, x, y) for seed in SEEDS]
-    curves = {
-        strategy: [
-            {
-                "labels": points[0]["labels"],
-                **{
-                    m: round(float(np.mean([p[m] for p in points])), 4)
-                    for m in ("pr_auc", "roc_auc")
-                },
-            }
-            for points in zip(*(r["curves"][strategy] for r in runs), strict=True)
-        ]
-        for strategy in ("random", "uncertain")
-    }
+    curves = mean_curves(runs)
     summary: dict[str, Any] = {}
     for metric in ("pr_auc", "roc_auc"):
         final = curves["random"][-1]
