@@ -44,13 +44,10 @@ def _tweets(settings: Any) -> tuple[list[str], list[int] | None, str]:
         frame = read_table(test).dropna(subset=["text"])
         frame = frame.sample(n=min(N_TWEETS, len(frame)), random_state=0)
         return frame["text"].astype(str).tolist(), frame["needs_support"].tolist(), str(test)
-    from tweet_triage_local.corpus import CORPUS_DIR
+    from tweet_triage_local.corpus.store import BUNDLED_TWEETS
 
-    files = sorted(Path(CORPUS_DIR).glob("*.jsonl*"))
-    if not files:
-        raise SystemExit("no tweets to benchmark: run `make data` first")
-    texts = pd.read_json(files[0], lines=True)["text"].astype(str).tolist()[:N_TWEETS]
-    return texts, None, str(files[0])
+    texts = pd.read_json(BUNDLED_TWEETS, lines=True)["text"].astype(str).tolist()[:N_TWEETS]
+    return texts, None, str(BUNDLED_TWEETS)
 
 
 def _model_dir(settings: Any, scratch: Path) -> tuple[Path, str]:
