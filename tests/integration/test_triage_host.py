@@ -25,7 +25,7 @@ import sqlite3
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ import boto3
 import pytest
 
 from tests.integration.test_stream_host import (
+    _wait_for,
     make,
     read_env_file,
     recap_changed,
@@ -67,14 +68,6 @@ LOOP_EVERY_SECONDS = 60  # the schedule's period here (daily on a real host)
 # on a fresh machine), and the project's wheel whenever the sources did. Everything else of
 # the host lives under the test's own prefix. Below /var/tmp so the services' user reaches it.
 HOST_CODE_CACHE = FALLBACK_ROOTS / "cache" / "tweet-triage-triage"
-
-
-def _wait_for(condition: Callable[[], bool], what: str, limit: float = 300.0) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {limit:.0f} s waiting for {what}")
-        time.sleep(1)
 
 
 @pytest.fixture

@@ -21,6 +21,18 @@ ROLE = PROJECT_ROOT / "playbooks" / "roles" / "triage"
 ANSIBLE = Path(sys.executable).parent / "ansible"
 
 
+def render(template: str, variables: dict[str, object], dest: Path) -> None:
+    """One of the role's templates, rendered by Ansible's template module as a play would."""
+    (dest.parent / "vars.json").write_text(json.dumps(variables))
+    rendered = subprocess.run(
+        [str(ANSIBLE), "localhost", "-c", "local", "-m", "ansible.builtin.template",
+         "-a", f"src={ROLE / 'templates' / template} dest={dest}",
+         "-e", f"@{dest.parent / 'vars.json'}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert rendered.returncode == 0, rendered.stdout[-2000:]
+
+
 def test_service_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
@@ -41,15 +53,8 @@ def test_service_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
             "triage_state_dir": str(tmp_path),
             "triage_cli": "/bin/true",
         }
-        (tmp_path / "vars.json").write_text(json.dumps(variables))
         dest = tmp_path / f"{unit['name']}.service"
-        rendered = subprocess.run(
-            [str(ANSIBLE), "localhost", "-c", "local", "-m", "ansible.builtin.template",
-             "-a", f"src={ROLE / 'templates' / 'triage.service.j2'} dest={dest}",
-             "-e", f"@{tmp_path / 'vars.json'}"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        assert rendered.returncode == 0, rendered.stdout[-2000:]
+        render("triage.service.j2", variables, dest)
         result = subprocess.run(
             [analyze, "verify", "--man=no", str(dest)], capture_output=True, text=True, check=False
         )
@@ -59,3 +64,37 @@ def test_service_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
         for line in ("Restart=on-failure", "RestartPreventExitStatus=2", "KillMode=mixed",
                      f"TimeoutStopSec={unit['stop_timeout']}", "EnvironmentFile="):  # fmt: skip
             assert line in text
+
+
+def test_loop_timer_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    """The role's retrain and drift units and their daily timers, rendered as Ansible does."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed here, so the units cannot be verified")
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    names = [u["name"] for u in defaults["triage_loop_units"]]
+    assert names == ["tweet-triage-retrain", "tweet-triage-drift"]
+    assert "--fail-on-drift" in defaults["triage_loop_units"][1]["args"]
+    (tmp_path / "triage.env").write_text("")
+    for unit in defaults["triage_loop_units"]:
+        item = {**unit, "on_calendar": "daily"}
+        item["args"] = [
+            str(a).replace("{{ triage_retrain_min_new_labels }}", "50") for a in unit["args"]
+        ]
+        variables = {
+            "item": item,
+            "triage_user": "root",
+            "triage_env_file": str(tmp_path / "triage.env"),
+            "triage_state_dir": str(tmp_path),
+            "triage_cli": "/bin/true",
+        }
+        for kind in ("service", "timer"):
+            render(f"loop.{kind}.j2", variables, tmp_path / f"{unit['name']}.{kind}")
+        result = subprocess.run(
+            [analyze, "verify", "--man=no", str(tmp_path / f"{unit['name']}.service"),
+             str(tmp_path / f"{unit['name']}.timer")],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+        assert "OnCalendar=daily" in (tmp_path / f"{unit['name']}.timer").read_text()
+        assert "Type=oneshot" in (tmp_path / f"{unit['name']}.service").read_text()
