@@ -16,8 +16,12 @@ format: $(STAMP) ## ruff fix and format
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
+# Two pytest-xdist workers: the integration tests wait on servers, SSH and subprocesses much of
+# the time, so two run side by side on two cores; the SSH-host tests share one worker.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) ## The whole test suite: unit, data, model and integration (the CI command)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test-unit: $(STAMP) ## Unit tests only (no stand-ins)
 	$(BIN)/pytest -q -m "not integration"

@@ -448,6 +448,7 @@ def _spooled_ids(stack: Settings) -> set[str]:
     return ids
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_over_20_runs(
     stack: Settings, x_standin: Callable[..., StandIn], firehose: Faults, processes, tmp_path
 ) -> None:

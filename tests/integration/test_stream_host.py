@@ -38,7 +38,8 @@ from tweet_triage_local.host import (
     local_streamer_pid_file,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# One SSH host at a time (they share its system user and the host caches): one xdist group.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("ssh-host")]
 
 TWEETS_WANTED = 2000  # at least this many tweets must flow through the host
 REPLAY_WINDOW = 2500  # corpus tweets replayed; about 83% match the demo profile's rules

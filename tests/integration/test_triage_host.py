@@ -54,7 +54,8 @@ from tweet_triage_local.host import (
     ssh_options,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# One SSH host at a time (they share its system user and the host caches): one xdist group.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("ssh-host")]
 
 STACK = "tt-e2e-triage"
 BUCKET = "tt-e2e-triage-bucket"

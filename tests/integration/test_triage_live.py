@@ -143,6 +143,7 @@ class Scorer:
         return self.process.wait(180)
 
 
+@pytest.mark.slow
 def test_every_kept_tweet_reaches_the_store_once_across_a_scorer_kill(
     live: dict[str, Any], spark: SparkSession, tmp_path: Path
 ) -> None:
