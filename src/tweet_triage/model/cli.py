@@ -110,6 +110,93 @@ def train(**options: Any) -> None:
 train.__signature__ = _train_signature()  # type: ignore[attr-defined]
 
 
+def _threshold_signature() -> inspect.Signature:
+    """`threshold`'s options: the model, the data, and the strategy's options of `train`."""
+    from tweet_triage.model.arguments import RunArguments, ThresholdArguments
+
+    run_fields = {f.name: f for f in dataclasses.fields(RunArguments)}
+    beta = run_fields["threshold_beta"]
+    params = [
+        inspect.Parameter(
+            "model",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                Path | None, typer.Option("--model", help="Model folder; default MODEL_DIR.")
+            ],
+        ),
+        inspect.Parameter(
+            "data_dir",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                Path | None,
+                typer.Option(help="Folder holding splits/val; default DATA_DIR."),
+            ],
+        ),
+        _option("threshold_beta", float, beta.default, beta.metadata["help"]),
+    ]
+    hints = get_type_hints(ThresholdArguments)
+    for f in dataclasses.fields(ThresholdArguments):
+        if f.name == "calibration":  # the map stays as trained
+            continue
+        kind = next((t for t in get_args(hints[f.name]) if t is not type(None)), hints[f.name])
+        params.append(
+            _option(f.name, kind, f.default, f.metadata["help"], f.metadata.get("choices"))
+        )
+    params += [
+        inspect.Parameter(
+            "engine",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=Engine.torch,
+            annotation=Annotated[
+                Engine, typer.Option(help=ENGINE_HELP + " Default: torch, as train.")
+            ],
+        ),
+        inspect.Parameter(
+            "device",
+            inspect.Parameter.KEYWORD_ONLY,
+            default="auto",
+            annotation=Annotated[str, typer.Option(help="auto, cuda or cpu.")],
+        ),
+        inspect.Parameter(
+            "as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonFlag
+        ),
+    ]
+    return inspect.Signature(params, return_annotation=None)
+
+
+def threshold(**options: Any) -> None:
+    """Set a trained model's threshold again on val (cost, capacity or f-beta), no retraining.
+
+    The network and its calibration stay; triage.json gets the new threshold, strategy and
+    drift reference. A registered model needs `tweet-triage model register` afterwards.
+    """
+    from tweet_triage.model.arguments import ThresholdArguments
+    from tweet_triage.model.bundle import ModelMeta
+    from tweet_triage.model.data import require_splits
+    from tweet_triage.model.rethreshold import rethreshold
+
+    settings = _settings()
+    plain = {k: v.value if isinstance(v, StrEnum) else v for k, v in options.items()}
+    model_dir = plain.pop("model") or settings.model_dir
+    data_dir = plain.pop("data_dir") or settings.data_dir
+    beta, engine, device, as_json = (
+        plain.pop(name) for name in ("threshold_beta", "engine", "device", "as_json")
+    )
+    ModelMeta.load(model_dir)  # the folder and the split, before loading anything heavy
+    require_splits(data_dir, ("val",))
+    arguments = ThresholdArguments(**plain)
+    choice = rethreshold(model_dir, data_dir, arguments, beta=beta, engine=engine, device=device)
+    if as_json:
+        typer.echo(json.dumps({"model": str(model_dir), **choice.as_dict()}))
+        return
+    typer.echo(f"{model_dir}: threshold {choice.threshold:.3f} ({choice.strategy})")
+
+
+threshold.__signature__ = _threshold_signature()  # type: ignore[attr-defined]
+
+
 def evaluate(
     model: Annotated[
         Path | None, typer.Option("--model", help="Model folder; default MODEL_DIR.")
@@ -334,6 +421,7 @@ def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
     app.command()(train)
     app.command()(evaluate)
+    app.command()(threshold)
     app.command()(predict)
     app.command()(trends)
     app.command()(report)

@@ -112,3 +112,58 @@ def test_train_options_fail_before_anything_loads(tmp_path: Path) -> None:
     args = train_arguments(settings, threshold_strategy="cost", reading_wpm=200.0)
     assert args.threshold.business().reading_wpm == 200.0
     assert args.record()["threshold_strategy"] == "cost"
+
+
+def test_threshold_command_resets_a_trained_model_by_cost_and_capacity(
+    trained_model: Path, tiny_data: Path, tmp_path: Path
+) -> None:
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from tweet_triage.cli import app
+    from tweet_triage.model.bundle import ModelMeta
+    from tweet_triage.model.data import load_split
+    from tweet_triage.model.inference import load_scorer
+
+    model = Path(shutil.copytree(trained_model, tmp_path / "model"))
+    base = ["threshold", "--model", str(model), "--data-dir", str(tiny_data), "--device", "cpu"]
+    runner = CliRunner()
+
+    cost = runner.invoke(app, [*base, "--threshold-strategy", "cost", "--json"])
+    assert cost.exit_code == 0, cost.output
+    meta = ModelMeta.load(model)
+    assert meta.threshold == pytest.approx(cost_threshold(BusinessParams()))
+    assert meta.threshold_strategy["strategy"] == "cost"
+    assert json.loads(cost.stdout)["threshold"] == meta.threshold
+    assert meta.calibration == ModelMeta.load(trained_model).calibration  # kept as trained
+
+    # Val's tweets arrive at 40 an hour (set), the team reads 10: at most a quarter flagged,
+    # and the saved drift reference is at the new threshold.
+    capacity = runner.invoke(
+        app,
+        [
+            *base,
+            "--threshold-strategy",
+            "capacity",
+            "--capacity",
+            "10",
+            "--arrivals-per-hour",
+            "40",
+        ],
+    )
+    assert capacity.exit_code == 0, capacity.output
+    meta = ModelMeta.load(model)
+    val = load_split(tiny_data, "val")
+    p = load_scorer(model, engine="torch", device="cpu").predict_proba(val["model_text"].tolist())
+    flagged = float((p >= meta.threshold).mean())
+    assert 0 < flagged <= 0.25
+    assert meta.validation["flag_rate"] == pytest.approx(flagged)
+    assert meta.reference_distribution["overall"]["flag_rate"] == pytest.approx(flagged)
+
+    zero = runner.invoke(app, [*base, "--threshold-strategy", "capacity", "--capacity", "0"])
+    assert zero.exit_code != 0 and "--capacity must be above 0" in str(zero.exception)
+    none = runner.invoke(app, [*base, "--threshold-strategy", "capacity"])
+    assert none.exit_code != 0 and "needs --capacity" in str(none.exception)
+    assert ModelMeta.load(model).threshold == meta.threshold  # a refused run saves nothing
