@@ -251,6 +251,16 @@ class ThresholdArguments:
     def team_capacity(self) -> Capacity | None:
         return None if self.capacity is None else Capacity(self.capacity, self.capacity_unit)
 
+    def check(self) -> None:
+        """Bad business or capacity options fail here, before anything loads."""
+        self.business()
+        if self.threshold_strategy == "capacity" and self.capacity is None:
+            raise TrainingError(
+                "--threshold-strategy capacity needs --capacity: the tweets (or minutes, with "
+                "--capacity-unit minutes) the team reads per hour"
+            )
+        self.team_capacity()
+
 
 @dataclass
 class TrainArguments:
@@ -337,13 +347,7 @@ def train_arguments(settings: Settings, **options: Any) -> TrainArguments:
         return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})
 
     model, data, run, threshold = (pick(cls) for cls in ARGUMENT_CLASSES)
-    threshold.business()  # bad business options fail before anything loads
-    if threshold.threshold_strategy == "capacity" and threshold.capacity is None:
-        raise TrainingError(
-            "--threshold-strategy capacity needs --capacity: the tweets (or minutes, with "
-            "--capacity-unit minutes) the team reads per hour"
-        )
-    threshold.team_capacity()
+    threshold.check()
     training = TrainingArguments(
         output_dir=str(data.checkpoint_dir),
         **{name: values[name] for name in TRAINING_DEFAULTS},

@@ -187,6 +187,7 @@ def threshold(**options: Any) -> None:
     ModelMeta.load(model_dir)  # the folder and the split, before loading anything heavy
     require_splits(data_dir, ("val",))
     arguments = ThresholdArguments(**plain)
+    arguments.check()
     choice = rethreshold(model_dir, data_dir, arguments, beta=beta, engine=engine, device=device)
     if as_json:
         typer.echo(json.dumps({"model": str(model_dir), **choice.as_dict()}))
