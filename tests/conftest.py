@@ -148,6 +148,12 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests first, in their collected order: with `make test`'s workers (pytest-xdist)
-    the longest tests start at once and the short ones fill in around them."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Longest chains first, in their collected order: with `make test`'s workers
+    (pytest-xdist) an xdist group (its tests run in series on one worker) starts at once, the
+    other slow tests next, and the short ones fill in around them."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("xdist_group") is None,
+            item.get_closest_marker("slow") is None,
+        )
+    )
