@@ -30,6 +30,7 @@ import pytest
 
 from tweet_triage.config import PROJECT_ROOT
 from tweet_triage.process import free_port, pid_alive
+from tweet_triage.stream.stats import read_stats_file
 from tweet_triage.stream.supervisor import SupervisorFiles
 from tweet_triage_local.host import (
     HostError,
@@ -261,12 +262,17 @@ def test_provision_and_stream_lifecycle_over_ssh(state_dir: Path, user_env: dict
         sent = xapi(state_dir, "GET", "/_standin/stats")["ids_sent"]
         assert len(sent) >= TWEETS_WANTED
 
-        def status_shows_all() -> bool:
-            status = make("stream-status", user_env)
-            return f"received={len(sent)} sent={len(sent)}" in status
+        # The streamer's stats file (written every second here) says when all are sent; one
+        # stream-status run (a playbook run) then shows the same.
+        stats_file = host_root / "var" / "lib" / "tweet-triage" / "stream" / "stats.json"
 
-        _wait_for(status_shows_all, f"stream-status to show {len(sent)} tweets received and sent")
+        def all_sent() -> bool:
+            stats = read_stats_file(stats_file) or {}
+            return stats.get("received") == stats.get("sent") == len(sent)
+
+        _wait_for(all_sent, f"the streamer's stats to show {len(sent)} tweets received and sent")
         status = make("stream-status", user_env)
+        assert f"received={len(sent)} sent={len(sent)}" in status
         assert "running (supervisor, pid" in status and "0 restart(s)" in status
         streamer_pid = re.search(r"running \(supervisor, pid (\d+)", status)
 
