@@ -32,6 +32,7 @@ from tweet_triage.errors import TriageError
 from tweet_triage.private_files import write_private
 from tweet_triage.process import Service, free_port, port_answers
 from tweet_triage.stream.supervisor import SupervisorFiles, stop_service
+from tweet_triage_local.apt import apt_install
 
 STREAMER_GROUP = "streamer"
 TRIAGE_GROUP = "triage"
@@ -128,24 +129,7 @@ def ensure_packages() -> list[str]:
     ]
     if not missing:
         return []
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise HostError(
-            f"the local streamer host needs {' and '.join(missing)}, which is not installed, "
-            "and this process cannot install it (needs root and apt-get); install it with "
-            f"your package manager (e.g. sudo apt-get install {' '.join(missing)}) and rerun"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-    ):
-        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-            raise HostError(
-                f"`{' '.join(command)}` failed (exit {result.returncode}): {' | '.join(detail)}; "
-                f"install {' '.join(missing)} by hand and rerun"
-            )
+    apt_install(missing, "the local streamer host", HostError)
     if find_sshd() is None:
         raise HostError("openssh-server was installed but no sshd binary was found on PATH")
     return missing

@@ -31,6 +31,7 @@ from tweet_triage.config import remove_local_env, write_local_env
 from tweet_triage.errors import TriageError
 from tweet_triage.private_files import write_private
 from tweet_triage.process import Service, free_port
+from tweet_triage_local.apt import apt_install
 
 APT_PACKAGE = "postgresql"
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
@@ -60,24 +61,7 @@ def ensure_postgres() -> Path:
     found = find_pg_bin()
     if found is not None:
         return found
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise PostgresError(
-            "the local PostgreSQL server needs the postgresql package, which is not installed, "
-            "and this process cannot install it (needs root and apt-get); install it with "
-            "`sudo apt-get install postgresql` and rerun"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", APT_PACKAGE],
-    ):
-        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            detail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
-            raise PostgresError(
-                f"`{' '.join(command)}` failed (exit {result.returncode}): {detail}; install "
-                "postgresql by hand and rerun"
-            )
+    apt_install([APT_PACKAGE], "the local PostgreSQL server", PostgresError)
     found = find_pg_bin()
     if found is None:
         raise PostgresError(f"postgresql was installed but no server was found in {PG_BIN_GLOB}")
