@@ -19,15 +19,16 @@ format: $(STAMP) ## ruff fix and format
 # Two pytest-xdist workers: the integration tests wait on servers, SSH and subprocesses much of
 # the time, so two run side by side on two cores; the SSH-host tests share one worker.
 TEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test: $(STAMP) ## The whole test suite: unit, data, model and integration (the CI command)
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(PYTEST)
 
 test-unit: $(STAMP) ## Unit tests only (no stand-ins)
-	$(BIN)/pytest -q -m "not integration"
+	$(PYTEST) -m "not integration"
 
 test-integration: $(STAMP) ## Integration tests against the local stand-ins
-	$(BIN)/pytest -q -m integration
+	$(PYTEST) -m integration
 
 corpus: $(STAMP) ## Rebuild the bundled demo corpus from the SemEval files (SOURCE=...)
 	$(CLI) corpus build $(if $(SOURCE),--source $(SOURCE))
