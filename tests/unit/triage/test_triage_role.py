@@ -33,6 +33,25 @@ def render(template: str, variables: dict[str, object], dest: Path) -> None:
     assert rendered.returncode == 0, rendered.stdout[-2000:]
 
 
+def unit_variables(item: dict[str, object], folder: Path) -> dict[str, object]:
+    """The play's variables for one unit template: root, an empty env file, /bin/true."""
+    (folder / "triage.env").write_text("")
+    return {
+        "item": item,
+        "triage_user": "root",
+        "triage_env_file": str(folder / "triage.env"),
+        "triage_state_dir": str(folder),
+        "triage_cli": "/bin/true",
+    }
+
+
+def verify(analyze: str, *units: Path) -> None:
+    result = subprocess.run(
+        [analyze, "verify", "--man=no", *map(str, units)], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
 def test_service_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
@@ -44,21 +63,10 @@ def test_service_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
         "tweet-triage-scorer",
         "tweet-triage-inbox",
     ]
-    (tmp_path / "triage.env").write_text("")
     for unit in units:
-        variables = {
-            "item": unit,
-            "triage_user": "root",
-            "triage_env_file": str(tmp_path / "triage.env"),
-            "triage_state_dir": str(tmp_path),
-            "triage_cli": "/bin/true",
-        }
         dest = tmp_path / f"{unit['name']}.service"
-        render("triage.service.j2", variables, dest)
-        result = subprocess.run(
-            [analyze, "verify", "--man=no", str(dest)], capture_output=True, text=True, check=False
-        )
-        assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+        render("triage.service.j2", unit_variables(unit, tmp_path), dest)
+        verify(analyze, dest)
         text = dest.read_text()
         assert f"ExecStart=/bin/true {' '.join(unit['args'])}" in text
         for line in ("Restart=on-failure", "RestartPreventExitStatus=2", "KillMode=mixed",
@@ -75,26 +83,14 @@ def test_loop_timer_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     names = [u["name"] for u in defaults["triage_loop_units"]]
     assert names == ["tweet-triage-retrain", "tweet-triage-drift"]
     assert "--fail-on-drift" in defaults["triage_loop_units"][1]["args"]
-    (tmp_path / "triage.env").write_text("")
     for unit in defaults["triage_loop_units"]:
         item = {**unit, "on_calendar": "daily"}
         item["args"] = [
             str(a).replace("{{ triage_retrain_min_new_labels }}", "50") for a in unit["args"]
         ]
-        variables = {
-            "item": item,
-            "triage_user": "root",
-            "triage_env_file": str(tmp_path / "triage.env"),
-            "triage_state_dir": str(tmp_path),
-            "triage_cli": "/bin/true",
-        }
+        variables = unit_variables(item, tmp_path)
         for kind in ("service", "timer"):
             render(f"loop.{kind}.j2", variables, tmp_path / f"{unit['name']}.{kind}")
-        result = subprocess.run(
-            [analyze, "verify", "--man=no", str(tmp_path / f"{unit['name']}.service"),
-             str(tmp_path / f"{unit['name']}.timer")],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+        verify(analyze, tmp_path / f"{unit['name']}.service", tmp_path / f"{unit['name']}.timer")
         assert "OnCalendar=daily" in (tmp_path / f"{unit['name']}.timer").read_text()
         assert "Type=oneshot" in (tmp_path / f"{unit['name']}.service").read_text()
