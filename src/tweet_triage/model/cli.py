@@ -69,17 +69,30 @@ def _option(name: str, kind: Any, default: Any, help_text: str, choices: Any = N
     )
 
 
+def _dataclass_options(cls: type, names: set[str] | None = None) -> list[inspect.Parameter]:
+    """One generated option per field of an argument dataclass (or of the fields named)."""
+    hints = get_type_hints(cls)
+    options = []
+    for f in dataclasses.fields(cls):
+        if names is None or f.name in names:
+            kind = next((t for t in get_args(hints[f.name]) if t is not type(None)), hints[f.name])
+            options.append(
+                _option(f.name, kind, f.default, f.metadata["help"], f.metadata.get("choices"))
+            )
+    return options
+
+
+def _keyword(name: str, default: Any, annotation: Any) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
+
+
 def _train_signature() -> inspect.Signature:
     """`train`'s options, generated from the argument dataclasses (one definition)."""
     from tweet_triage.model.arguments import ARGUMENT_CLASSES, TRAINING_OPTIONS
 
-    params = []
-    for cls in ARGUMENT_CLASSES:
-        hints = get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            kind = next((t for t in get_args(hints[f.name]) if t is not type(None)), hints[f.name])
-            choices = f.metadata.get("choices")
-            params.append(_option(f.name, kind, f.default, f.metadata["help"], choices))
+    params = [option for cls in ARGUMENT_CLASSES for option in _dataclass_options(cls)]
     for name, (kind, default, help_text) in TRAINING_OPTIONS.items():
         params.append(_option(name, kind, default, help_text))
     return inspect.Signature(params, return_annotation=None)
@@ -112,56 +125,23 @@ train.__signature__ = _train_signature()  # type: ignore[attr-defined]
 
 def _threshold_signature() -> inspect.Signature:
     """`threshold`'s options: the model, the data, and the strategy's options of `train`."""
-    from tweet_triage.model.arguments import RunArguments, ThresholdArguments
+    from tweet_triage.model.arguments import ThresholdArguments
 
-    run_fields = {f.name: f for f in dataclasses.fields(RunArguments)}
-    beta = run_fields["threshold_beta"]
+    model_help = "Model folder; default MODEL_DIR."
+    data_help = "Folder holding splits/val; default DATA_DIR."
+    strategy = {f.name for f in dataclasses.fields(ThresholdArguments)} - {"calibration"}
     params = [
-        inspect.Parameter(
-            "model",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=None,
-            annotation=Annotated[
-                Path | None, typer.Option("--model", help="Model folder; default MODEL_DIR.")
-            ],
-        ),
-        inspect.Parameter(
-            "data_dir",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=None,
-            annotation=Annotated[
-                Path | None,
-                typer.Option(help="Folder holding splits/val; default DATA_DIR."),
-            ],
-        ),
-        _option("threshold_beta", float, beta.default, beta.metadata["help"]),
-    ]
-    hints = get_type_hints(ThresholdArguments)
-    for f in dataclasses.fields(ThresholdArguments):
-        if f.name == "calibration":  # the map stays as trained
-            continue
-        kind = next((t for t in get_args(hints[f.name]) if t is not type(None)), hints[f.name])
-        params.append(
-            _option(f.name, kind, f.default, f.metadata["help"], f.metadata.get("choices"))
-        )
-    params += [
-        inspect.Parameter(
+        _keyword("model", None, Annotated[Path | None, typer.Option("--model", help=model_help)]),
+        _keyword("data_dir", None, Annotated[Path | None, typer.Option(help=data_help)]),
+        _option("threshold_beta", float, None, "f-beta: the beta; default: the model's own."),
+        *_dataclass_options(ThresholdArguments, strategy),  # the calibration stays as trained
+        _keyword(
             "engine",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=Engine.torch,
-            annotation=Annotated[
-                Engine, typer.Option(help=ENGINE_HELP + " Default: torch, as train.")
-            ],
+            Engine.torch,
+            Annotated[Engine, typer.Option(help=ENGINE_HELP + " Default: torch, as train.")],
         ),
-        inspect.Parameter(
-            "device",
-            inspect.Parameter.KEYWORD_ONLY,
-            default="auto",
-            annotation=Annotated[str, typer.Option(help="auto, cuda or cpu.")],
-        ),
-        inspect.Parameter(
-            "as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonFlag
-        ),
+        _keyword("device", "auto", Annotated[str, typer.Option(help="auto, cuda or cpu.")]),
+        _keyword("as_json", False, JsonFlag),
     ]
     return inspect.Signature(params, return_annotation=None)
 
