@@ -101,8 +101,8 @@ def capacity_view(
     grid_points: int = 12,
 ) -> dict[str, Any]:
     """Reach and median wait at the team's capacity in both orders, and reach over a grid of
-    capacities (0 to 1.5 x the work arriving per hour, or to the team's capacity if higher)
-    for the plot; {} without times."""
+    capacities (0 to 1.5 x the work arriving per hour, and the team's capacity if higher) for
+    the plot; {} without times."""
     import pandas as pd
 
     times = pd.to_datetime(pd.Series(created_at), utc=True, errors="coerce")
@@ -120,8 +120,11 @@ def capacity_view(
         order: reach(y, seconds, score, work, capacity.per_hour / per_unit, order)
         for order in ORDERS
     }
-    top = max(1.5 * arriving_per_hour, capacity.per_hour)  # the team's capacity on the plot
-    grid = np.linspace(0, top, grid_points + 1)[1:]
+    # Reach changes below the arriving work; above it every order reaches everything. The
+    # grid covers that range, plus the team's capacity when it lies beyond.
+    grid = np.linspace(0, 1.5 * arriving_per_hour, grid_points + 1)[1:]
+    if capacity.per_hour > grid[-1]:
+        grid = np.append(grid, capacity.per_hour)
     curve = [
         {
             "capacity_per_hour": float(c),

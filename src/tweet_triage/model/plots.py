@@ -112,6 +112,9 @@ def plot_reach(capacity: dict[str, Any], path: Path) -> Path | None:
     ax.plot(curve["capacity_per_hour"], curve["model_reached"], marker=".", label="model order")
     ax.plot(curve["capacity_per_hour"], curve["arrival_reached"], marker=".", label="arrival order")
     ax.axvline(capacity["capacity_per_hour"], color="grey", linestyle="--", label="the team")
+    ax.axvline(capacity["arriving_per_hour"], color="grey", linestyle=":", label="arriving")
+    if capacity["capacity_per_hour"] > 3 * capacity["arriving_per_hour"]:
+        ax.set_xscale("log")  # a team far above the arriving work: keep the rise readable
     ax.set_xlabel(f"capacity ({capacity['unit']} per hour)")
     ax.set_ylabel("needs-support tweets reached")
     ax.set_ylim(0, 1.02)
