@@ -95,7 +95,7 @@ def _model_dir(settings: Any, scratch: Path) -> tuple[Path, str]:
 
 
 def _seed(store: Any, texts: list[str]) -> int:
-    from tweet_triage.triage.store import ScoredRecord, utc_now
+    from tweet_triage.live.store import ScoredRecord, utc_now
 
     rng = random.Random(7)
     now = utc_now()
@@ -226,8 +226,8 @@ def _load(
 def run() -> dict[str, Any]:
     from tweet_triage.config import load_settings
     from tweet_triage.process import free_port
-    from tweet_triage.triage.store import TriageStore
-    from tweet_triage.triage.web.security import hash_password, new_api_token, token_digest
+    from tweet_triage.live.store import TriageStore
+    from tweet_triage.live.web.security import hash_password, new_api_token, token_digest
 
     settings = load_settings()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

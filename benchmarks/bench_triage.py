@@ -76,8 +76,8 @@ def scorer_throughput(root: Path, model: Path) -> dict[str, Any]:
     from tweet_triage.config import Settings
     from tweet_triage.data.spark import spark_session
     from tweet_triage.model.inference import load_scorer
-    from tweet_triage.triage.scorer import run_scorer
-    from tweet_triage.triage.store import TriageStore
+    from tweet_triage.live.scorer import run_scorer
+    from tweet_triage.live.store import TriageStore
     from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets
 
     tweets = load_tweets(BUNDLED_TWEETS)[: THROUGHPUT_TWEETS + 20]
@@ -134,7 +134,7 @@ def live_stack(root: Path, model: Path) -> Iterator[dict[str, Any]]:
 
     from tweet_triage.config import load_settings
     from tweet_triage.process import free_port
-    from tweet_triage.triage.follow import follow_bucket
+    from tweet_triage.live.follow import follow_bucket
     from tweet_triage_local.aws import local_aws_settings, start_local_aws, stop_local_aws
 
     moto_state = root / "moto"
@@ -220,7 +220,7 @@ def measure_rate(settings: Any, engine: Any, tweets: list[dict[str, Any]], rate:
     from tweet_triage.profile import load_profile
     from tweet_triage.stream.sinks import FirehoseSink, firehose_client
     from tweet_triage.stream.streamer import Streamer
-    from tweet_triage.triage.scorer import latency_percentiles
+    from tweet_triage.live.scorer import latency_percentiles
     from tweet_triage_local.xapi.server import StandIn, XStandInServer
 
     standin = StandIn(tweets, token=TOKEN, rate=rate, keepalive_seconds=0.5)

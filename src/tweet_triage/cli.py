@@ -21,8 +21,8 @@ from tweet_triage.errors import TriageError
 from tweet_triage.logs import redact_text, set_default_level
 from tweet_triage.model.cli import register as register_model
 from tweet_triage.stream.cli import app as stream_app
-from tweet_triage.triage.cli import app as triage_app
-from tweet_triage.triage.loop_cli import register as register_loop
+from tweet_triage.live.cli import app as triage_app
+from tweet_triage.live.loop_cli import register as register_loop
 
 
 class _RootGroup(TyperGroup):

@@ -161,7 +161,7 @@ def follow_live_slice(store_url: str, poll: float = 0.5, timeout: float = 600.0)
     streamer reads the stream over loopback); its appearance in the inbox store is when the
     store first lists it. Both are polled every `poll` seconds, so each carries up to that.
     """
-    from tweet_triage.triage.store import TriageStore
+    from tweet_triage.live.store import TriageStore
 
     stats = _xapi_stats()
     start = max(int(stats["corpus_size"]) - LIVE_SLICE, 0)

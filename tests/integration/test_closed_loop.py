@@ -16,15 +16,15 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tests.unit.model.conftest import build_tiny_backbone, write_splits
-from tests.unit.triage.conftest import KeywordScorer, log_in, scored
+from tests.unit.live.conftest import KeywordScorer, log_in, scored
 from tweet_triage.cli import app as cli
 from tweet_triage.config import load_settings
 from tweet_triage.model.registry import champion_version
-from tweet_triage.triage.retrain import NotEnoughLabelsError, RetrainError
-from tweet_triage.triage.store import TriageStore
-from tweet_triage.triage.web.app import InboxConfig, create_app
-from tweet_triage.triage.web.scoring import ModelProvider
-from tweet_triage.triage.web.security import hash_password
+from tweet_triage.live.retrain import NotEnoughLabelsError, RetrainError
+from tweet_triage.live.store import TriageStore
+from tweet_triage.live.web.app import InboxConfig, create_app
+from tweet_triage.live.web.scoring import ModelProvider
+from tweet_triage.live.web.security import hash_password
 
 pytestmark = pytest.mark.integration
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.triage.conftest import PASSWORD, scored
+from tests.unit.live.conftest import PASSWORD, scored
 from tweet_triage.process import free_port, port_answers
-from tweet_triage.triage.store import TriageStore, utc_now
-from tweet_triage.triage.web.security import hash_password
+from tweet_triage.live.store import TriageStore, utc_now
+from tweet_triage.live.web.security import hash_password
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from tests.integration.test_inbox_browser import (  # noqa: F401 (fixtures)
     browser,
     inbox,
 )
-from tests.unit.triage.conftest import scored
-from tweet_triage.triage.labels import in_evaluation_pool
+from tests.unit.live.conftest import scored
+from tweet_triage.live.labels import in_evaluation_pool
 
 pytestmark = pytest.mark.integration
 

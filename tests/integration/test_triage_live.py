@@ -25,13 +25,13 @@ import pytest
 from pyspark.sql import SparkSession
 
 from tests.conftest import SPARK_TEST_CONF
-from tests.unit.triage.scorer_model import build_scorer_model
+from tests.unit.live.scorer_model import build_scorer_model
 from tweet_triage.config import Settings, load_settings
 from tweet_triage.profile import load_profile
 from tweet_triage.stream.sinks import FirehoseSink, firehose_client
 from tweet_triage.stream.streamer import Streamer
-from tweet_triage.triage.follow import follow_bucket
-from tweet_triage.triage.store import TriageStore
+from tweet_triage.live.follow import follow_bucket
+from tweet_triage.live.store import TriageStore
 from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets
 from tweet_triage_local.xapi.server import StandIn, XStandInServer
 

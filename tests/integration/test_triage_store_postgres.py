@@ -1,6 +1,6 @@
 """The triage store and the inbox against a real PostgreSQL server on loopback.
 
-The store tests of tests/unit/triage/test_store.py run here unchanged (same expectations,
+The store tests of tests/unit/live/test_store.py run here unchanged (same expectations,
 other dialect: ON CONFLICT upserts, date_trunc hours, JSONB tags, timestamptz).
 """
 
@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.unit.triage.conftest import PASSWORD, KeywordScorer, log_in, scored
-from tests.unit.triage.test_store import (  # noqa: F401 - collected here against PostgreSQL
+from tests.unit.live.conftest import PASSWORD, KeywordScorer, log_in, scored
+from tests.unit.live.test_store import (  # noqa: F401 - collected here against PostgreSQL
     test_all_tweets_view_shows_the_latest_decision,
     test_dashboard_counts_hours_tags_queue_and_decision_time,
     test_decisions_on_unknown_tweets_or_bad_values_are_refused,
@@ -26,10 +26,10 @@ from tests.unit.triage.test_store import (  # noqa: F401 - collected here agains
     test_users_tokens_and_sessions,
 )
 from tweet_triage.process import free_port
-from tweet_triage.triage.store import DatabaseUnavailableError, TriageStore
-from tweet_triage.triage.web.app import InboxConfig, create_app
-from tweet_triage.triage.web.scoring import ModelProvider
-from tweet_triage.triage.web.security import hash_password
+from tweet_triage.live.store import DatabaseUnavailableError, TriageStore
+from tweet_triage.live.web.app import InboxConfig, create_app
+from tweet_triage.live.web.scoring import ModelProvider
+from tweet_triage.live.web.security import hash_password
 
 pytestmark = pytest.mark.integration
 

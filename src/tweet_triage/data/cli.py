@@ -34,7 +34,7 @@ def sync(
     if follow:
         import threading
 
-        from tweet_triage.triage.follow import follow_bucket, stop_on_signals
+        from tweet_triage.live.follow import follow_bucket, stop_on_signals
 
         with stop_on_signals(threading.Event()) as stop:
             totals = follow_bucket(settings, paths.raw, every, stop)
@@ -132,7 +132,7 @@ def export_for_labelling(
     if strategy is not None:
         import json
 
-        from tweet_triage.triage.active import export_for_labelling as export_active
+        from tweet_triage.live.active import export_for_labelling as export_active
 
         settings = load_settings()
         configure_logging(settings)

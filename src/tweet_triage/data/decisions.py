@@ -16,6 +16,7 @@ and by `retrain`:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,27 @@ import pandas as pd
 
 from tweet_triage.errors import TriageError
 
-DECISION_LABELS = {"handled": 1, "needed_us": 1, "not_for_us": 0}
+
+
+class Decision(StrEnum):
+    """What a person decided about a tweet: the one vocabulary of the inbox, its API and the loop."""
+
+    HANDLED = "handled"
+    NOT_FOR_US = "not_for_us"
+    NEEDED_US = "needed_us"
+
+    @property
+    def needs_support(self) -> int:
+        """The label the decision teaches the model: 1 unless the tweet was not for the team."""
+        return 0 if self is Decision.NOT_FOR_US else 1
+
+    @property
+    def display(self) -> str:
+        """How the inbox shows the decision."""
+        return self.value.replace("_", " ")
+
+
+DECISION_LABELS = {decision.value: decision.needs_support for decision in Decision}
 DECISION_COLUMNS = ("id", "needs_support", "decision", "decided_by", "decided_at")
 SOURCE_ANNOTATION = "annotation"
 SOURCE_DECISION = "decision"

@@ -6,10 +6,10 @@ import json
 
 from fastapi.testclient import TestClient
 
-from tests.unit.triage.conftest import log_in, scored
-from tweet_triage.triage.store import TriageStore
-from tweet_triage.triage.web import charts
-from tweet_triage.triage.web.app import InboxConfig
+from tests.unit.live.conftest import log_in, scored
+from tweet_triage.live.store import TriageStore
+from tweet_triage.live.web import charts
+from tweet_triage.live.web.app import InboxConfig
 
 
 def test_queue_page_and_fragment_show_open_flagged_tweets(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.triage.scorer_model import build_scorer_model
+from tests.unit.live.scorer_model import build_scorer_model
 from tweet_triage.config import Settings
 from tweet_triage.model import registry
 from tweet_triage.model.tracking import log_and_register_model, mlflow_run

@@ -13,9 +13,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from tweet_triage.triage.active import DEFAULT_RANDOM_SHARE, next_from_store
-from tweet_triage.triage.store import UnknownTweetError
-from tweet_triage.triage.web.app import CsrfSessionDep, InboxDep, SessionDep, _render
+from tweet_triage.live.active import DEFAULT_RANDOM_SHARE, next_from_store
+from tweet_triage.live.store import UnknownTweetError
+from tweet_triage.live.web.app import CsrfSessionDep, InboxDep, SessionDep, _render
 
 router = APIRouter()
 ANSWERS = {"yes": "needed_us", "no": "not_for_us"}

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from tests.unit.model.conftest import write_splits
-from tests.unit.triage.conftest import scored
+from tests.unit.live.conftest import scored
 from tweet_triage.config import Settings
 from tweet_triage.model.registry import NoModelError, champion_version
 from tweet_triage.model.tracking import REGISTERED_MODEL
-from tweet_triage.triage.retrain import (
+from tweet_triage.live.retrain import (
     NotEnoughLabelsError,
     RetrainError,
     RetrainOptions,
@@ -25,7 +25,7 @@ from tweet_triage.triage.retrain import (
     retrain,
     rollback,
 )
-from tweet_triage.triage.store import TriageStore
+from tweet_triage.live.store import TriageStore
 
 
 def result(pr_auc: float, missed: float) -> dict[str, Any]:
@@ -150,10 +150,10 @@ def test_dashboard_and_metrics_show_the_loop(
 
     from fastapi.testclient import TestClient
 
-    from tests.unit.triage.conftest import log_in
-    from tweet_triage.triage.web.app import InboxConfig, create_app
-    from tweet_triage.triage.web.scoring import ModelProvider
-    from tweet_triage.triage.web.security import new_api_token, token_digest
+    from tests.unit.live.conftest import log_in
+    from tweet_triage.live.web.app import InboxConfig, create_app
+    from tweet_triage.live.web.scoring import ModelProvider
+    from tweet_triage.live.web.security import new_api_token, token_digest
 
     state = tmp_path / "state" / "triage" / "loop.json"
     state.parent.mkdir(parents=True)

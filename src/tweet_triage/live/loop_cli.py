@@ -22,7 +22,7 @@ model_app = typer.Typer(
 
 
 def _store():  # -> TriageStore (imported lazily)
-    from tweet_triage.triage.store import TriageStore
+    from tweet_triage.live.store import TriageStore
 
     store = TriageStore.from_settings(load_settings())
     store.migrate()
@@ -57,8 +57,8 @@ def retrain(
     ] = None,
 ) -> None:
     """Train a challenger on every label so far; promote it only when it proves better."""
-    from tweet_triage.triage.retrain import RetrainOptions
-    from tweet_triage.triage.retrain import retrain as run_retrain
+    from tweet_triage.live.retrain import RetrainOptions
+    from tweet_triage.live.retrain import retrain as run_retrain
 
     settings = load_settings()
     configure_logging(settings)
@@ -92,7 +92,7 @@ def promote(
     ],
 ) -> None:
     """Make version N the champion (the live scorer and inbox switch at their next check)."""
-    from tweet_triage.triage.retrain import promote as run_promote
+    from tweet_triage.live.retrain import promote as run_promote
 
     moved = run_promote(load_settings(), version)
     typer.echo(f"champion: version {moved['champion']} (was {moved['previous']})")
@@ -112,7 +112,7 @@ def register_model(
 @model_app.command()
 def rollback() -> None:
     """Give the champion back to the version that held it before."""
-    from tweet_triage.triage.retrain import rollback as run_rollback
+    from tweet_triage.live.retrain import rollback as run_rollback
 
     moved = run_rollback(load_settings())
     typer.echo(f"champion: version {moved['champion']} (rolled back from {moved['previous']})")
@@ -121,7 +121,7 @@ def rollback() -> None:
 @model_app.command()
 def status() -> None:
     """Champion version and age, the last retrain, labels gathered since (JSON)."""
-    from tweet_triage.triage.retrain import loop_status
+    from tweet_triage.live.retrain import loop_status
 
     typer.echo(json.dumps(loop_status(load_settings(), _store()), indent=2, default=str))
 
@@ -133,7 +133,7 @@ def export_decisions(
     ] = None,
 ) -> None:
     """Write every inbox decision (who, when) as needs-support labels for `label`."""
-    from tweet_triage.triage.labels import write_decisions_csv
+    from tweet_triage.live.labels import write_decisions_csv
 
     settings = load_settings()
     target = output or Path(settings.data_dir) / "labels" / "decisions.csv"

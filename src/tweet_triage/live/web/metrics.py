@@ -22,10 +22,10 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from tweet_triage.triage.store import TriageStore, UnknownTweetError
+from tweet_triage.live.store import TriageStore, UnknownTweetError
 
 if TYPE_CHECKING:
-    from tweet_triage.triage.web.scoring import ModelProvider
+    from tweet_triage.live.web.scoring import ModelProvider
 
 DECISION_BUCKETS = (30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400, 259200)
 SCORE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)

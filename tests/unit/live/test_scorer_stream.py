@@ -12,13 +12,13 @@ import pytest
 from pyspark.sql import SparkSession
 
 from tests.unit.data.conftest import payload, tweet
-from tests.unit.triage.scorer_model import build_scorer_model
+from tests.unit.live.scorer_model import build_scorer_model
 from tweet_triage.config import Settings
 from tweet_triage.errors import TriageError
 from tweet_triage.model import registry
 from tweet_triage.model.tracking import log_and_register_model, mlflow_run
 from tweet_triage.process import free_port
-from tweet_triage.triage.scorer import (
+from tweet_triage.live.scorer import (
     ScorerPaths,
     StoreUnavailableError,
     latency_percentiles,
@@ -26,7 +26,7 @@ from tweet_triage.triage.scorer import (
     run_scorer,
     scored_records,
 )
-from tweet_triage.triage.store import TriageStore
+from tweet_triage.live.store import TriageStore
 
 # The demo profile keeps tweets naming its keep terms (e.g. 'netflix', 'game').
 KEEPS = [

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from tweet_triage.errors import TriageError
-from tweet_triage.triage.labels import DEFAULT_EVAL_SHARE, in_evaluation_pool
+from tweet_triage.live.labels import DEFAULT_EVAL_SHARE, in_evaluation_pool
 
 Strategy = Literal["uncertain", "random", "mixed"]
 STRATEGIES: tuple[str, ...] = ("uncertain", "random", "mixed")

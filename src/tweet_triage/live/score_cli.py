@@ -28,8 +28,8 @@ def score(
 ) -> None:
     """Score arriving tweets (Spark Structured Streaming) into the triage store and Parquet."""
     from tweet_triage.data.spark import spark_session
-    from tweet_triage.triage.follow import stop_on_signals
-    from tweet_triage.triage.scorer import StoreUnavailableError, parse_every, run_scorer
+    from tweet_triage.live.follow import stop_on_signals
+    from tweet_triage.live.scorer import StoreUnavailableError, parse_every, run_scorer
 
     settings = load_settings()
     configure_logging(settings)
@@ -53,7 +53,7 @@ def score(
 
 def up() -> None:
     """Start the sync follower, the streaming scorer and the inbox locally (safe to repeat)."""
-    from tweet_triage.triage.services import start_live
+    from tweet_triage.live.services import start_live
 
     for line in start_live(load_settings()):
         typer.echo(line)
@@ -61,7 +61,7 @@ def up() -> None:
 
 def down() -> None:
     """Stop the local inbox, scorer and sync follower (safe to repeat)."""
-    from tweet_triage.triage.services import stop_live
+    from tweet_triage.live.services import stop_live
 
     for line in stop_live(load_settings()):
         typer.echo(line)
@@ -71,7 +71,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
     """Running or not, the scorer's totals and the inbox URL."""
-    from tweet_triage.triage.services import live_status, status_lines
+    from tweet_triage.live.services import live_status, status_lines
 
     found = live_status(load_settings())
     typer.echo(json.dumps(found, indent=1) if as_json else "\n".join(status_lines(found)))

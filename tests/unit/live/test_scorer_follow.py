@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from tweet_triage.config import Settings, load_settings
 from tweet_triage.data.errors import DataInputError
-from tweet_triage.triage.follow import follow_bucket
+from tweet_triage.live.follow import follow_bucket
 
 BUCKET = "triage-follow-test"
 

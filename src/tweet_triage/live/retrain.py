@@ -34,7 +34,7 @@ import pandas as pd
 
 from tweet_triage.data.decisions import SOURCE_DECISION, resolve_labels
 from tweet_triage.errors import TriageError
-from tweet_triage.triage.labels import DEFAULT_EVAL_SHARE, decisions_frame, in_evaluation_pool
+from tweet_triage.live.labels import DEFAULT_EVAL_SHARE, decisions_frame, in_evaluation_pool
 
 log = logging.getLogger(__name__)
 

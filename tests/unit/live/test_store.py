@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.unit.triage.conftest import NOW, scored
-from tweet_triage.triage.store import (
+from tests.unit.live.conftest import NOW, scored
+from tweet_triage.live.store import (
     DatabaseUnavailableError,
     DuplicateUserError,
     StoreError,
@@ -175,7 +175,7 @@ def test_the_migrations_build_exactly_the_models_schema(store: TriageStore) -> N
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from tweet_triage.triage.store import Base
+    from tweet_triage.live.store import Base
 
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})

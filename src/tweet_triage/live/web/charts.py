@@ -12,7 +12,7 @@ from html import escape
 
 from markupsafe import Markup
 
-from tweet_triage.triage.store import HourCount, TagCount
+from tweet_triage.live.store import HourCount, TagCount
 
 ALL = "#9db4d3"
 FLAGGED = "#c0392b"

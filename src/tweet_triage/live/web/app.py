@@ -32,7 +32,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
-from tweet_triage.triage.store import (
+from tweet_triage.live.store import (
     DECISIONS,
     DatabaseUnavailableError,
     SessionView,
@@ -41,10 +41,10 @@ from tweet_triage.triage.store import (
     UserView,
     utc_now,
 )
-from tweet_triage.triage.web import charts
-from tweet_triage.triage.web.metrics import InboxMetrics
-from tweet_triage.triage.web.scoring import ModelProvider, ModelUnavailableError
-from tweet_triage.triage.web.security import (
+from tweet_triage.live.web import charts
+from tweet_triage.live.web.metrics import InboxMetrics
+from tweet_triage.live.web.scoring import ModelProvider, ModelUnavailableError
+from tweet_triage.live.web.security import (
     LoginThrottle,
     new_secret,
     same_secret,
@@ -131,7 +131,7 @@ def create_app(store: TriageStore, model: ModelProvider, config: InboxConfig) ->
     app.include_router(public)
     app.include_router(pages)
     app.include_router(api)
-    from tweet_triage.triage.web.labelling import router as labelling  # it imports this module
+    from tweet_triage.live.web.labelling import router as labelling  # it imports this module
 
     app.include_router(labelling)
     return app
@@ -627,7 +627,7 @@ def _decision_json(recorded: Any) -> dict[str, Any]:
 @public.get("/metrics", include_in_schema=False)
 def metrics(user: Annotated[UserView, Depends(any_user)], box: InboxDep) -> Response:
     body, content_type = box.metrics.render()
-    from tweet_triage.triage.retrain import loop_metrics
+    from tweet_triage.live.retrain import loop_metrics
 
     drift = read_drift_status(box.config.reports_dir)["state"]
     body += loop_metrics(_loop_card(box), drift).encode()
@@ -636,7 +636,7 @@ def metrics(user: Annotated[UserView, Depends(any_user)], box: InboxDep) -> Resp
 
 def _loop_card(box: Inbox) -> dict[str, Any] | None:
     """The closed loop's card: last retrain, champion and age, labels since (issue 12)."""
-    from tweet_triage.triage.retrain import loop_card
+    from tweet_triage.live.retrain import loop_card
 
     if box.config.state_dir is None:
         return None

@@ -21,7 +21,7 @@ app.add_typer(tokens_app, name="tokens")
 
 
 def _store():  # -> TriageStore (imported lazily)
-    from tweet_triage.triage.store import TriageStore
+    from tweet_triage.live.store import TriageStore
 
     store = TriageStore.from_settings(load_settings())
     store.migrate()
@@ -31,7 +31,7 @@ def _store():  # -> TriageStore (imported lazily)
 @app.command()
 def migrate() -> None:
     """Create or upgrade the triage store's schema (safe to repeat)."""
-    from tweet_triage.triage.store import TriageStore, redact_url
+    from tweet_triage.live.store import TriageStore, redact_url
 
     store = TriageStore.from_settings(load_settings())
     revision = store.migrate()
@@ -53,9 +53,9 @@ def serve(
     """Serve the inbox (migrates the store first). Stop with Ctrl-C or SIGTERM."""
     import uvicorn
 
-    from tweet_triage.triage.store import redact_url
-    from tweet_triage.triage.web.app import InboxConfig, create_app
-    from tweet_triage.triage.web.scoring import ModelProvider
+    from tweet_triage.live.store import redact_url
+    from tweet_triage.live.web.app import InboxConfig, create_app
+    from tweet_triage.live.web.scoring import ModelProvider
 
     settings = load_settings()
     store = _store()
@@ -95,7 +95,7 @@ def users_add(
     ] = False,
 ) -> None:
     """Create an inbox account (argon2-hashed password; prompted unless --password-stdin)."""
-    from tweet_triage.triage.web.security import hash_password
+    from tweet_triage.live.web.security import hash_password
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -124,7 +124,7 @@ def tokens_create(
     name: Annotated[str, typer.Option(help="A label to recognise the token by.")] = "api",
 ) -> None:
     """Create an API token and print it once (only its SHA-256 is stored)."""
-    from tweet_triage.triage.web.security import new_api_token, token_digest
+    from tweet_triage.live.web.security import new_api_token, token_digest
 
     token = new_api_token()
     token_id = _store().add_token(user, name, token_digest(token))
@@ -144,14 +144,14 @@ def tokens_list() -> None:
 def tokens_revoke(token_id: Annotated[int, typer.Argument(help="Id from `tokens list`.")]) -> None:
     """Revoke an API token."""
     if not _store().revoke_token(token_id):
-        from tweet_triage.triage.store import StoreError
+        from tweet_triage.live.store import StoreError
 
         raise StoreError(f"no API token with id {token_id}; see `tweet-triage triage tokens list`")
     typer.echo(f"token {token_id} revoked")
 
 
 def _register_scorer() -> None:
-    from tweet_triage.triage.score_cli import register
+    from tweet_triage.live.score_cli import register
 
     register(app)
 

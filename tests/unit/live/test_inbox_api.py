@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.unit.triage.conftest import KeywordScorer, scored
+from tests.unit.live.conftest import KeywordScorer, scored
 from tweet_triage.model.bundle import ModelFolderError
-from tweet_triage.triage.store import TriageStore
-from tweet_triage.triage.web.scoring import ModelProvider, ModelUnavailableError
+from tweet_triage.live.store import TriageStore
+from tweet_triage.live.web.scoring import ModelProvider, ModelUnavailableError
 
 
 def test_score_answers_one_result_per_text_in_order(api: TestClient) -> None:
@@ -51,7 +51,7 @@ def test_score_refuses_bad_bodies_naming_the_field(
 def test_score_without_a_model_is_503_saying_to_train_first(
     store: TriageStore, inbox_config, api_token: str
 ) -> None:
-    from tweet_triage.triage.web.app import create_app
+    from tweet_triage.live.web.app import create_app
 
     def no_model() -> tuple[str, object]:
         raise ModelUnavailableError("no champion model in the MLflow registry")
@@ -94,7 +94,7 @@ def test_a_registry_outage_keeps_the_loaded_model() -> None:
 def test_a_model_that_cannot_be_resolved_at_first_is_503(
     api_token: str, store, inbox_config
 ) -> None:
-    from tweet_triage.triage.web.app import create_app
+    from tweet_triage.live.web.app import create_app
 
     def broken() -> tuple[str, None]:
         raise ModelFolderError("models/x: weights cannot be loaded")
@@ -218,10 +218,10 @@ def test_score_with_a_real_model_folder(
     tmp_path_factory: pytest.TempPathFactory, store: TriageStore, api_token: str, inbox_config
 ) -> None:
     """The inbox loads a model folder through the registry and inference APIs the scorer uses."""
-    from tests.unit.triage.scorer_model import build_scorer_model
+    from tests.unit.live.scorer_model import build_scorer_model
     from tweet_triage.config import load_settings
     from tweet_triage.model.inference import load_scorer
-    from tweet_triage.triage.web.app import create_app
+    from tweet_triage.live.web.app import create_app
 
     folder = build_scorer_model(tmp_path_factory.mktemp("inbox-model"), threshold=0.5)
     provider = ModelProvider.from_settings(load_settings(), str(folder))

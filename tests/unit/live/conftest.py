@@ -12,10 +12,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tweet_triage.triage.store import ScoredRecord, TriageStore, UserView
-from tweet_triage.triage.web.app import InboxConfig, create_app
-from tweet_triage.triage.web.scoring import ModelProvider
-from tweet_triage.triage.web.security import hash_password, new_api_token, token_digest
+from tweet_triage.live.store import ScoredRecord, TriageStore, UserView
+from tweet_triage.live.web.app import InboxConfig, create_app
+from tweet_triage.live.web.scoring import ModelProvider
+from tweet_triage.live.web.security import hash_password, new_api_token, token_digest
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -43,7 +43,7 @@ from tweet_triage.data.paths import DataPaths
 from tweet_triage.errors import TriageError
 from tweet_triage.model.registry import ResolvedModel, resolve_model
 from tweet_triage.profile import load_profile, profile_path
-from tweet_triage.triage.store import DatabaseUnavailableError, ScoredRecord, TriageStore
+from tweet_triage.live.store import DatabaseUnavailableError, ScoredRecord, TriageStore
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.unit.triage.conftest import NOW, scored
+from tests.unit.live.conftest import NOW, scored
 from tweet_triage.data.decisions import (
     DECISION_OUTRANKED,
     DECISION_SUPERSEDED,
@@ -16,8 +16,8 @@ from tweet_triage.data.decisions import (
     read_decisions_csv,
     resolve_labels,
 )
-from tweet_triage.triage.labels import in_evaluation_pool, write_decisions_csv
-from tweet_triage.triage.store import TriageStore, UnknownTweetError
+from tweet_triage.live.labels import in_evaluation_pool, write_decisions_csv
+from tweet_triage.live.store import TriageStore, UnknownTweetError
 
 
 @pytest.fixture

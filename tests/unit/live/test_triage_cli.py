@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tweet_triage.triage.cli import app
-from tweet_triage.triage.store import DuplicateUserError, TriageStore, UnknownUserError
-from tweet_triage.triage.web.security import WeakPasswordError, token_digest, verify_password
+from tweet_triage.live.cli import app
+from tweet_triage.live.store import DuplicateUserError, TriageStore, UnknownUserError
+from tweet_triage.live.web.security import WeakPasswordError, token_digest, verify_password
 
 runner = CliRunner()
 

@@ -7,9 +7,9 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.unit.triage.conftest import PASSWORD, log_in, login_csrf, scored
-from tweet_triage.triage.store import TriageStore
-from tweet_triage.triage.web.security import LoginThrottle, hash_password, verify_password
+from tests.unit.live.conftest import PASSWORD, log_in, login_csrf, scored
+from tweet_triage.live.store import TriageStore
+from tweet_triage.live.web.security import LoginThrottle, hash_password, verify_password
 
 
 @pytest.mark.parametrize("path", ["/", "/tweets", "/dashboard", "/fragments/queue"])
