@@ -290,7 +290,7 @@ def mean_curves(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 def main() -> dict[str, Any]:
     import torch
 
-    from tweet_triage.model.bundle import resolve_backbone
+    from tweet_triage.model.folder import resolve_backbone
 
     torch.set_num_threads(THREADS)
     model = Model(resolve_backbone(None))

@@ -43,7 +43,7 @@ def embedded_corpus() -> tuple[np.ndarray, np.ndarray]:
     from transformers import AutoModel, AutoTokenizer
 
     from tweet_triage.config import CORPUS_DIR
-    from tweet_triage.model.bundle import resolve_backbone
+    from tweet_triage.model.folder import resolve_backbone
     from tweet_triage.text import normalise_text
 
     tweets = pd.read_json(CORPUS_DIR / "tweets.jsonl.gz", lines=True, dtype={"id": str})

@@ -71,7 +71,7 @@ def _model_dir(settings: Any, scratch: Path) -> tuple[Path, str]:
     """MODEL_DIR if it holds a trained model, else the backbone with an untrained head."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from tweet_triage.model.bundle import SENTIMENT_LABELS, ModelMeta, resolve_backbone
+    from tweet_triage.model.folder import SENTIMENT_LABELS, ModelMeta, resolve_backbone
 
     if (settings.model_dir / "triage.json").is_file():
         return settings.model_dir, f"trained model in {settings.model_dir}"
@@ -225,9 +225,9 @@ def _load(
 
 def run() -> dict[str, Any]:
     from tweet_triage.config import load_settings
-    from tweet_triage.process import free_port
     from tweet_triage.live.store import TriageStore
     from tweet_triage.live.web.security import hash_password, new_api_token, token_digest
+    from tweet_triage.process import free_port
 
     settings = load_settings()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -54,7 +54,7 @@ def _model_dir(settings: Any, scratch: Path) -> tuple[Path, str]:
     """A copy of MODEL_DIR if it holds a trained model, else the backbone, untrained head."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from tweet_triage.model.bundle import SENTIMENT_LABELS, ModelMeta, resolve_backbone
+    from tweet_triage.model.folder import SENTIMENT_LABELS, ModelMeta, resolve_backbone
 
     target = scratch / "model"
     if (settings.model_dir / "triage.json").is_file():
@@ -87,7 +87,7 @@ def _per_text(scorer: Any, texts: list[str]) -> float:
 
 def _uncalibrated(scorer: Any, texts: list[str]) -> Any:
     """P(needs support) before the saved calibration (texts here are all non-empty)."""
-    from tweet_triage.model.bundle import needs_support_probability
+    from tweet_triage.model.folder import needs_support_probability
     from tweet_triage.text import normalise_text
 
     logits = scorer.logits([normalise_text(t) for t in texts])

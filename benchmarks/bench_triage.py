@@ -49,7 +49,7 @@ def bench_model(folder: Path) -> Path:
     Not the registry's champion: a development registry may hold the tests' tiny models.
     """
     from tweet_triage.config import load_settings
-    from tweet_triage.model.bundle import SENTIMENT_LABELS, ModelMeta, default_backbone
+    from tweet_triage.model.folder import SENTIMENT_LABELS, ModelMeta, default_backbone
 
     settings = load_settings()
     if (settings.model_dir / "triage.json").is_file():
@@ -75,9 +75,9 @@ def bench_model(folder: Path) -> Path:
 def scorer_throughput(root: Path, model: Path) -> dict[str, Any]:
     from tweet_triage.config import Settings
     from tweet_triage.data.spark import spark_session
-    from tweet_triage.model.inference import load_scorer
     from tweet_triage.live.scorer import run_scorer
     from tweet_triage.live.store import TriageStore
+    from tweet_triage.model.inference import load_scorer
     from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets
 
     tweets = load_tweets(BUNDLED_TWEETS)[: THROUGHPUT_TWEETS + 20]
@@ -133,8 +133,8 @@ def live_stack(root: Path, model: Path) -> Iterator[dict[str, Any]]:
     import boto3
 
     from tweet_triage.config import load_settings
-    from tweet_triage.process import free_port
     from tweet_triage.live.follow import follow_bucket
+    from tweet_triage.process import free_port
     from tweet_triage_local.aws import local_aws_settings, start_local_aws, stop_local_aws
 
     moto_state = root / "moto"
@@ -217,10 +217,10 @@ def _scorer_caught_up(settings: Any) -> bool:
 
 
 def measure_rate(settings: Any, engine: Any, tweets: list[dict[str, Any]], rate: int) -> dict:
+    from tweet_triage.live.scorer import latency_percentiles
     from tweet_triage.profile import load_profile
     from tweet_triage.stream.sinks import FirehoseSink, firehose_client
     from tweet_triage.stream.streamer import Streamer
-    from tweet_triage.live.scorer import latency_percentiles
     from tweet_triage_local.xapi.server import StandIn, XStandInServer
 
     standin = StandIn(tweets, token=TOKEN, rate=rate, keepalive_seconds=0.5)

@@ -41,9 +41,9 @@ from tweet_triage.config import Settings
 from tweet_triage.data import combine, filtering, process
 from tweet_triage.data.paths import DataPaths
 from tweet_triage.errors import TriageError
+from tweet_triage.live.store import DatabaseUnavailableError, ScoredRecord, TriageStore
 from tweet_triage.model.registry import ResolvedModel, resolve_model
 from tweet_triage.profile import load_profile, profile_path
-from tweet_triage.live.store import DatabaseUnavailableError, ScoredRecord, TriageStore
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ class ScoreBatch:
             from pyspark.ml.functions import predict_batch_udf
             from pyspark.sql.types import DoubleType
 
-            from tweet_triage.model.bundle import ModelMeta
+            from tweet_triage.model.folder import ModelMeta
             from tweet_triage.model.inference import make_spark_predict_fn
 
             threshold = ModelMeta.load(model.folder).threshold

@@ -153,8 +153,8 @@ def threshold(**options: Any) -> None:
     drift reference. A registered model needs `tweet-triage model register` afterwards.
     """
     from tweet_triage.model.arguments import ThresholdArguments
-    from tweet_triage.model.bundle import ModelMeta
     from tweet_triage.model.data import require_splits
+    from tweet_triage.model.folder import ModelMeta
     from tweet_triage.model.rethreshold import rethreshold
 
     settings = _settings()
@@ -219,10 +219,10 @@ def evaluate(
     as_json: JsonFlag = False,
 ) -> None:
     """ML and business metrics on a held-out split, plots and the report."""
-    from tweet_triage.model.bundle import ModelMeta
     from tweet_triage.model.data import require_splits
     from tweet_triage.model.evaluate import EvaluateOptions
     from tweet_triage.model.evaluate import evaluate as run_evaluation
+    from tweet_triage.model.folder import ModelMeta
     from tweet_triage.model.parameters import BusinessParams, Capacity
 
     settings = _settings()

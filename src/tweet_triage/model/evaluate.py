@@ -13,9 +13,9 @@ import pandas as pd
 
 from tweet_triage.config import Settings
 from tweet_triage.model import calibration
-from tweet_triage.model.bundle import ModelMeta
 from tweet_triage.model.business import capacity_view
 from tweet_triage.model.data import load_split
+from tweet_triage.model.folder import ModelMeta
 from tweet_triage.model.inference import load_scorer
 from tweet_triage.model.metrics import (
     TIME_OF_DAY,

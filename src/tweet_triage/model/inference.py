@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from tweet_triage.model import calibration
-from tweet_triage.model.bundle import ModelFolderError, ModelMeta, needs_support_probability
 from tweet_triage.model.data import (
     ModelDataError,
     output_format,
@@ -37,6 +36,7 @@ from tweet_triage.model.data import (
     valid_text_mask,
     write_table,
 )
+from tweet_triage.model.folder import ModelFolderError, ModelMeta, needs_support_probability
 from tweet_triage.model.names import (
     INPUT_COLUMNS,
     META_FILE,

@@ -18,7 +18,7 @@ from typing import Any
 
 from tweet_triage.config import Settings
 from tweet_triage.errors import TriageError
-from tweet_triage.model.bundle import META_FILE, ModelFolderError, ModelMeta
+from tweet_triage.model.folder import META_FILE, ModelFolderError, ModelMeta
 from tweet_triage.model.tracking import REGISTERED_MODEL, tracking_uri
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from tweet_triage.model.arguments import ThresholdArguments
-from tweet_triage.model.bundle import ModelMeta
 from tweet_triage.model.data import load_manifest, load_split
+from tweet_triage.model.folder import ModelMeta
 from tweet_triage.model.inference import load_scorer
 from tweet_triage.model.metrics import classification_metrics
 from tweet_triage.model.names import NEEDS_SUPPORT

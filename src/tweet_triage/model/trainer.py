@@ -18,7 +18,7 @@ import numpy as np
 from transformers import Trainer, TrainerCallback
 
 from tweet_triage.model.arguments import TrainingError
-from tweet_triage.model.bundle import needs_support_probability
+from tweet_triage.model.folder import needs_support_probability
 from tweet_triage.model.metrics import best_threshold, classification_metrics
 from tweet_triage.model.names import NEEDS_SUPPORT_ONLY
 

@@ -33,13 +33,13 @@ import pandas as pd
 
 from tweet_triage.config import Settings
 from tweet_triage.model.arguments import TrainArguments, TrainingError
-from tweet_triage.model.bundle import (
+from tweet_triage.model.data import load_manifest, load_split, splits_dir
+from tweet_triage.model.folder import (
     BINARY_LABELS,
     SENTIMENT_LABELS,
     ModelMeta,
     resolve_backbone,
 )
-from tweet_triage.model.data import load_manifest, load_split, splits_dir
 from tweet_triage.model.general import general_set, mix
 from tweet_triage.model.metrics import TIME_OF_DAY, classification_metrics
 from tweet_triage.model.names import NEEDS_SUPPORT

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tweet_triage.model.bundle import ModelMeta
 from tweet_triage.model.data import ModelDataError, read_table
+from tweet_triage.model.folder import ModelMeta
 from tweet_triage.model.metrics import TIME_OF_DAY, word_bins
 from tweet_triage.model.names import P_COLUMN, TRUE_COLUMN
 from tweet_triage.text import word_count

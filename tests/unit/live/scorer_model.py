@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.unit.model.conftest import VOCAB
-from tweet_triage.model.bundle import SENTIMENT_LABELS, ModelMeta
+from tweet_triage.model.folder import SENTIMENT_LABELS, ModelMeta
 
 
 def build_scorer_model(folder: Path, threshold: float = 0.5, seed: int = 0) -> Path:

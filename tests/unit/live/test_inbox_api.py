@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.unit.live.conftest import KeywordScorer, scored
-from tweet_triage.model.bundle import ModelFolderError
 from tweet_triage.live.store import TriageStore
 from tweet_triage.live.web.scoring import ModelProvider, ModelUnavailableError
+from tweet_triage.model.folder import ModelFolderError
 
 
 def test_score_answers_one_result_per_text_in_order(api: TestClient) -> None:
@@ -220,8 +220,8 @@ def test_score_with_a_real_model_folder(
     """The inbox loads a model folder through the registry and inference APIs the scorer uses."""
     from tests.unit.live.scorer_model import build_scorer_model
     from tweet_triage.config import load_settings
-    from tweet_triage.model.inference import load_scorer
     from tweet_triage.live.web.app import create_app
+    from tweet_triage.model.inference import load_scorer
 
     folder = build_scorer_model(tmp_path_factory.mktemp("inbox-model"), threshold=0.5)
     provider = ModelProvider.from_settings(load_settings(), str(folder))

@@ -120,7 +120,7 @@ def build_learned_scorer(folder: Path) -> Path:
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
-    from tweet_triage.model.bundle import SENTIMENT_LABELS, ModelMeta
+    from tweet_triage.model.folder import SENTIMENT_LABELS, ModelMeta
 
     torch.manual_seed(0)
     tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(VOCAB)})

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from tests.unit.model.conftest import tiny_settings
 from tweet_triage.cli import app
-from tweet_triage.model.bundle import ModelFolderError
 from tweet_triage.model.data import ModelDataError, read_table
 from tweet_triage.model.evaluate import EvaluateOptions, evaluate
+from tweet_triage.model.folder import ModelFolderError
 from tweet_triage.model.inference import predict_file
 from tweet_triage.model.result import EvaluationResult
 from tweet_triage.model.trends import trends_report

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from tests.unit.model.conftest import random_tweets
 from tweet_triage.cli import app
-from tweet_triage.model.bundle import ModelMeta
 from tweet_triage.model.data import ModelDataError
 from tweet_triage.model.export import onnx_paths
+from tweet_triage.model.folder import ModelMeta
 from tweet_triage.model.inference import ENGINES, OnnxScorer, TorchScorer, load_scorer
 
 TEXTS = ["Why is my app broken again? https://t.co/x", "", None, "love the app &amp; @bob"]

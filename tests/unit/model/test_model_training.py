@@ -10,8 +10,8 @@ import pytest
 from tests.unit.model.conftest import tiny_settings, write_splits
 from tweet_triage.model import calibration
 from tweet_triage.model.arguments import TRAINING_OPTIONS, TrainingError, train_arguments
-from tweet_triage.model.bundle import META_FILE, ModelFolderError, ModelMeta
 from tweet_triage.model.data import ModelDataError
+from tweet_triage.model.folder import META_FILE, ModelFolderError, ModelMeta
 from tweet_triage.model.inference import TorchScorer
 from tweet_triage.model.training import derive_max_length, train
 

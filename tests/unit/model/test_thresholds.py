@@ -123,8 +123,8 @@ def test_threshold_command_resets_a_trained_model_by_cost_and_capacity(
     from typer.testing import CliRunner
 
     from tweet_triage.cli import app
-    from tweet_triage.model.bundle import ModelMeta
     from tweet_triage.model.data import load_split
+    from tweet_triage.model.folder import ModelMeta
     from tweet_triage.model.inference import load_scorer
 
     model = Path(shutil.copytree(trained_model, tmp_path / "model"))

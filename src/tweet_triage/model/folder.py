@@ -1,7 +1,7 @@
 """The model folder: Hugging Face weights and tokenizer plus what makes them a triage model.
 
-`save_pretrained` keeps weights, config and tokenizer; `triage.json` next to them keeps what
-the original lost: the decision threshold chosen on validation, how the classes map to
+`save_pretrained` keeps weights, config and tokenizer; `triage.json` next to them keeps the
+rest a scorer needs: the decision threshold chosen on validation, how the classes map to
 needs-support (binary head, or a three-sentiment head collapsed to binary), the maximum
 length, the training settings, the data manifest it learned from, and the score
 distribution on validation that the drift check compares new predictions with.
