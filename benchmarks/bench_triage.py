@@ -1,16 +1,24 @@
-"""Live triage: the streaming scorer's throughput and the end-to-end latency of a tweet.
+"""The live path at one X connection's rates: follower -> streaming scorer -> triage store.
 
-1. Throughput (2 cores): the streaming scorer (`run_scorer`, availableNow) over raw objects of
-   corpus tweets: parse, de-duplicate, filter, normalise, score with the model, write Parquet
-   and the store; measured on a second micro-batch (the first loads the model). Side by side:
-   the same tweets scored by the model alone (`Scorer.predict_proba`, no Spark), so the ratio
-   is what the streaming job adds around the model.
-2. Latency: X stand-in -> streamer -> Firehose (moto) -> S3 -> `sync --follow` (1 s) ->
-   `triage score --every 2s` (a subprocess, as a user runs it) -> triage store, at replay
-   rates of 10, 100 and 1,000 corpus tweets/s for a bounded time each. A tweet's latency is
-   from the moment the stand-in sent it (sampled every 0.2 s: the streamer reads it at once)
-   to the moment it is visible in the store (polled every 0.5 s). Tweets still not visible
-   when the bound ends are counted, not guessed.
+For each arrival rate (25, 50, 100, 250 and 500 tweets/s, `TRIAGE_BENCH_SECONDS` each, 60 s by
+default) a fresh live path runs as users run it: a moto server holds the bucket, `tweet-triage
+sync --follow` (a subprocess) copies new objects every second, `tweet-triage triage score`
+(a subprocess, micro-batches every `TRIAGE_BENCH_SCORE_EVERY` s) scores them into a SQLite
+triage store. The bench puts one Firehose-like gzip object a second into the bucket (what
+Firehose does with a 1 s buffer), so a tweet arrives when its object lands. A bench profile
+keeps every tweet (the heaviest case); the demo profile (about a third kept) runs at 250/s too.
+
+Per rate: sustained scored tweets/s (the store's growth from 10 s into the window to its
+end), arrival-to-store p50/p95/max (the store polled every 0.5 s), the backlog (arrived, not
+yet in the store) every second (a plot), and the CPU seconds of each process group read
+from /proc: the Spark JVM, the Python workers (the model), the scorer's driver (the
+store's writes run in it; the scorer's own stats time them), the follower, moto. A rate's
+tweets still not in the store `TRIAGE_BENCH_DRAIN_SECONDS` after its window are counted.
+
+Also in the same run: a backlog of 15,000 raw tweets waiting when the scorer starts (`make live`
+after `make demo`): when the first and the last reach the store. And `tweet-triage predict
+--engine onnx` on the same tweets, so the scorer's sustained rate is a ratio of bare
+inference. The machine is shared: each figure carries the load average it was taken at.
 
 The model is the trained one in MODEL_DIR when there is one, else all-MiniLM-L6-v2 with an
 untrained head: the same network, so the same cost.
@@ -21,6 +29,9 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -28,32 +39,47 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SECONDS_PER_RATE = float(os.environ.get("TRIAGE_BENCH_SECONDS", "20"))
-DRAIN_BOUND = float(os.environ.get("TRIAGE_BENCH_DRAIN_SECONDS", "240"))
-RATES = (10, 100, 1000)
-THROUGHPUT_TWEETS = int(os.environ.get("TRIAGE_BENCH_TWEETS", "2000"))
-TOKEN = "bench-triage-token"
-BUCKET = "tweet-triage-bench-triage"
+SECONDS_PER_RATE = float(os.environ.get("TRIAGE_BENCH_SECONDS", "60"))
+DRAIN_BOUND = float(os.environ.get("TRIAGE_BENCH_DRAIN_SECONDS", "60"))
+SCORE_EVERY = os.environ.get("TRIAGE_BENCH_SCORE_EVERY", "5")
+RATES = tuple(int(r) for r in os.environ.get("TRIAGE_BENCH_RATES", "25,50,100,250,500").split(","))
+BACKLOG_TWEETS = int(os.environ.get("TRIAGE_BENCH_BACKLOG", "15000"))
+BACKLOG_OBJECT_TWEETS = 100  # a Firehose object of the demo's replay holds about this many
+PREDICT_TWEETS = int(os.environ.get("TRIAGE_BENCH_PREDICT_TWEETS", "4000"))
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+KEEP_ALL_PROFILE = {
+    "name": "bench-keep-all",
+    "description": "Keeps every tweet: the live path's heaviest case.",
+    "stream": {"rules": [{"tag": "bench", "value": "bench"}]},
+    "filter": {"min_words": 0, "exclude_retweets": False},
+}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def _payload(tweet: dict[str, Any]) -> str:
     return json.dumps({"data": tweet, "matching_rules": [{"id": "1", "tag": "bench"}]}) + "\n"
 
 
-def bench_model(folder: Path) -> Path:
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def bench_model(folder: Path) -> tuple[Path, str]:
     """The trained model in MODEL_DIR when there is one, else MiniLM with a fresh head.
 
     Not the registry's champion: a development registry may hold the tests' tiny models.
     """
     from tweet_triage.config import load_settings
-    from tweet_triage.model.folder import SENTIMENT_LABELS, ModelMeta, default_backbone
+    from tweet_triage.model.bundle import SENTIMENT_LABELS, ModelMeta, default_backbone
 
     settings = load_settings()
     if (settings.model_dir / "triage.json").is_file():
-        return settings.model_dir
+        shutil.copytree(settings.model_dir, folder, ignore=shutil.ignore_patterns("onnx"))
+        return folder, f"trained model ({settings.model_dir})"
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     backbone = default_backbone()
@@ -69,287 +95,517 @@ def bench_model(folder: Path) -> Path:
         max_length=128,
         backbone=backbone,
     ).save(folder)
-    return folder
+    return folder, "all-MiniLM-L6-v2, untrained 3-class head (no trained model in MODEL_DIR)"
 
 
-def scorer_throughput(root: Path, model: Path) -> dict[str, Any]:
-    from tweet_triage.config import Settings
-    from tweet_triage.data.spark import spark_session
-    from tweet_triage.live.scorer import run_scorer
-    from tweet_triage.live.store import TriageStore
-    from tweet_triage.model.inference import load_scorer
-    from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets
+# --- CPU per process group, from /proc ----------------------------------------------------
 
-    tweets = load_tweets(BUNDLED_TWEETS)[: THROUGHPUT_TWEETS + 20]
-    raw = root / "data" / "raw" / "2026" / "12" / "01"
-    for hour, chunk in (("00", tweets[:20]), ("01", tweets[20:])):
-        (raw / hour).mkdir(parents=True, exist_ok=True)
-        body = "".join(_payload(t) for t in chunk).encode()
-        (raw / hour / "object.gz").write_bytes(gzip.compress(body))
-    settings = Settings(
-        data_dir=root / "data",
-        mission_profile="demo",
-        spark_master="local[2]",
-        triage_max_files_per_trigger=1,
-        triage_database_url=f"sqlite:///{root / 'throughput.db'}",
-        TT_STATE_DIR=root / "state",
-    )
-    spark = spark_session(settings, "bench-triage", {"spark.ui.enabled": "false"})
-    try:
-        run = run_scorer(
-            settings, spark, every=None, model=str(model), store=TriageStore.from_settings(settings)
+
+def _proc_table() -> dict[int, tuple[int, str, int]]:
+    """pid -> (parent pid, command name, utime + stime in ticks) of every process."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        table[int(entry)] = (int(fields[1]), name, int(fields[11]) + int(fields[12]))
+    return table
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds per group; a process that ends keeps the last value it was seen with."""
+
+    roots: dict[str, int]  # group -> root pid (its whole tree, unless claimed below)
+    ticks: dict[int, tuple[str, int]] = field(default_factory=dict)
+    baseline: dict[str, float] = field(default_factory=dict)
+
+    def _group(self, pid: int, table: dict[int, tuple[int, str, int]]) -> str | None:
+        chain, current = [], pid
+        while current in table and current > 1:
+            chain.append(current)
+            current = table[current][0]
+        roots = {pid: group for group, pid in self.roots.items()}
+        for depth, ancestor in enumerate(chain):
+            if ancestor in roots:
+                group = roots[ancestor]
+                if group != "scorer":
+                    return group
+                below = [table[p][1] for p in chain[:depth]]
+                if table[pid][1] == "java":
+                    return "spark_jvm"
+                if "java" in below:
+                    return "python_workers"
+                return "scorer_driver"
+        return None
+
+    def sample(self) -> None:
+        table = _proc_table()
+        for pid, (_, _, ticks) in table.items():
+            group = self._group(pid, table)
+            if group:
+                self.ticks[pid] = (group, ticks)
+
+    def totals(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for group, ticks in self.ticks.values():
+            out[group] = out.get(group, 0.0) + ticks / CLK_TCK
+        return out
+
+    def start_window(self) -> None:
+        self.sample()
+        self.baseline = self.totals()
+
+    def window(self) -> dict[str, float]:
+        self.sample()
+        return {
+            group: round(seconds - self.baseline.get(group, 0.0), 1)
+            for group, seconds in sorted(self.totals().items())
+        }
+
+
+# --- one live path ------------------------------------------------------------------------
+
+
+class StoreWatch:
+    """When each tweet id first shows in the SQLite triage store (polled by rowid)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen: dict[str, float] = {}
+        self._rowid = 0
+
+    def poll(self) -> None:
+        if not self.path.is_file():
+            return
+        try:
+            with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5) as db:
+                rows = db.execute(
+                    "SELECT rowid, id FROM scored_tweets WHERE rowid > ? ORDER BY rowid",
+                    (self._rowid,),
+                ).fetchall()
+        except sqlite3.Error:  # the scorer creates the table when it starts
+            return
+        now = time.time()
+        for rowid, tweet_id in rows:
+            self.seen.setdefault(tweet_id, now)
+            self._rowid = max(self._rowid, rowid)
+
+
+@dataclass
+class LivePath:
+    root: Path
+    env: dict[str, str]
+    bucket: str
+    follower: subprocess.Popen[bytes]
+    scorer: subprocess.Popen[bytes]
+    watch: StoreWatch
+    started: float
+
+    @property
+    def stats_file(self) -> Path:
+        return self.root / "state" / "triage" / "scorer-stats.json"
+
+    def stats(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.stats_file.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def check(self) -> None:
+        for name, process in (("scorer", self.scorer), ("follower", self.follower)):
+            if process.poll() is not None:
+                log = (self.root / f"{name}.log").read_text()[-3000:]
+                raise RuntimeError(f"the {name} exited ({process.returncode}): {log}")
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tweet_triage", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-    finally:
-        spark.stop()
-    stats = run.stats
-    seconds = float(stats.last_batch_seconds or float("nan"))
-    records, scored = stats.last_batch_records, stats.last_batch_scored
-    kept_texts = [
-        t["text"] for t in tweets[20:][: max(1, scored)]
-    ]  # as many texts as the batch scored: the model's share of the work
-    scorer = load_scorer(model)
-    scorer.predict_proba(kept_texts[:8])  # warm, as the measured micro-batch's worker is
-    started = time.perf_counter()
-    scorer.predict_proba(kept_texts)
-    model_seconds = time.perf_counter() - started
-    return {
-        "records": records,
-        "scored": scored,
-        "batch_seconds": round(seconds, 2),
-        "records_per_s": round(records / seconds, 1),
-        "scored_per_s": round(scored / seconds, 1),
-        "model_only": {
-            "texts": len(kept_texts),
-            "seconds": round(model_seconds, 2),
-            "texts_per_s": round(len(kept_texts) / model_seconds, 1),
-        },
-        "engine": scorer.engine,
-    }
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(150)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(30)
+
+
+def put_object(s3: Any, bucket: str, key: str, tweets: list[dict[str, Any]]) -> float:
+    body = gzip.compress("".join(_payload(t) for t in tweets).encode())
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return time.time()
 
 
 @contextmanager
-def live_stack(root: Path, model: Path) -> Iterator[dict[str, Any]]:
-    """moto server, bucket and delivery stream, follower thread, scorer subprocess."""
+def live_path(
+    root: Path, endpoint: str, model: Path, profile: str, backlog: list[dict[str, Any]] = ()
+) -> Iterator[LivePath]:
+    """A bucket, the follower and the scorer; `backlog` waits in the bucket before they start."""
     import boto3
 
-    from tweet_triage.config import load_settings
-    from tweet_triage.live.follow import follow_bucket
-    from tweet_triage.process import free_port
-    from tweet_triage_local.aws import local_aws_settings, start_local_aws, stop_local_aws
+    from tweet_triage_local.aws import local_aws_settings
 
-    moto_state = root / "moto"
-    endpoint = start_local_aws(moto_state, free_port())
-    environment = {
+    root.mkdir(parents=True)
+    bucket = f"bench-live-{root.name}"
+    env = {
+        **os.environ,
         **local_aws_settings(endpoint),
         "TT_IGNORE_DOTENV": "1",
         "TT_STATE_DIR": str(root / "state"),
-        "S3_BUCKET": BUCKET,
-        "MISSION_PROFILE": "demo",
-        "STREAM_FLUSH_SECONDS": "0.2",
+        "S3_BUCKET": bucket,
+        "MISSION_PROFILE": profile,
         "DATA_DIR": str(root / "data"),
-        "TRIAGE_DATABASE_URL": f"sqlite:///{root / 'live.db'}",
+        "TRIAGE_DATABASE_URL": f"sqlite:///{root / 'triage.db'}",
         "TRIAGE_MODEL": str(model),
+        "TRIAGE_FOLLOW_SECONDS": "1",
+        "TRIAGE_SCORE_EVERY": SCORE_EVERY,
         "SPARK_MASTER": "local[2]",
         "SPARK_CONF": json.dumps({"spark.ui.enabled": "false"}),
     }
-    os.environ.update(environment)
-    load_settings.cache_clear()
-    settings = load_settings()
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
-    boto3.client("firehose").create_delivery_stream(
-        DeliveryStreamName=settings.delivery_stream_name,
-        DeliveryStreamType="DirectPut",
-        ExtendedS3DestinationConfiguration={
-            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-            "BucketARN": f"arn:aws:s3:::{BUCKET}",
-            "Prefix": settings.raw_prefix,
-            "CompressionFormat": "GZIP",
-        },
-    )
-    stop = threading.Event()
-    follower = threading.Thread(
-        target=follow_bucket, args=(settings, settings.data_dir / "raw", 1.0, stop), daemon=True
-    )
-    follower.start()
-    log = (root / "scorer.log").open("ab")
-    scorer = subprocess.Popen(
-        [sys.executable, "-m", "tweet_triage", "triage", "score", "--every", "2s"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    s3 = boto3.client("s3", **{k.lower(): v for k, v in local_aws_settings(endpoint).items()
+                               if k in ("AWS_ENDPOINT_URL",)}, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket=bucket)
+    backlog_put = {}
+    for n, start in enumerate(range(0, len(backlog), BACKLOG_OBJECT_TWEETS)):
+        chunk = backlog[start : start + BACKLOG_OBJECT_TWEETS]
+        at = put_object(s3, bucket, f"raw/2026/12/01/00/backlog-{n:05d}", chunk)
+        backlog_put.update({t["id"]: at for t in chunk})
+    follower = _spawn(["sync", "--follow", "--every", "1"], env, root / "follower.log")
+    scorer = _spawn(["triage", "score"], env, root / "scorer.log")
+    path = LivePath(root, env, bucket, follower, scorer, StoreWatch(root / "triage.db"), time.time())
+    path.env["_backlog_put"] = json.dumps(backlog_put)
     try:
-        yield {"settings": settings, "scorer": scorer}
+        yield path
     finally:
-        os.killpg(scorer.pid, 15)
-        try:
-            scorer.wait(180)
-        except subprocess.TimeoutExpired:
-            os.killpg(scorer.pid, 9)
-        stop.set()
-        follower.join(30)
-        stop_local_aws(moto_state)
+        _stop(scorer)
+        _stop(follower)
 
 
-def _visible_ids(engine: Any) -> set[str]:
-    try:
-        with engine.connect() as connection:
-            return {row[0] for row in connection.exec_driver_sql("SELECT id FROM scored_tweets")}
-    except Exception:  # the scorer creates the table when it starts
-        return set()
-
-
-def _scorer_caught_up(settings: Any) -> bool:
-    """The scorer's last micro-batch started after the newest raw object was synced."""
-    from datetime import datetime
-
-    raw = settings.data_dir / "raw"
-    newest = max(
-        (p.stat().st_mtime for p in raw.rglob("*") if p.is_file() and p.name[0] not in "._"),
-        default=0.0,
-    )
-    try:
-        stats = json.loads((settings.state_dir / "triage" / "scorer-stats.json").read_text())
-        ended = datetime.fromisoformat(stats["last_batch_at"]).timestamp()
-        return ended - float(stats["last_batch_seconds"]) > newest
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-
-
-def measure_rate(settings: Any, engine: Any, tweets: list[dict[str, Any]], rate: int) -> dict:
+def _percentiles(values: list[float]) -> dict[str, Any]:
     from tweet_triage.live.scorer import latency_percentiles
-    from tweet_triage.profile import load_profile
-    from tweet_triage.stream.sinks import FirehoseSink, firehose_client
-    from tweet_triage.stream.streamer import Streamer
-    from tweet_triage_local.xapi.server import StandIn, XStandInServer
 
-    standin = StandIn(tweets, token=TOKEN, rate=rate, keepalive_seconds=0.5)
-    server = XStandInServer(standin).start()
-    os.environ.update({"X_API_BASE_URL": server.url, "X_BEARER_TOKEN": TOKEN})
-    from tweet_triage.config import load_settings
+    out = latency_percentiles(values)
+    out["max"] = round(max(values), 3) if values else None
+    return out
 
-    load_settings.cache_clear()
-    current = load_settings()
-    streamer = Streamer(
-        current,
-        load_profile("demo"),
-        FirehoseSink(current.delivery_stream_name, firehose_client(current)),
-        display=False,
+
+def measure_rate(
+    work: Path, endpoint: str, model: Path, profile: str, rate: int, corpus: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """One rate on a fresh live path: warm-up, `SECONDS_PER_RATE` of arrivals, drain."""
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
-    sent_at: dict[str, float] = {}
-    visible_at: dict[str, float] = {}
-    already = _visible_ids(engine)
-    thread = threading.Thread(target=streamer.run, daemon=True)
-    thread.start()
-    started = time.monotonic()
-    exhausted_at: float | None = None
-    try:
+    with live_path(work, endpoint, model, profile) as path:
+        meter = CpuMeter({"scorer": path.scorer.pid, "follower": path.follower.pid})
+        warm = {**corpus[-1], "id": "1", "text": "my netflix app keeps crashing, why"}
+        put_object(s3, path.bucket, "raw/2015/01/01/00/warm-up", [warm])
+        deadline = time.monotonic() + 900
+        while "1" not in path.watch.seen:
+            path.check()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the scorer did not score the warm-up tweet: {work}")
+            path.watch.poll()
+            time.sleep(0.5)
+        startup = round(time.time() - path.started, 1)
+        tweets = corpus[: int(rate * SECONDS_PER_RATE)]
+        put_at: dict[str, float] = {}
+        timeline: list[tuple[float, int, int]] = []
+        load_start = load_average()
+        stats_start = path.stats()
+        meter.start_window()
+        started = time.time()
+        stop = threading.Event()
+
+        def arrive() -> None:
+            for second, begin in enumerate(range(0, len(tweets), rate)):
+                chunk = tweets[begin : begin + rate]
+                key = f"raw/2026/12/01/{second // 3600:02d}/bench-{rate}-{second:05d}"
+                at = put_object(s3, path.bucket, key, chunk)
+                put_at.update({t["id"]: at for t in chunk})
+                stop.wait(max(0.0, started + second + 1 - time.time()))
+
+        arrivals = threading.Thread(target=arrive, daemon=True)
+        arrivals.start()
+        next_sample = started
         while True:
-            now = time.monotonic()
-            for tweet_id in standin.stats_json()["ids_sent"]:
-                sent_at.setdefault(tweet_id, now)
-            for tweet_id in _visible_ids(engine) - already:
-                visible_at.setdefault(tweet_id, now)
-            if standin.stats_json(include_ids=False)["exhausted"]:
-                exhausted_at = exhausted_at or now
-                if now - exhausted_at > 5 and _scorer_caught_up(settings):
-                    break  # a micro-batch began after the newest raw object landed
-            if now - started > SECONDS_PER_RATE + DRAIN_BOUND:
+            path.check()
+            path.watch.poll()
+            now = time.time()
+            if now >= next_sample:
+                stored = sum(1 for i in put_at if i in path.watch.seen)
+                timeline.append((round(now - started, 1), len(put_at), stored))
+                next_sample += 1.0
+                meter.sample()
+            done = not arrivals.is_alive() and all(i in path.watch.seen for i in put_at)
+            if done or now - started > SECONDS_PER_RATE + DRAIN_BOUND:
                 break
-            time.sleep(0.2)
-    finally:
-        streamer.request_stop("bench")
-        thread.join(60)
-        server.stop()
-    latencies = [visible_at[i] - sent_at[i] for i in visible_at if i in sent_at]
+            time.sleep(0.5)
+        cpu = meter.window()
+        stats = path.stats()
+        load_end = load_average()
+    latencies = [path.watch.seen[i] - put_at[i] for i in put_at if i in path.watch.seen]
+    window = [(t, stored) for t, _, stored in timeline if 10 <= t <= SECONDS_PER_RATE]
+    sustained = (
+        (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
+        if len(window) > 1 and window[-1][0] > window[0][0]
+        else None
+    )
+    store_seconds = stats.get("store_seconds", 0.0) - stats_start.get("store_seconds", 0.0)
     return {
         "rate": rate,
-        "corpus_tweets": len(tweets),
-        "sent": len(sent_at),
-        "visible": len(visible_at),
-        "latency_seconds": latency_percentiles(latencies),
-        "measured_for_seconds": round(time.monotonic() - started, 1),
+        "profile": profile,
+        "arrived": len(put_at),
+        "stored": len(latencies),
+        "not_stored_after_drain": len(put_at) - len(latencies) if profile != "demo" else None,
+        "sustained_scored_per_s": None if sustained is None else round(sustained, 1),
+        "latency_seconds": _percentiles(latencies),
+        "backlog": [(t, arrived - stored) for t, arrived, stored in timeline],
+        "cpu_seconds": cpu,
+        "store_seconds": round(store_seconds, 1) if "store_seconds" in stats else None,
+        "batches": stats.get("batches", 0) - stats_start.get("batches", 0),
+        "startup_seconds": startup,
+        "measured_for_seconds": round(time.time() - started, 1),
+        "load_average": {"start": load_start, "end": load_end},
     }
 
 
-def end_to_end_latency(root: Path, model: Path) -> dict[str, Any]:
-    import boto3
-    from sqlalchemy import create_engine
-
-    from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets
-
-    corpus = load_tweets(BUNDLED_TWEETS)
-    with live_stack(root, model) as stack:
-        settings = stack["settings"]
-        engine = create_engine(settings.triage_store_url)
-        warm = {**corpus[-1], "text": "my netflix app keeps crashing, why does nobody answer"}
-        boto3.client("s3").put_object(
-            Bucket=BUCKET, Key=f"{settings.raw_prefix}2015/01/01/00/warm-up", Body=_payload(warm)
-        )
-        deadline = time.monotonic() + 600
-        while not _visible_ids(engine) and time.monotonic() < deadline:
-            if stack["scorer"].poll() is not None:
-                raise RuntimeError(f"the scorer exited; see {root / 'scorer.log'}")
-            time.sleep(1)
-        results, offset = [], 0
-        for rate in RATES:
-            count = int(rate * SECONDS_PER_RATE)
-            results.append(measure_rate(settings, engine, corpus[offset : offset + count], rate))
-            offset += count
-            print(f"  rate {rate}/s: {results[-1]}", flush=True)
+def measure_backlog(
+    work: Path, endpoint: str, model: Path, corpus: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """`make live` after `make demo`: a backlog waits; when do its first and last tweets land?"""
+    tweets = corpus[:BACKLOG_TWEETS]
+    load_start = load_average()
+    with live_path(work, endpoint, model, "demo", backlog=tweets) as path:
+        expected: int | None = None
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            path.check()
+            path.watch.poll()
+            stats = path.stats()
+            if stats.get("records", 0) >= len(tweets) and stats.get("last_batch_records") == 0:
+                expected = stats.get("scored")
+            if expected is not None and len(path.watch.seen) >= expected:
+                break
+            if stats.get("records", 0) >= len(tweets) and stats.get("scored") == len(
+                path.watch.seen
+            ):
+                expected = len(path.watch.seen)
+                break
+            time.sleep(0.5)
+        seen = sorted(path.watch.seen.values())
+        stats = path.stats()
     return {
-        "follow_every_seconds": 1.0,
-        "score_every_seconds": 2.0,
-        "seconds_per_rate": SECONDS_PER_RATE,
-        "drain_bound_seconds": DRAIN_BOUND,
-        "rates": results,
+        "raw_tweets": len(tweets),
+        "objects": -(-len(tweets) // BACKLOG_OBJECT_TWEETS),
+        "kept_and_stored": len(seen),
+        "first_in_store_after_s": round(seen[0] - path.started, 1) if seen else None,
+        "all_in_store_after_s": round(seen[-1] - path.started, 1) if seen else None,
+        "batches": stats.get("batches"),
+        "load_average": {"start": load_start, "end": load_average()},
     }
+
+
+def bare_inference(work: Path, model: Path, corpus: list[dict[str, Any]]) -> dict[str, Any]:
+    """`tweet-triage predict --engine onnx` on the same tweets (its own copy of the model)."""
+    import pandas as pd
+
+    work.mkdir(parents=True)
+    folder = work / "model"
+    shutil.copytree(model, folder)
+    tweets = corpus[:PREDICT_TWEETS]
+    pd.DataFrame({"id": [t["id"] for t in tweets], "text": [t["text"] for t in tweets]}).to_parquet(
+        work / "tweets.parquet"
+    )
+    args = ["predict", "--input", str(work / "tweets.parquet"), "--output"]
+    args += [str(work / "scored.parquet"), "--model", str(folder), "--engine", "onnx", "--json"]
+    runs = []
+    for _ in range(2):  # the first exports the model to ONNX; the second is what a user sees
+        load_start, started = load_average(), time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "tweet_triage", *args],
+            env={**os.environ, "TT_IGNORE_DOTENV": "1", "TT_STATE_DIR": str(work / "state")},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        runs.append(
+            {
+                "tweets": summary["scored"],
+                "scoring_seconds": round(summary["seconds"], 1),
+                "tweets_per_s": round(summary["tweets_per_second"], 1),
+                "wall_seconds_with_load": round(time.perf_counter() - started, 1),
+                "load_average": {"start": load_start, "end": load_average()},
+            }
+        )
+    return {"engine": "onnx", "runs": runs, **runs[-1]}
+
+
+def plot_backlog(rates: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    for row in rates:
+        times = [t for t, _ in row["backlog"]]
+        axis.plot(times, [b for _, b in row["backlog"]], label=f"{row['rate']}/s ({row['profile']})")
+    axis.axvline(SECONDS_PER_RATE, color="grey", linestyle=":", label="arrivals end")
+    axis.set_xlabel("seconds since arrivals began")
+    axis.set_ylabel("backlog (tweets arrived, not in the store)")
+    axis.set_title(title)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def run() -> dict[str, Any]:
+    from tweet_triage.process import free_port
+    from tweet_triage_local.aws import start_local_aws, stop_local_aws
+    from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets
+
+    import yaml
+
+    label = os.environ.get("TRIAGE_BENCH_LABEL", "after")
+    corpus = [t for t in load_tweets(BUNDLED_TWEETS) if t.get("text")]
+    corpus = [{**t, "id": str(10**15 + n)} for n, t in enumerate(corpus)]  # the warm-up is "1"
     with tempfile.TemporaryDirectory(prefix="bench-triage-") as folder:
         root = Path(folder)
-        model = bench_model(root / "model")
-        throughput = scorer_throughput(root / "throughput", model)
-        print(f"  throughput: {throughput}", flush=True)
-        latency = end_to_end_latency(root / "latency", model)
-    return {"model": str(model), "throughput": throughput, "latency": latency}
+        model, model_name = bench_model(root / "model")
+        profile = root / "keep-all.yaml"
+        profile.write_text(yaml.safe_dump(KEEP_ALL_PROFILE))
+        endpoint = start_local_aws(root / "moto", free_port())
+        try:
+            predict = bare_inference(root / "predict", model, corpus)
+            print(f"  predict --engine onnx: {predict}", flush=True)
+            rates = []
+            for rate in RATES:
+                rates.append(measure_rate(root / f"r{rate}", endpoint, model, str(profile), rate, corpus))
+                print(f"  {rate}/s keep-all: {_brief(rates[-1])}", flush=True)
+            rates.append(measure_rate(root / "demo250", endpoint, model, "demo", 250, corpus))
+            print(f"  250/s demo: {_brief(rates[-1])}", flush=True)
+            backlog = measure_backlog(root / "backlog", endpoint, model, corpus)
+            print(f"  backlog: {backlog}", flush=True)
+        finally:
+            stop_local_aws(root / "moto")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    plot = RESULTS_DIR / f"triage-backlog-{label}.png"
+    plot_backlog(rates, plot, f"live path backlog ({label}; scorer every {SCORE_EVERY} s)")
+    result = {
+        "label": label,
+        "model": model_name,
+        "seconds_per_rate": SECONDS_PER_RATE,
+        "drain_bound_seconds": DRAIN_BOUND,
+        "score_every_seconds": float(SCORE_EVERY),
+        "follow_every_seconds": 1.0,
+        "predict_onnx": predict,
+        "rates": rates,
+        "backlog_start": backlog,
+        "backlog_plot": plot.name,
+    }
+    before = RESULTS_DIR / "triage-before.json"
+    if label != "before" and before.is_file():
+        result["before"] = json.loads(before.read_text())
+    return result
+
+
+def _brief(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "backlog"}
 
 
 def _fmt(value: Any) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-def summarise(result: dict[str, Any]) -> str:
-    t = result["throughput"]
-    m = t["model_only"]
+def _rate_table(result: dict[str, Any]) -> list[str]:
+    bare = result["predict_onnx"]["tweets_per_s"]
     lines = [
-        "## Live triage: streaming scorer and end-to-end latency",
-        "",
-        "| scorer (2 cores) | tweets | seconds | tweets/s |",
-        "|---|---:|---:|---:|",
-        f"| streaming scorer, one micro-batch (parse, dedupe, filter, normalise, score, "
-        f"write) | {t['records']:,} raw | {t['batch_seconds']} | {t['records_per_s']:,} raw, "
-        f"{t['scored_per_s']:,} scored |",
-        f"| the model alone ({t['engine']}, no Spark) | {m['texts']:,} kept | {m['seconds']} | "
-        f"{m['texts_per_s']:,} |",
-        "",
-        "| replay rate (corpus tweets/s) | sent by X | visible in the store | p50 s | p95 s |",
-        "|---:|---:|---:|---:|---:|",
+        "| arriving/s (profile) | arrived | in store | sustained scored/s | x predict onnx "
+        "| p50 s | p95 s | max s | backlog at end of arrivals | CPU s: JVM / Python workers / "
+        "driver / follower | store s | load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
-    for row in result["latency"]["rates"]:
+    for row in result["rates"]:
         lat = row["latency_seconds"]
-        lines.append(
-            f"| {row['rate']:,} | {row['sent']:,} | {row['visible']:,} | {_fmt(lat['p50'])} | "
-            f"{_fmt(lat['p95'])} |"
+        at_end = [b for t, b in row["backlog"] if t <= result["seconds_per_rate"]]
+        cpu = row["cpu_seconds"]
+        split = " / ".join(
+            _fmt(cpu.get(k)) for k in ("spark_jvm", "python_workers", "scorer_driver", "follower")
         )
-    lat = result["latency"]
-    lines += [
+        sustained = row["sustained_scored_per_s"]
+        ratio = None if sustained is None else round(sustained / bare, 2)
+        lines.append(
+            f"| {row['rate']} ({row['profile'].rsplit('/', 1)[-1].removesuffix('.yaml')}) | "
+            f"{row['arrived']:,} | {row['stored']:,} | {_fmt(sustained)} | {_fmt(ratio)} | "
+            f"{_fmt(lat['p50'])} | {_fmt(lat['p95'])} | {_fmt(lat['max'])} | "
+            f"{_fmt(at_end[-1] if at_end else None)} | {split} | {_fmt(row['store_seconds'])} | "
+            f"{row['load_average']['start']} - {row['load_average']['end']} |"
+        )
+    return lines
+
+
+def summarise(result: dict[str, Any]) -> str:
+    bare = result["predict_onnx"]
+    backlog = result["backlog_start"]
+    lines = [
+        "## Live path: follower -> streaming scorer -> triage store",
         "",
-        f"Latency from the stand-in sending a tweet to the tweet being in the triage store, "
-        f"with `sync --follow` every {lat['follow_every_seconds']:g} s and micro-batches every "
-        f"{lat['score_every_seconds']:g} s, each rate replayed for {lat['seconds_per_rate']:g} s "
-        f"(bound {lat['drain_bound_seconds']:g} s more). On AWS add Firehose's buffering "
-        "interval (FIREHOSE_BUFFER_SECONDS, 60 s by default).",
+        f"Model: {result['model']}. Each rate {result['seconds_per_rate']:g} s of arrivals (one "
+        f"gzip object a second into the moto bucket), then up to "
+        f"{result['drain_bound_seconds']:g} s to drain; `sync --follow` every "
+        f"{result['follow_every_seconds']:g} s, micro-batches every "
+        f"{result['score_every_seconds']:g} s, SQLite store, `local[2]` on the shared 2-core "
+        "machine. keep-all: a bench profile that keeps every tweet; demo: the demo profile.",
+        "",
+        f"`predict --engine onnx` on {bare['tweets']:,} of the same tweets: "
+        f"{bare['tweets_per_s']} tweets/s ({bare['scoring_seconds']} s scoring, "
+        f"{bare['wall_seconds_with_load']} s with the model load; load average "
+        f"{bare['load_average']['start']} - {bare['load_average']['end']}).",
+        "",
+        *_rate_table(result),
+        "",
+        f"Backlog at start (`make live` after `make demo`): {backlog['raw_tweets']:,} raw tweets "
+        f"in {backlog['objects']} objects, demo profile: the first in the store "
+        f"{_fmt(backlog['first_in_store_after_s'])} s after the scorer started, all "
+        f"{backlog['kept_and_stored']:,} kept after {_fmt(backlog['all_in_store_after_s'])} s "
+        f"({backlog['batches']} micro-batches; load average {backlog['load_average']['start']} "
+        f"- {backlog['load_average']['end']}). Backlog plot: `{result['backlog_plot']}`.",
     ]
+    before = result.get("before")
+    if before:
+        lines += ["", "Before the changes (same bench, same machine, earlier):", ""]
+        lines += [
+            f"`predict --engine onnx`: {before['predict_onnx']['tweets_per_s']} tweets/s.",
+            "",
+            *_rate_table(before),
+            "",
+            f"Backlog at start: first in the store after "
+            f"{_fmt(before['backlog_start']['first_in_store_after_s'])} s, all after "
+            f"{_fmt(before['backlog_start']['all_in_store_after_s'])} s.",
+        ]
     return "\n".join(lines)

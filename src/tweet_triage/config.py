@@ -10,8 +10,11 @@ stand-ins, `aws` to AWS and X. It selects the endpoints and credentials:
 - `aws`: the stand-ins' files are never read and an endpoint override is refused.
 
 Precedence: the environment, then (local only) the running stand-ins, then `<project>/.env`,
-then `<project>/../.env`, then the defaults. Loading settings never writes `os.environ`: child
-processes (ansible-playbook, spark-submit) get theirs from `Settings.environment()`.
+then `<project>/../.env`, then the defaults (`settings_sources` finds them). Loading settings
+never writes `os.environ`: child processes (ansible-playbook, spark-submit) get theirs from
+`Settings.environment()`. The AWS resource names derived from STACK_NAME live in
+`cloud.plan.StackNames`; the stand-ins write their settings files with
+`tweet_triage_local.settings_files`.
 """
 
 from __future__ import annotations
@@ -21,23 +24,22 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
-    DotEnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 from pydantic_settings import SettingsError as PydanticSettingsError
 
+from tweet_triage import settings_sources as sources
 from tweet_triage.errors import TriageError
-from tweet_triage.private_files import write_private
+from tweet_triage.settings_sources import PROJECT_ROOT, stand_in_file, state_dir_from_environment
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROFILES_DIR = PACKAGE_DIR / "profiles"
 # The bundled demo corpus ships with the stand-ins (tweet_triage_local), not the runtime; the
@@ -50,56 +52,10 @@ STAND_IN_NAMES = {"aws": "AWS stand-in (moto)", "xapi": "X API stand-in"}
 PUBLIC_X_API = "https://api.x.com"
 
 
-def state_dir_from_environment() -> Path:
-    """Where run-time state (pid files, logs, the stand-ins' settings) goes: TT_STATE_DIR, else
-    `<project>/.run`, anchored to the project (never the working directory)."""
-    return Path(os.environ.get("TT_STATE_DIR") or PROJECT_ROOT / ".run").expanduser()
-
-
-def dotenv_files() -> list[Path]:
-    """The `.env` files read, lowest precedence first (TT_IGNORE_DOTENV=1: none, for tests)."""
-    if os.environ.get("TT_IGNORE_DOTENV") == "1":
-        return []
-    return [PROJECT_ROOT.parent / ".env", PROJECT_ROOT / ".env"]
-
-
-def stand_in_files(state_dir: Path) -> list[Path]:
-    """The running stand-ins' settings files (`local ...-up` writes them, `...-down` removes)."""
-    return sorted(state_dir.glob("local-*.env"))
-
-
-def chosen_deployment() -> str:
-    """TT_DEPLOYMENT from the environment, else from `.env`, else `local`."""
-    chosen = os.environ.get("TT_DEPLOYMENT")
-    for path in reversed(dotenv_files()):
-        if chosen:
-            break
-        chosen = dotenv_values(path).get("TT_DEPLOYMENT") if path.is_file() else None
-    return chosen or "local"
-
-
-class _StandInSettingsSource(PydanticBaseSettingsSource):
-    """The running stand-ins' settings, read in the local deployment only."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        raise NotImplementedError  # __call__ reads the files whole
-
-    def __call__(self) -> dict[str, Any]:
-        given = {key.lower(): value for key, value in self.current_state.items()}
-        deployment = given.get("tt_deployment") or given.get("deployment") or chosen_deployment()
-        files = stand_in_files(state_dir_from_environment())
-        if deployment != "local" or not files:
-            return {}
-        return DotEnvSettingsSource(self.settings_cls, env_file=files)()
-
-
 class SettingsError(TriageError, ValueError):
     """A setting is missing or invalid; the message names it and says how to fix it."""
 
 
-_BUCKET_RE = re.compile(
-    r"^(?!xn--)(?!.*\.\.)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-)
 _STACK_RE = re.compile(r"^[a-z][a-z0-9-]{2,30}[a-z0-9]$")
 
 
@@ -340,12 +296,7 @@ class Settings(
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (
-            init_settings,
-            env_settings,
-            _StandInSettingsSource(settings_cls),
-            DotEnvSettingsSource(settings_cls, env_file=dotenv_files()),
-        )
+        return sources.settings_sources(settings_cls, init_settings, env_settings)
 
     @field_validator("aws_endpoint_url")
     @classmethod
@@ -401,7 +352,7 @@ class Settings(
     def _prefix_shape(cls, value: str) -> str:
         return value.strip("/") + "/"
 
-    # --- derived names: one place, so every stage agrees -----------------------------------
+    # --- derived values (the AWS resource names: cloud.plan.StackNames) ---------------------
     @property
     def uses_local_aws(self) -> bool:
         """The local deployment: the stand-ins, the state folder's keys, the local inventory."""
@@ -409,7 +360,7 @@ class Settings(
 
     def stand_ins_running(self) -> dict[str, bool]:
         """Which stand-ins (aws, xapi) have recorded their settings, i.e. run, in the state dir."""
-        return {name: (self.state_dir / f"local-{name}.env").is_file() for name in ("aws", "xapi")}
+        return {name: stand_in_file(self.state_dir, name).is_file() for name in ("aws", "xapi")}
 
     def describe_deployment(self) -> str:
         """Where commands go, e.g. `local (moto at http://127.0.0.1:5000, ...)`."""
@@ -434,7 +385,7 @@ class Settings(
             what = " and the ".join(STAND_IN_NAMES[n] for n in missing)
             raise SettingsError(
                 f"TT_DEPLOYMENT=local but the {what} is not running "
-                f"(no {self.state_dir}/local-{missing[0]}.env): start it with "
+                f"(no {stand_in_file(self.state_dir, missing[0])}): start it with "
                 f"`make -f Makefile-stream {targets}`, or set TT_DEPLOYMENT=aws for AWS and X"
             )
 
@@ -470,7 +421,7 @@ class Settings(
             values["AWS_ENDPOINT_URL"] = self.aws_endpoint_url
         if self.uses_local_aws:  # what the stand-ins give tools besides settings (the inventory)
             settings_names = {env_name(field).upper() for field in type(self).model_fields}
-            for path in stand_in_files(self.state_dir):
+            for path in sources.stand_in_files(self.state_dir):
                 for key, value in dotenv_values(path).items():
                     if value is not None and key.upper() not in settings_names:
                         values[key] = value
@@ -485,35 +436,6 @@ class Settings(
                 f"missing setting(s): {hints}. Set them in .env (see .env.example) "
                 "or in the environment."
             )
-
-    def bucket_name(self, account_id: str) -> str:
-        name = self.s3_bucket or f"{self.stack_name}-{account_id}-{self.aws_region}"
-        if not _BUCKET_RE.fullmatch(name):
-            raise SettingsError(
-                f"S3_BUCKET={name!r} is not a valid S3 bucket name: 3-63 lowercase letters, "
-                "digits, '.' and '-', starting and ending with a letter or digit"
-            )
-        return name
-
-    @property
-    def delivery_stream_name(self) -> str:
-        return f"{self.stack_name}-tweets"
-
-    @property
-    def firehose_role_name(self) -> str:
-        return f"{self.stack_name}-firehose"
-
-    @property
-    def streamer_role_name(self) -> str:
-        return f"{self.stack_name}-streamer"
-
-    @property
-    def log_group_name(self) -> str:
-        return f"/aws/kinesisfirehose/{self.stack_name}-tweets"
-
-    @property
-    def log_stream_name(self) -> str:
-        return "DestinationDelivery"
 
     @property
     def triage_state_dir(self) -> Path:
@@ -546,18 +468,6 @@ class Settings(
     def stream_log_path(self) -> Path:
         return self.stream_log_file or self.stream_state_dir / "stream.log.jsonl"
 
-    @property
-    def key_pair_name(self) -> str:
-        return f"{self.stack_name}-streamer"
-
-    @property
-    def security_group_name(self) -> str:
-        return f"{self.stack_name}-streamer-ssh"
-
-    @property
-    def instance_name(self) -> str:
-        return f"{self.stack_name}-streamer"
-
 
 def env_name(field: str) -> str:
     """The environment variable of a settings field (its alias, else its upper-cased name)."""
@@ -571,11 +481,11 @@ def setting_origins(settings: Settings) -> dict[str, str]:
     environment = {key.upper() for key in os.environ}
     stand_ins: dict[str, str] = {}
     if settings.uses_local_aws:
-        for path in stand_in_files(settings.state_dir):
+        for path in sources.stand_in_files(settings.state_dir):
             for key in dotenv_values(path):
                 stand_ins.setdefault(key.upper(), f"running stand-in ({path.name})")
     dotenv: dict[str, str] = {}
-    for path in reversed(dotenv_files()):  # highest precedence first
+    for path in reversed(sources.dotenv_files()):  # highest precedence first
         if path.is_file():
             for key in dotenv_values(path):
                 dotenv.setdefault(key.upper(), str(path))
@@ -601,26 +511,6 @@ def _as_env_text(value: object) -> str:
     if isinstance(value, dict):
         return json.dumps(value)
     return str(value)
-
-
-def write_local_env(state_dir: Path, name: str, values: dict[str, str]) -> Path:
-    """Record a running stand-in's settings so every later command talks to it."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / f"local-{name}.env"
-    write_private(path, "".join(f"{key}={value}\n" for key, value in values.items()))
-    return path
-
-
-def read_local_env(state_dir: Path, name: str) -> dict[str, str]:
-    """A stand-in's recorded settings; empty when it has recorded none."""
-    path = state_dir / f"local-{name}.env"
-    if not path.is_file():
-        return {}
-    return {key: value for key, value in dotenv_values(path).items() if value is not None}
-
-
-def remove_local_env(state_dir: Path, name: str) -> None:
-    (state_dir / f"local-{name}.env").unlink(missing_ok=True)
 
 
 @lru_cache(maxsize=1)

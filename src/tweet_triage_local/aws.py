@@ -6,8 +6,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from tweet_triage.config import read_local_env, remove_local_env, write_local_env
 from tweet_triage.process import Service
+from tweet_triage_local.settings_files import read_local_env, remove_local_env, write_local_env
 
 
 def moto_service(state_dir: Path) -> Service:

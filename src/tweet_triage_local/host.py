@@ -27,12 +27,13 @@ from pathlib import Path
 
 import yaml
 
-from tweet_triage.config import PROJECT_ROOT, remove_local_env, write_local_env
+from tweet_triage.config import PROJECT_ROOT
 from tweet_triage.errors import TriageError
 from tweet_triage.private_files import write_private
 from tweet_triage.process import Service, free_port, port_answers
 from tweet_triage.stream.supervisor import SupervisorFiles, stop_service
 from tweet_triage_local.apt import apt_install
+from tweet_triage_local.settings_files import remove_local_env, write_local_env
 
 STREAMER_GROUP = "streamer"
 TRIAGE_GROUP = "triage"

@@ -27,11 +27,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tweet_triage.config import remove_local_env, write_local_env
 from tweet_triage.errors import TriageError
 from tweet_triage.private_files import write_private
 from tweet_triage.process import Service, free_port
 from tweet_triage_local.apt import apt_install
+from tweet_triage_local.settings_files import remove_local_env, write_local_env
 
 APT_PACKAGE = "postgresql"
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"

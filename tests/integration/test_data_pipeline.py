@@ -14,6 +14,7 @@ from pyspark.sql import SparkSession
 from typer.testing import CliRunner
 
 from tweet_triage.cli import app
+from tweet_triage.cloud.plan import StackNames, bucket_name
 from tweet_triage.config import CORPUS_DIR, Settings, load_settings
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,8 @@ OBJECTS = 6
 def firehose_key(settings: Settings, index: int) -> str:
     """Firehose's default layout: <prefix>YYYY/MM/DD/HH/<stream>-<version>-<time>-<random>."""
     hour = 10 + index // 3
-    name = f"{settings.delivery_stream_name}-1-2026-11-21-{hour:02d}-{index:02d}-00-{index:08x}"
+    stream = StackNames(settings.stack_name).delivery_stream
+    name = f"{stream}-1-2026-11-21-{hour:02d}-{index:02d}-00-{index:08x}"
     return f"{settings.raw_prefix}2026/11/21/{hour:02d}/{name}"
 
 
@@ -58,7 +60,7 @@ def test_raw_objects_in_the_bucket_become_splits(
     settings = load_settings()
     assert settings.data_dir == data_dir and settings.aws_endpoint_url == local_aws.aws_endpoint_url
     account = boto3.client("sts").get_caller_identity()["Account"]
-    bucket = settings.bucket_name(account)
+    bucket = bucket_name(settings, account)
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=bucket)
 

@@ -14,6 +14,7 @@ from pyspark.sql import SparkSession
 from typer.testing import CliRunner
 
 from tweet_triage.cli import app
+from tweet_triage.cloud.plan import StackNames, bucket_name
 from tweet_triage.config import Settings, load_settings
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,8 @@ def payload(tweet_id: int, text: str) -> str:
 
 
 def key(settings: Settings, name: str) -> str:
-    return f"{settings.raw_prefix}2026/11/21/10/{settings.delivery_stream_name}-1-{name}"
+    stream = StackNames(settings.stack_name).delivery_stream
+    return f"{settings.raw_prefix}2026/11/21/10/{stream}-1-{name}"
 
 
 def run(*args: str) -> str:
@@ -45,7 +47,7 @@ def data_settings(local_aws: Settings, tmp_path: Path, monkeypatch: pytest.Monke
     load_settings.cache_clear()
     settings = load_settings()
     account = boto3.client("sts").get_caller_identity()["Account"]
-    boto3.client("s3").create_bucket(Bucket=settings.bucket_name(account))
+    boto3.client("s3").create_bucket(Bucket=bucket_name(settings, account))
     return settings
 
 

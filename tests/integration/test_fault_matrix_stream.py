@@ -33,6 +33,7 @@ from tests.integration.test_streamer_reliability import (
     delivered_ids,
     wait_until,
 )
+from tweet_triage.cloud.plan import StackNames
 from tweet_triage.config import Settings
 from tweet_triage_local.xapi.server import StandIn
 
@@ -159,7 +160,7 @@ def dead_letters(stack: Settings) -> list[dict[str, Any]]:
 
 
 def spool_dir(stack: Settings) -> Path:
-    return stack.stream_spool_path / f"firehose-{stack.delivery_stream_name}"
+    return stack.stream_spool_path / f"firehose-{StackNames(stack.stack_name).delivery_stream}"
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:

@@ -30,10 +30,11 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 
+from tweet_triage.cloud.plan import StackNames
 from tweet_triage.config import Settings, load_settings
 from tweet_triage.profile import load_profile
 from tweet_triage.retry import Backoff
-from tweet_triage.stream.sinks import FirehoseSink, firehose_client
+from tweet_triage.stream.sinks import FirehoseSink, firehose_client, parse_sink
 from tweet_triage.stream.streamer import Streamer
 from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets
 from tweet_triage_local.xapi.server import StandIn, XStandInServer
@@ -81,7 +82,7 @@ def stack(local_aws: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The bucket and delivery stream on moto, and streamer settings for fast tests."""
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     boto3.client("firehose").create_delivery_stream(
-        DeliveryStreamName=local_aws.delivery_stream_name,
+        DeliveryStreamName=StackNames(local_aws.stack_name).delivery_stream,
         DeliveryStreamType="DirectPut",
         ExtendedS3DestinationConfiguration={
             "RoleARN": "arn:aws:iam::123456789012:role/firehose",
@@ -134,7 +135,7 @@ class InProcessStreamer:
         self.streamer = Streamer(
             settings,
             load_profile("demo"),
-            sink or FirehoseSink(settings.delivery_stream_name, firehose_client(settings)),
+            sink or parse_sink("firehose", settings),
             backoff=FAST_BACKOFF,
             display=False,
         )
@@ -267,7 +268,8 @@ def test_firehose_partial_failures_throttling_and_network_errors_lose_nothing(
     standin = x_standin(5_000)
     client = firehose_client(stack)
     faults = FirehoseFaults(client, refuse_every=7, throttle_every=4)
-    run = InProcessStreamer(FirehoseSink(stack.delivery_stream_name, client=client))
+    stream = StackNames(stack.stack_name).delivery_stream
+    run = InProcessStreamer(FirehoseSink(stream, client=client))
     run.received_everything(standin, timeout=60)
     wait_until(lambda: run.streamer.stats.sent == run.streamer.stats.received, 60, "delivery")
     run.stop()

@@ -26,12 +26,13 @@ from pyspark.sql import SparkSession
 
 from tests.conftest import SPARK_TEST_CONF
 from tests.unit.live.scorer_model import build_scorer_model
+from tweet_triage.cloud.plan import StackNames
 from tweet_triage.config import Settings, load_settings
+from tweet_triage.live.follow import follow_bucket
+from tweet_triage.live.store import TriageStore
 from tweet_triage.profile import load_profile
 from tweet_triage.stream.sinks import FirehoseSink, firehose_client
 from tweet_triage.stream.streamer import Streamer
-from tweet_triage.live.follow import follow_bucket
-from tweet_triage.live.store import TriageStore
 from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets
 from tweet_triage_local.xapi.server import StandIn, XStandInServer
 
@@ -68,7 +69,7 @@ def live(
     """Bucket and delivery stream on moto, the X stand-in, settings of the live half."""
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     boto3.client("firehose").create_delivery_stream(
-        DeliveryStreamName=local_aws.delivery_stream_name,
+        DeliveryStreamName=StackNames(local_aws.stack_name).delivery_stream,
         DeliveryStreamType="DirectPut",
         ExtendedS3DestinationConfiguration={
             "RoleARN": "arn:aws:iam::123456789012:role/firehose",
@@ -170,7 +171,7 @@ def test_every_kept_tweet_reaches_the_store_once_across_a_scorer_kill(
     streamer = Streamer(
         settings,
         load_profile("demo"),
-        FirehoseSink(settings.delivery_stream_name, firehose_client(settings)),
+        FirehoseSink(StackNames(settings.stack_name).delivery_stream, firehose_client(settings)),
         display=False,
     )
     streaming = threading.Thread(target=streamer.run, daemon=True)

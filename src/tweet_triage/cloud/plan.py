@@ -1,18 +1,78 @@
-"""The stack's resolved names, ARNs and tags: settings plus what only AWS knows (account id).
+"""The stack's resource names, ARNs and tags: settings plus what only AWS knows (account id).
 
-`preflight()` builds a `StackPlan` after checking every input; every ensure/delete function and
-the Ansible playbooks work from it, so names and ARNs are computed in exactly one place.
+`StackNames` derives every resource name from STACK_NAME and `bucket_name` the bucket's, so the
+streamer, the data sync and the stack agree. `preflight()` builds a `StackPlan` after checking
+every input; every ensure/delete function and the Ansible playbooks work from it, so names and
+ARNs are computed in exactly one place.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tweet_triage.config import Settings, SettingsError
+
 PROJECT_TAG = "tweet-triage"
 # Amazon Linux 2023, x86_64, default kernel: the public parameter AWS keeps current per region.
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+_BUCKET_RE = re.compile(
+    r"^(?!xn--)(?!.*\.\.)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+)
+
+
+@dataclass(frozen=True)
+class StackNames:
+    """The name of every resource of one stack, derived from its name (STACK_NAME)."""
+
+    stack: str
+
+    @property
+    def delivery_stream(self) -> str:
+        return f"{self.stack}-tweets"
+
+    @property
+    def firehose_role(self) -> str:
+        return f"{self.stack}-firehose"
+
+    @property
+    def log_group(self) -> str:
+        return f"/aws/kinesisfirehose/{self.delivery_stream}"
+
+    @property
+    def log_stream(self) -> str:
+        return "DestinationDelivery"
+
+    @property
+    def streamer(self) -> str:
+        """The streamer's instance, IAM role (and instance profile) and key pair."""
+        return f"{self.stack}-streamer"
+
+    @property
+    def streamer_security_group(self) -> str:
+        return f"{self.stack}-streamer-ssh"
+
+    @property
+    def triage(self) -> str:
+        """The triage host's instance and IAM role (and instance profile)."""
+        return f"{self.stack}-triage"
+
+    @property
+    def triage_security_group(self) -> str:
+        return f"{self.stack}-triage-ssh"
+
+
+def bucket_name(settings: Settings, account_id: str) -> str:
+    """S3_BUCKET, else `<stack>-<account id>-<region>`; refused unless S3 accepts the name."""
+    name = settings.s3_bucket or f"{settings.stack_name}-{account_id}-{settings.aws_region}"
+    if not _BUCKET_RE.fullmatch(name):
+        raise SettingsError(
+            f"S3_BUCKET={name!r} is not a valid S3 bucket name: 3-63 lowercase letters, "
+            "digits, '.' and '-', starting and ending with a letter or digit"
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -96,13 +156,14 @@ class StackPlan:
     @property
     def triage_host(self) -> Host:
         """Scorer, sync follower and inbox (playbooks/triage.yml): reads the raw prefix only."""
+        names = StackNames(self.stack)
         return Host(
             role="triage",
             kind_prefix="triage_",
-            instance_name=f"{self.stack}-triage",
+            instance_name=names.triage,
             instance_type=self.triage_instance_type,
-            security_group=f"{self.stack}-triage-ssh",
-            iam_role=f"{self.stack}-triage",
+            security_group=names.triage_security_group,
+            iam_role=names.triage,
         )
 
     def host(self, role: str) -> Host:

@@ -22,7 +22,7 @@ from botocore.exceptions import (
 )
 
 from tweet_triage.cloud.aws import Aws, CloudError, connect, error_code, error_message
-from tweet_triage.cloud.plan import StackPlan
+from tweet_triage.cloud.plan import StackNames, StackPlan, bucket_name
 from tweet_triage.config import Settings, SettingsError
 
 CHECKIP_URL = "https://checkip.amazonaws.com"
@@ -52,12 +52,13 @@ def preflight(
     operator_cidr = validated_operator_cidr(settings)
     key_path = private_key_path(settings)
     if settings.s3_bucket:
-        settings.bucket_name("")  # an explicit name is checked before any network call
+        bucket_name(settings, "")  # an explicit name is checked before any network call
     aws = aws or connect(settings)
     account_id, partition = _caller_identity(settings, aws)
-    bucket = settings.bucket_name(account_id)
+    bucket = bucket_name(settings, account_id)
     if operator_cidr is None and detect_operator_cidr:
         operator_cidr = LOCAL_OPERATOR_CIDR if settings.uses_local_aws else detect_public_cidr()
+    names = StackNames(settings.stack_name)
     return StackPlan(
         stack=settings.stack_name,
         region=aws.region,
@@ -66,19 +67,19 @@ def preflight(
         bucket=bucket,
         raw_prefix=settings.raw_prefix,
         error_prefix=settings.error_prefix,
-        delivery_stream=settings.delivery_stream_name,
-        firehose_role=settings.firehose_role_name,
-        streamer_role=settings.streamer_role_name,
-        log_group=settings.log_group_name,
-        log_stream=settings.log_stream_name,
+        delivery_stream=names.delivery_stream,
+        firehose_role=names.firehose_role,
+        streamer_role=names.streamer,
+        log_group=names.log_group,
+        log_stream=names.log_stream,
         log_retention_days=settings.log_retention_days,
         buffer_mib=settings.firehose_buffer_mib,
         buffer_seconds=settings.firehose_buffer_seconds,
         compression=settings.firehose_compression,
-        key_pair=settings.key_pair_name,
+        key_pair=names.streamer,
         key_path=key_path,
-        security_group=settings.security_group_name,
-        instance_name=settings.instance_name,
+        security_group=names.streamer_security_group,
+        instance_name=names.streamer,
         instance_type=settings.ec2_instance_type,
         operator_cidr=operator_cidr,
         triage_instance_type=settings.triage_instance_type,

@@ -21,6 +21,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from tweet_triage.cloud.plan import bucket_name
 from tweet_triage.config import Settings
 from tweet_triage.data.combine import GZIP_MAGIC
 from tweet_triage.data.errors import DataInputError
@@ -55,7 +56,7 @@ def _endpoint(settings: Settings) -> str:
 def raw_bucket_name(settings: Settings) -> str:
     """The stack's bucket (S3_BUCKET, or named from the account id as the stack names it)."""
     if settings.s3_bucket:
-        return settings.bucket_name("")
+        return bucket_name(settings, "")
     settings.require("aws_region")
     try:
         sts = boto3.client("sts", config=CLIENT_CONFIG, **settings.aws_client_kwargs())
@@ -72,7 +73,7 @@ def raw_bucket_name(settings: Settings) -> str:
             f"({exc}); check AWS_ENDPOINT_URL and the network (for the local stand-in: make -f "
             "Makefile-stream local-up), or set S3_BUCKET"
         ) from exc
-    return settings.bucket_name(account)
+    return bucket_name(settings, account)
 
 
 def local_path(dest: Path, key: str, prefix: str, gzipped: bool) -> Path:

@@ -17,6 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tweet_triage.cloud.aws import connect
+from tweet_triage.cloud.plan import StackNames
 from tweet_triage.config import Settings
 from tweet_triage.errors import TriageError
 from tweet_triage.stream.errors import TransientStreamError
@@ -208,7 +209,8 @@ class FileSink:
 def parse_sink(spec: str, settings: Settings) -> Sink:
     """`firehose` (the stack's delivery stream) or `file:PATH`."""
     if spec == "firehose":
-        return FirehoseSink(settings.delivery_stream_name, firehose_client(settings))
+        stream = StackNames(settings.stack_name).delivery_stream
+        return FirehoseSink(stream, firehose_client(settings))
     if spec.startswith("file:") and len(spec) > len("file:"):
         return FileSink(Path(spec.removeprefix("file:")).expanduser())
     raise SinkConfigError(f"--sink {spec!r}: use 'firehose' or 'file:PATH'")

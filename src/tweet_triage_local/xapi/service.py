@@ -16,8 +16,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tweet_triage.config import Settings, read_local_env, remove_local_env, write_local_env
+from tweet_triage.config import Settings
 from tweet_triage.process import Service
+from tweet_triage_local.settings_files import read_local_env, remove_local_env, write_local_env
 
 SERVICE_NAME = "xapi"
 

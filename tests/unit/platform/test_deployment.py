@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tweet_triage import config
+from tweet_triage import settings_sources
 from tweet_triage.config import PROJECT_ROOT, SettingsError, load_settings
 
 STAND_IN_ENDPOINT = "http://127.0.0.1:5999"
@@ -52,7 +52,7 @@ def dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.write_text(
         "AWS_REGION=eu-west-1\nAWS_ACCESS_KEY_ID=AKIAREALKEY\nX_API_BASE_URL=https://api.x.com\n"
     )
-    monkeypatch.setattr(config, "dotenv_files", lambda: [path])
+    monkeypatch.setattr(settings_sources, "dotenv_files", lambda: [path])
     return path
 
 

@@ -6,8 +6,8 @@ import os
 import stat
 from pathlib import Path
 
-from tweet_triage.config import write_local_env
 from tweet_triage.private_files import write_private
+from tweet_triage_local.settings_files import write_local_env
 
 
 def test_a_private_file_is_0600_whatever_the_umask(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from botocore.config import Config
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from tweet_triage.cloud.plan import StackNames
 from tweet_triage.config import Settings, load_settings
 from tweet_triage.process import free_port
 from tweet_triage.stream.errors import TransientStreamError
@@ -98,7 +99,8 @@ def test_file_sink_appends(tmp_path: Path) -> None:
 def test_parse_sink(tmp_path: Path, aws_env: None) -> None:
     settings = load_settings()
     assert isinstance(parse_sink(f"file:{tmp_path}/x", settings), FileSink)
-    assert parse_sink("firehose", settings).name == f"firehose:{settings.delivery_stream_name}"
+    stream = StackNames(settings.stack_name).delivery_stream
+    assert parse_sink("firehose", settings).name == f"firehose:{stream}"
     with pytest.raises(SinkConfigError, match="'firehose' or 'file:PATH'"):
         parse_sink("kinesis", settings)
 
