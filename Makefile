@@ -8,9 +8,10 @@ include common.mk
 
 install: $(STAMP) ## Create .venv and install the project with everything it needs
 
-lint: $(STAMP) ## ruff check and format check
+lint: $(STAMP) ## ruff check and format check; the layering contracts (.importlinter)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
 
 format: $(STAMP) ## ruff fix and format
 	$(BIN)/ruff check --fix src tests benchmarks

@@ -34,9 +34,17 @@ class ReplayCorpus:
             for t in ordered
         ]
         self._rules_json: dict[tuple[str, ...], bytes] = {}
+        self._index = {tweet_id: index for index, tweet_id in enumerate(self.ids)}
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def tweet(self, tweet_id: str) -> dict[str, Any] | None:
+        """One corpus tweet with all its fields (`GET /2/tweets/:id`), or None."""
+        index = self._index.get(tweet_id)
+        if index is None:
+            return None
+        return json.loads(b"{" + b",".join(self._fragments[index].values()) + b"}")
 
     def resolve_start(self, start: str | int) -> int:
         """An index into the replay order, or the first tweet created at/after a time."""

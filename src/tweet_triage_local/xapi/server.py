@@ -6,8 +6,12 @@
 - `GET|POST /2/tweets/search/stream/rules`: add (with tag), delete by ids or values, dry_run,
   X's `meta` with `sent` and `summary`, DuplicateRule / invalid-rule errors.
 - Bearer auth against one token; X's 401, 400 (invalid request), 409 (no rules) bodies.
+- X's write side (write_http.py): OAuth 2.0 with PKCE (`/2/oauth2/authorize|token|revoke`),
+  `POST /2/tweets` (user context only), `GET /2/tweets/:id`, `GET /2/users/me`.
 - Controls: `GET /_standin/stats` (counters and every id sent, so a test can compare what was
-  sent with what arrived), `POST /_standin/faults`, `POST /_standin/replay`.
+  sent with what arrived), `POST /_standin/faults`, `POST /_standin/replay`, `GET
+  /_standin/posts` (every post made), `POST /_standin/posting` (posting faults), `POST
+  /_standin/oauth` (expire or revoke the tokens issued).
 
 This module validates requests and shapes responses only; the behaviour is `StandIn`'s
 (standin.py), composed of the replay corpus, the rule store, admission, faults and state.
@@ -30,6 +34,14 @@ from urllib.parse import parse_qs, urlsplit
 from tweet_triage_local.xapi import problems
 from tweet_triage_local.xapi.standin import StandIn
 from tweet_triage_local.xapi.state import StandInError
+from tweet_triage_local.xapi.write_http import (
+    AUTHORIZE_PATH,
+    ME_PATH,
+    REVOKE_PATH,
+    TOKEN_PATH,
+    TWEETS_PATH,
+    WriteRoutes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +107,7 @@ def _stream_fields(query: dict[str, list[str]]) -> frozenset[str] | dict[str, An
     return frozenset(requested | set(problems.DEFAULT_TWEET_FIELDS))
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(WriteRoutes, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 60  # seconds: an idle keep-alive connection, or a client not reading its stream
     server: _HTTPServer
@@ -114,6 +126,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _send_text(self, status: int, content_type: str, text: str, **headers: str) -> None:
+        payload = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for key, value in headers.items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(payload)
@@ -139,6 +161,21 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
         query = parse_qs(parts.query, keep_blank_values=True)
+        # X's write side authenticates per route: the browser, the OAuth client, the user.
+        own_auth: dict[tuple[str, str], Callable[[dict[str, list[str]]], None]] = {
+            ("GET", AUTHORIZE_PATH): self._authorize_page,
+            ("POST", AUTHORIZE_PATH): self._authorize_decision,
+            ("POST", TOKEN_PATH): self._token,
+            ("POST", REVOKE_PATH): self._revoke,
+            ("POST", TWEETS_PATH): self._create_post,
+            ("GET", ME_PATH): self._me,
+        }
+        if (method, path) in own_auth:
+            own_auth[(method, path)](query)
+            return
+        if method == "GET" and path.startswith(TWEETS_PATH + "/") and path.count("/") == 3:
+            self._get_post(path.rsplit("/", 1)[1])
+            return
         if not self.standin.authorised(self.headers.get("Authorization")):
             with self.standin.lock:
                 self.standin.stats.refuse("unauthorized")
@@ -154,6 +191,9 @@ class _Handler(BaseHTTPRequestHandler):
             ("GET", "/_standin/stats"): self._get_stats,
             ("POST", "/_standin/faults"): self._post_faults,
             ("POST", "/_standin/replay"): self._post_replay,
+            ("GET", "/_standin/posts"): self._get_posts,
+            ("POST", "/_standin/posting"): self._post_posting,
+            ("POST", "/_standin/oauth"): self._post_oauth_control,
         }
         handler = routes.get((method, path))
         if handler is None:

@@ -24,6 +24,8 @@ from typing import Any
 from tweet_triage_local.xapi.admission import Admission, Connection
 from tweet_triage_local.xapi.auth import bearer_matches
 from tweet_triage_local.xapi.faults import FaultPlan, Faults
+from tweet_triage_local.xapi.oauth import Account, AuthorizationServer, OAuthClient
+from tweet_triage_local.xapi.posts import PostBook
 from tweet_triage_local.xapi.replay import ReplayCorpus
 from tweet_triage_local.xapi.rulestore import RuleStore, StoredRule
 from tweet_triage_local.xapi.state import StandInError, StateFiles, Stats
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 BATCH = 2000  # corpus tweets scanned per write when replaying as fast as possible
 MALFORMED_LINE = b'{"data":{"id":"0","text":"this line was cut off by the stand-in'
 POSITION_FILE = "xapi-position.json"
+DEFAULT_CLIENT_ID = "tweet-triage-local"
 
 
 class StandIn:
@@ -48,6 +51,8 @@ class StandIn:
         state_dir: Path | None = None,
         keepalive_seconds: float = 10.0,
         faults: Mapping[str, Any] | None = None,
+        oauth_client: OAuthClient | None = None,
+        account: Account | None = None,
     ) -> None:
         if not token:
             raise StandInError("the stand-in needs a bearer token: set X_BEARER_TOKEN")
@@ -69,6 +74,10 @@ class StandIn:
         self.rule_store = RuleStore(self.files)
         self.admission = Admission()
         self.position = self._initial_position(start)
+        self.oauth = AuthorizationServer(
+            oauth_client or OAuthClient(DEFAULT_CLIENT_ID), self.files, account=account
+        )
+        self.posts = PostBook(self.files, self.corpus.tweet)
 
     @property
     def rules(self) -> dict[str, StoredRule]:
