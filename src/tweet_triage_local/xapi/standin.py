@@ -8,7 +8,8 @@ fast as possible), from `start`. The position is kept in memory and in `<state d
 position.json`, so a reconnecting client (or a restarted stand-in) continues where the last
 connection stopped; X itself would lose the tweets of the gap unless the client asks for
 backfill. When the corpus is exhausted the connection stays open with keep-alives, as X's does
-when nothing matches.
+when nothing matches; a stand-in started again after that replays from the start (a restart
+that resumed at the end would stream nothing, silently).
 """
 
 from __future__ import annotations
@@ -100,8 +101,13 @@ class StandIn:
         saved = self.files.read(POSITION_FILE)
         if saved and saved.get("corpus_size") == len(self.ids):
             position = saved.get("position")
-            if isinstance(position, int) and 0 <= position <= len(self.ids):
+            if isinstance(position, int) and 0 <= position < len(self.ids):
                 return position
+            if position == len(self.ids):
+                log.warning(
+                    "the last replay reached the end of the corpus: replaying from the start "
+                    "(choose another point with --start INDEX|TIME)"
+                )
         return 0
 
     def set_replay(self, changes: Mapping[str, Any]) -> None:

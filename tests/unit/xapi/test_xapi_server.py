@@ -241,6 +241,17 @@ def test_keep_alive_when_nothing_matches_and_after_the_end(server: XStandInServe
     assert stats(server)["exhausted"] is True
 
 
+def test_a_stand_in_started_after_the_end_replays_from_the_start(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    finished = StandIn(CORPUS, token=TOKEN, state_dir=state, start=len(CORPUS))
+    finished.save_position()
+    resumed_midway = StandIn(CORPUS, token=TOKEN, state_dir=state, start=5)
+    resumed_midway.save_position()
+    assert StandIn(CORPUS, token=TOKEN, state_dir=state).position == 5
+    finished.save_position()
+    assert StandIn(CORPUS, token=TOKEN, state_dir=state).position == 0
+
+
 def test_second_connection_gets_too_many_connections(server: XStandInServer) -> None:
     add_webb_rule(server)
     with open_stream(server) as first:
