@@ -234,3 +234,48 @@ def test_score_with_a_real_model_folder(
     assert [r["needs_support"] for r in results] == [p >= 0.5 for p in expected]
     assert {r["model_version"] for r in results} == {provider.version}
     assert provider.version.startswith("sha256:")
+
+
+def test_metrics_export_the_learning_loop_through_the_registry(
+    store: TriageStore, alice, scorer: KeywordScorer, api_token: str, tmp_path
+) -> None:
+    import json
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tweet_triage.live.web.app import InboxConfig, create_app
+
+    state = tmp_path / "state" / "triage" / "loop.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(
+        json.dumps(
+            {
+                "history": [{"version": "7", "since": "2026-01-01T00:00:00+00:00", "why": "x"}],
+                "labels_at_last_retrain": 0,
+                "last_retrain": {"at": "2026-01-02T00:00:00+00:00", "decision": "promoted"},
+            }
+        )
+    )
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "trends.json").write_text(json.dumps({"drift": {"passed": True, "checks": []}}))
+    store.upsert_scored([scored(1, 0.9), scored(2, 0.8)])
+    store.decide("1", alice.id, "handled")
+    model = ModelProvider(resolve=lambda: ("7", None), load=lambda _source: scorer)
+    config = InboxConfig(state_dir=tmp_path / "state", reports_dir=reports)
+    with TestClient(create_app(store, model, config)) as client:
+        client.headers["Authorization"] = f"Bearer {api_token}"
+        client.post("/api/score", json={"texts": ["a"]})  # the API loads champion 7
+        text = client.get("/metrics").text
+    gauges = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.type == "gauge"
+        for sample in family.samples
+    }
+    assert gauges["triage_loop_champion_version"] == 7
+    assert gauges["triage_loop_champion_age_seconds"] > 0
+    assert gauges["triage_loop_labels_since_retrain"] == 1
+    assert gauges["triage_loop_last_retrain_promoted"] == 1
+    assert gauges["triage_drift_passed"] == 1
+    assert text.count("# TYPE triage_loop_champion_version gauge") == 1

@@ -1,14 +1,16 @@
-"""Prometheus metrics of the inbox: store counts read at scrape time, latencies as histograms.
+"""Prometheus metrics of the inbox, every one registered in the app's own registry.
 
 `triage_scored_tweets_total`, `triage_flagged_tweets_total` and `triage_queue_size` come from
-the store when scraped, so they count what the streaming scorer wrote too. Decision latency
-(arrival to decision) and scoring latency (`POST /api/score`) are observed as they happen in
-this process. Each app has its own registry (no global state between apps or tests).
+the store when scraped, so they count what the streaming scorer wrote too; the learning loop's
+figures (`triage_loop_*`, `triage_drift_passed`) are read from its state when scraped.
+Decision latency (arrival to decision) and scoring latency (`POST /api/score`) are observed
+as they happen in this process. Each app has its own registry (no global state between apps
+or tests).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -25,13 +27,17 @@ from prometheus_client.registry import Collector
 from tweet_triage.live.store import TriageStore, UnknownTweetError
 
 if TYPE_CHECKING:
+    from tweet_triage.live.web.loop import LoopState
     from tweet_triage.live.web.scoring import ModelProvider
 
 DECISION_BUCKETS = (30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400, 259200)
 SCORE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+DRIFT_GAUGE = {"pass": 1, "fail": 0}
 
 
 class _StoreCollector(Collector):
+    """The store's counts and the API model's figures, read at scrape time."""
+
     def __init__(self, store: TriageStore, model: ModelProvider) -> None:
         self.store = store
         self.model = model
@@ -62,10 +68,58 @@ class _StoreCollector(Collector):
         yield info
 
 
+class _LoopCollector(Collector):
+    """The learning loop's figures: champion, its age, labels since the last retrain, the
+    last retrain's outcome and the drift check (-1 where unknown)."""
+
+    def __init__(self, read: Callable[[], LoopState]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        state = self.read()
+        status = state.status
+        champion = status.champion if status else None
+        age = status.champion_age_seconds if status else None
+        yield _gauge(
+            "triage_loop_champion_version",
+            "The champion model version (numeric; -1 unknown).",
+            int(champion) if champion and champion.isdigit() else -1,
+        )
+        yield _gauge(
+            "triage_loop_champion_age_seconds",
+            "Seconds since the champion took over (-1 unknown).",
+            round(age) if age is not None else -1,
+        )
+        yield _gauge(
+            "triage_loop_labels_since_retrain",
+            "Tweets decided since the last retrain.",
+            (status.labels_since_retrain or 0) if status else 0,
+        )
+        yield _gauge(
+            "triage_loop_last_retrain_promoted",
+            "1 promoted, 0 kept the champion, -1 none yet.",
+            status.last_retrain.promoted if status and status.last_retrain else -1,
+        )
+        yield _gauge(
+            "triage_drift_passed",
+            "1 the last drift check passed, 0 failed, -1 unknown.",
+            DRIFT_GAUGE.get(state.drift["state"], -1),
+        )
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
 class InboxMetrics:
-    def __init__(self, store: TriageStore, model: ModelProvider) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+    """The app's registry: the scrape-time collectors and what this process observes."""
+
+    def __init__(
+        self, store: TriageStore, model: ModelProvider, loop: Callable[[], LoopState]
+    ) -> None:
+        self.registry = CollectorRegistry()
         self.registry.register(_StoreCollector(store, model))
+        self.registry.register(_LoopCollector(loop))
         self.decision_latency = Histogram(
             "triage_decision_latency_seconds",
             "Seconds from a tweet's arrival to a decision on it.",

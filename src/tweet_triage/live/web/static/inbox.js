@@ -33,8 +33,8 @@
     });
     if (response.redirected || response.status === 401) { window.location.reload(); return; }
     if (!response.ok) { say(`decision not saved (HTTP ${response.status})`); return; }
-    const labels = { handled: "handled", not_for_us: "not for us", needed_us: "needed us" };
-    say(`${labels[decision]}: tweet ${item.dataset.id}`);
+    const { display } = await response.json();
+    say(`${display}: tweet ${item.dataset.id}`);
     if (live && live.dataset.removeDecided) {
       const next = item.nextElementSibling || item.previousElementSibling;
       item.remove();
@@ -44,7 +44,7 @@
     } else {
       const actions = item.querySelector(".actions");
       actions.replaceChildren(Object.assign(document.createElement("span"), {
-        className: `decision ${decision}`, textContent: labels[decision],
+        className: `decision ${decision}`, textContent: display,
       }));
     }
   }

@@ -2,23 +2,24 @@
 
 `y` needs support, `n` not, `s` skip, `z` undo the last answer. Answers are inbox decisions
 (`needed_us` or `not_for_us`, with who and when), so `label` and `retrain` read them like any
-other. A share of the tweets shown (TRIAGE_LABEL_RANDOM_SHARE, default 20%) is drawn at random
-from the evaluation pool, kept apart for unbiased comparison (see `triage.active`).
+other. A share of the tweets shown (`live.active.DEFAULT_RANDOM_SHARE`) is drawn at random
+from the evaluation pool, kept apart for unbiased comparison (see `live.active`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from tweet_triage.live.active import DEFAULT_RANDOM_SHARE, next_from_store
-from tweet_triage.live.store import UnknownTweetError
-from tweet_triage.live.web.app import CsrfSessionDep, InboxDep, SessionDep, _render
+from tweet_triage.data.decisions import Decision
+from tweet_triage.live.active import next_from_store
+from tweet_triage.live.web.deciding import record_decision
+from tweet_triage.live.web.deps import CsrfSessionDep, InboxDep, SessionDep, render
 
 router = APIRouter()
-ANSWERS = {"yes": "needed_us", "no": "not_for_us"}
+ANSWERS = {"yes": Decision.NEEDED_US, "no": Decision.NOT_FOR_US}
 MAX_SKIPS = 50
 
 
@@ -40,10 +41,9 @@ def label_page(
     request: Request, session: SessionDep, box: InboxDep, skip: str = "", last: str = ""
 ) -> Response:
     skips = _skips(skip)
-    share = getattr(box.config, "label_random_share", DEFAULT_RANDOM_SHARE)
-    found = next_from_store(box.store, random_share=share, skip=set(skips))
+    found = next_from_store(box.store, skip=set(skips))
     tweet, pool = found if found else (None, None)
-    return _render(
+    return render(
         request,
         "label.html",
         {
@@ -65,19 +65,13 @@ def label_answer(
     session: CsrfSessionDep,
     box: InboxDep,
     tweet_id: Annotated[str, Form(max_length=32)],
-    answer: Annotated[str, Form()],
+    answer: Annotated[Literal["yes", "no", "skip"], Form()],
     skip: Annotated[str, Form()] = "",
 ) -> Response:
     skips = _skips(skip)
     if answer == "skip":
         return RedirectResponse(_url([*skips, tweet_id], None), status_code=303)
-    if answer not in ANSWERS:
-        raise HTTPException(422, f"answer must be one of yes, no, skip; got {answer!r}")
-    try:
-        recorded = box.store.decide(tweet_id, session.user.id, ANSWERS[answer])
-    except UnknownTweetError as exc:
-        raise HTTPException(404, str(exc)) from exc
-    box.metrics.decided(box.store, tweet_id, recorded.decided_at)
+    record_decision(box, tweet_id, session.user, ANSWERS[answer])
     return RedirectResponse(_url(skips, tweet_id), status_code=303)
 
 

@@ -1,0 +1,192 @@
+"""What every route of the inbox depends on: its settings and store, who is asking, rendering.
+
+Authentication, one FastAPI dependency per kind of caller:
+- pages: a session cookie (HttpOnly, SameSite=Lax, Secure behind TLS) naming a server-side
+  session; without one a page redirects to /login (`LoginRequired`). Every form carries the
+  session's CSRF token, checked before anything changes: 403.
+- /api/*: `Authorization: Bearer <token>` only (never the cookie, so no cross-site request
+  can use a logged-in browser); without a valid token: 401.
+- /metrics: a bearer token or a session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.templating import Jinja2Templates
+
+from tweet_triage.live.store import SessionView, TriageStore, UserView, utc_now
+from tweet_triage.live.web.loop import LoopState
+from tweet_triage.live.web.metrics import InboxMetrics
+from tweet_triage.live.web.scoring import ModelProvider
+from tweet_triage.live.web.security import LoginThrottle, same_secret, token_digest
+
+if TYPE_CHECKING:
+    from tweet_triage.config import Settings
+
+WEB_DIR = Path(__file__).resolve().parent
+SESSION_COOKIE = "tt_session"
+WINDOWS = {"1h": 1, "6h": 6, "24h": 24, "7d": 24 * 7, "30d": 24 * 30, "all": None}
+Window = Literal["1h", "6h", "24h", "7d", "30d", "all"]
+Order = Literal["likely", "newest"]
+
+
+@dataclass
+class InboxConfig:
+    """What the app needs from the settings (kept small so tests can build one directly)."""
+
+    secure_cookies: bool | None = None
+    session_hours: float = 12.0
+    login_attempts: int = 5
+    login_window_seconds: float = 300.0
+    score_max_texts: int = 256
+    refresh_seconds: float = 5.0
+    reports_dir: Path | None = None
+    state_dir: Path | None = None  # the closed loop's state (triage/loop.json)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> InboxConfig:
+        return cls(
+            secure_cookies=settings.triage_secure_cookies,
+            session_hours=settings.triage_session_hours,
+            login_attempts=settings.triage_login_attempts,
+            login_window_seconds=settings.triage_login_window_seconds,
+            score_max_texts=settings.triage_score_max_texts,
+            refresh_seconds=settings.triage_refresh_seconds,
+            reports_dir=settings.reports_dir,
+            state_dir=settings.state_dir,
+        )
+
+
+@dataclass
+class Inbox:
+    """Everything the routes share, kept on `app.state.inbox`."""
+
+    store: TriageStore
+    model: ModelProvider
+    config: InboxConfig
+    throttle: LoginThrottle
+    metrics: InboxMetrics
+    templates: Jinja2Templates
+    read_loop: Callable[[], LoopState]  # the learning loop's state, read when shown
+    assets: dict[str, str] = field(default_factory=dict)
+
+
+class LoginRequired(Exception):
+    """A page was asked for without a live session: the app answers with the login page."""
+
+
+def get_inbox(request: Request) -> Inbox:
+    return request.app.state.inbox
+
+
+def get_store(request: Request) -> TriageStore:
+    return get_inbox(request).store
+
+
+InboxDep = Annotated[Inbox, Depends(get_inbox)]
+StoreDep = Annotated[TriageStore, Depends(get_store)]
+
+
+def current_session(request: Request, store: StoreDep) -> SessionView:
+    """The logged-in browser session, else a redirect to the login page."""
+    token = request.cookies.get(SESSION_COOKIE)
+    found = store.session_for(token_digest(token)) if token else None
+    if found is None:
+        raise LoginRequired
+    request.state.user = found.user
+    return found
+
+
+SessionDep = Annotated[SessionView, Depends(current_session)]
+
+
+def checked_csrf(
+    session: SessionDep, csrf_token: Annotated[str | None, Form()] = None
+) -> SessionView:
+    """The session, once the form's CSRF token matches it (403 otherwise)."""
+    if not same_secret(csrf_token, session.csrf_token):
+        raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+    return session
+
+
+CsrfSessionDep = Annotated[SessionView, Depends(checked_csrf)]
+bearer = HTTPBearer(auto_error=False)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def api_user(store: StoreDep, credentials: BearerDep) -> UserView:
+    """The user of the request's API token (401 without a valid one)."""
+    user = store.user_for_token(token_digest(credentials.credentials)) if credentials else None
+    if user is None:
+        raise HTTPException(
+            401,
+            "an API token is required: Authorization: Bearer <token> "
+            "(create one with `tweet-triage triage tokens create USER`)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user
+
+
+ApiUserDep = Annotated[UserView, Depends(api_user)]
+
+
+def any_user(request: Request, store: StoreDep, credentials: BearerDep) -> UserView:
+    """An API token's user, else a session's (for /metrics, scraped or looked at)."""
+    if credentials is not None:
+        return api_user(store, credentials)
+    token = request.cookies.get(SESSION_COOKIE)
+    found = store.session_for(token_digest(token)) if token else None
+    if found is None:
+        raise HTTPException(401, "log in or send an API token", {"WWW-Authenticate": "Bearer"})
+    return found.user
+
+
+AnyUserDep = Annotated[UserView, Depends(any_user)]
+
+
+def window_start(window: str) -> datetime | None:
+    """When a named window (`WINDOWS`) starts; None for any time."""
+    hours = WINDOWS.get(window)
+    return None if hours is None else utc_now() - timedelta(hours=hours)
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    """A page of the inbox: the template with the page's nonce, assets and user."""
+    box = get_inbox(request)
+    return box.templates.TemplateResponse(
+        request,
+        template,
+        {
+            "nonce": request.state.nonce,
+            "css": box.assets["inbox.css"],
+            "js": box.assets["inbox.js"],
+            "user": getattr(request.state, "user", None),
+            "refresh_ms": int(box.config.refresh_seconds * 1000),
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def is_secure(request: Request, config: InboxConfig) -> bool:
+    """Whether cookies get the Secure flag: the setting, else whether the request came by TLS."""
+    if config.secure_cookies is not None:
+        return config.secure_cookies
+    return request.url.scheme == "https"
+
+
+def safe_next(target: str | None) -> str:
+    """Only paths on this site: never `//host` or a full URL (open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target

@@ -1,0 +1,1 @@
+"""The inbox's routes, one module per concern; `web.app.create_app` assembles them."""

@@ -1,0 +1,84 @@
+"""The JSON API for scripts (bearer token only): score texts, read the queue, decide."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
+
+from tweet_triage.data.decisions import Decision
+from tweet_triage.live.web.deciding import decision_json, record_decision
+from tweet_triage.live.web.deps import ApiUserDep, InboxDep, Order, StoreDep
+from tweet_triage.live.web.scoring import ModelUnavailableError
+
+router = APIRouter(prefix="/api")
+MAX_TEXT_CHARS = 10_000
+TweetText = Annotated[StrictStr, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS)]
+
+
+class ScoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    texts: list[TweetText] = Field(min_length=1)
+
+
+class DecisionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=32)]
+    decision: Decision
+
+
+def _invalid(loc: tuple[str | int, ...], message: str, kind: str) -> RequestValidationError:
+    return RequestValidationError([{"type": kind, "loc": loc, "msg": message, "input": None}])
+
+
+@router.post("/score")
+def score(body: ScoreRequest, user: ApiUserDep, box: InboxDep) -> Response:
+    cap = box.config.score_max_texts
+    if len(body.texts) > cap:
+        raise _invalid(
+            ("body", "texts"), f"at most {cap} texts per request, got {len(body.texts)}", "too_long"
+        )
+    for i, text in enumerate(body.texts):
+        if not text.strip():
+            raise _invalid(("body", "texts", i), "text is blank", "string_too_short")
+    started = time.perf_counter()
+    try:
+        scores = box.model.score(body.texts)
+    except ModelUnavailableError as exc:
+        return JSONResponse(
+            {"detail": f"no model to score with: {exc}. Train one first (make train)."}, 503
+        )
+    box.metrics.scored_request(len(body.texts), time.perf_counter() - started)
+    return JSONResponse(
+        [
+            {
+                "p_needs_support": round(p, 6),
+                "needs_support": p >= scores.threshold,
+                "model_version": scores.version,
+            }
+            for p in scores.probabilities
+        ]
+    )
+
+
+@router.get("/queue")
+def api_queue(
+    user: ApiUserDep,
+    store: StoreDep,
+    order: Order = "likely",
+    tag: str | None = None,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    return [t.as_json() for t in store.queue(order=order, tag=tag, since=since, limit=limit)]
+
+
+@router.post("/decisions")
+def api_decide(body: DecisionRequest, user: ApiUserDep, box: InboxDep) -> Response:
+    recorded = record_decision(box, body.id, user, body.decision)
+    return JSONResponse(decision_json(recorded), 201)

@@ -1,0 +1,118 @@
+"""The team's pages over the tweets: the open queue (and its live fragment), all tweets, and
+the decision form both post to."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from tweet_triage.data.decisions import Decision
+from tweet_triage.live.store import TriageStore
+from tweet_triage.live.web.deciding import decision_json, record_decision
+from tweet_triage.live.web.deps import (
+    WINDOWS,
+    CsrfSessionDep,
+    InboxDep,
+    Order,
+    SessionDep,
+    StoreDep,
+    Window,
+    render,
+    safe_next,
+    window_start,
+)
+
+router = APIRouter()
+
+
+def _queue_context(
+    store: TriageStore, order: Order, tag: str | None, window: str, limit: int = 100
+) -> dict[str, Any]:
+    tweets = store.queue(order=order, tag=tag or None, since=window_start(window), limit=limit)
+    return {"tweets": tweets, "queue_size": store.queue_size(), "shown": len(tweets)}
+
+
+@router.get("/", response_class=HTMLResponse)
+def queue_page(
+    request: Request,
+    session: SessionDep,
+    store: StoreDep,
+    order: Order = "likely",
+    tag: str = "",
+    window: Window = "all",
+) -> Response:
+    return render(
+        request,
+        "queue.html",
+        {
+            "csrf_token": session.csrf_token,
+            "order": order,
+            "tag": tag,
+            "window": window,
+            "windows": list(WINDOWS),
+            "tags": store.rule_tags(),
+            "fragment_url": "/fragments/queue?"
+            + urlencode({"order": order, "tag": tag, "window": window}),
+            **_queue_context(store, order, tag, window),
+        },
+    )
+
+
+@router.get("/fragments/queue", response_class=HTMLResponse)
+def queue_fragment(
+    request: Request,
+    session: SessionDep,
+    store: StoreDep,
+    order: Order = "likely",
+    tag: str = "",
+    window: Window = "all",
+) -> Response:
+    return render(
+        request,
+        "_queue_rows.html",
+        {"csrf_token": session.csrf_token, **_queue_context(store, order, tag, window)},
+    )
+
+
+@router.get("/tweets", response_class=HTMLResponse)
+def tweets_page(
+    request: Request,
+    session: SessionDep,
+    store: StoreDep,
+    flagged: Literal["all", "yes", "no"] = "all",
+    tag: str = "",
+    window: Window = "24h",
+) -> Response:
+    flag = {"all": None, "yes": True, "no": False}[flagged]
+    tweets = store.tweets(flagged=flag, tag=tag or None, since=window_start(window), limit=300)
+    return render(
+        request,
+        "tweets.html",
+        {
+            "csrf_token": session.csrf_token,
+            "tweets": tweets,
+            "flagged": flagged,
+            "tag": tag,
+            "window": window,
+            "windows": list(WINDOWS),
+            "tags": store.rule_tags(),
+        },
+    )
+
+
+@router.post("/decisions")
+def decide_from_form(
+    request: Request,
+    session: CsrfSessionDep,
+    box: InboxDep,
+    tweet_id: Annotated[str, Form(max_length=32)],
+    decision: Annotated[Decision, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    recorded = record_decision(box, tweet_id, session.user, decision)
+    if request.headers.get("accept", "").startswith("application/json"):
+        return JSONResponse(decision_json(recorded))
+    return RedirectResponse(safe_next(next), status_code=303)
