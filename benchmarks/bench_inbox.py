@@ -225,9 +225,9 @@ def _load(
 
 def run() -> dict[str, Any]:
     from tweet_triage.config import load_settings
+    from tweet_triage.hosts.processes import free_port
     from tweet_triage.live.store import TriageStore
     from tweet_triage.live.web.security import hash_password, new_api_token, token_digest
-    from tweet_triage.process import free_port
 
     settings = load_settings()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -98,7 +98,7 @@ def _ids_in_s3() -> list[str]:
 def run() -> dict[str, Any]:
     from tests.integration.test_streamer_reliability import FirehoseProxy
     from tweet_triage.config import load_settings
-    from tweet_triage.process import Service, free_port
+    from tweet_triage.hosts.processes import Service, free_port
     from tweet_triage.stream.streamer import stop_budget_seconds
     from tweet_triage_local.aws import start_local_aws, stop_local_aws
 

@@ -242,7 +242,7 @@ def _run_reader_only(standin: StandInControl, base_url: str) -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    from tweet_triage.process import Service, free_port
+    from tweet_triage.hosts.processes import Service, free_port
     from tweet_triage.profile import load_profile
     from tweet_triage_local.aws import start_local_aws, stop_local_aws
     from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets

@@ -73,8 +73,9 @@ def bench_model(folder: Path) -> tuple[Path, str]:
 
     Not the registry's champion: a development registry may hold the tests' tiny models.
     """
-    from tweet_triage.config import load_settings
     from tweet_triage.model.bundle import SENTIMENT_LABELS, ModelMeta, default_backbone
+
+    from tweet_triage.config import load_settings
 
     settings = load_settings()
     if (settings.model_dir / "triage.json").is_file():
@@ -485,11 +486,11 @@ def plot_backlog(rates: list[dict[str, Any]], path: Path, title: str) -> None:
 
 
 def run() -> dict[str, Any]:
-    from tweet_triage.process import free_port
+    import yaml
+
+    from tweet_triage.hosts.processes import free_port
     from tweet_triage_local.aws import start_local_aws, stop_local_aws
     from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets
-
-    import yaml
 
     label = os.environ.get("TRIAGE_BENCH_LABEL", "after")
     corpus = [t for t in load_tweets(BUNDLED_TWEETS) if t.get("text")]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tweet_triage.config import Settings, load_settings
-from tweet_triage.process import free_port
+from tweet_triage.hosts.processes import free_port
 from tweet_triage_local.aws import local_aws_settings, start_local_aws, stop_local_aws
 from tweet_triage_local.postgres import PostgresServer, remove_postgres, start_postgres
 

@@ -18,11 +18,12 @@ from tweet_triage.cloud.cli import app as aws_app
 from tweet_triage.config import env_name, load_settings, setting_origins
 from tweet_triage.data.cli import register as register_data
 from tweet_triage.errors import TriageError
+from tweet_triage.hosts.cli import app as host_app
+from tweet_triage.live.cli import app as triage_app
+from tweet_triage.live.loop_cli import register as register_loop
 from tweet_triage.logs import redact_text, set_default_level
 from tweet_triage.model.cli import register as register_model
 from tweet_triage.stream.cli import app as stream_app
-from tweet_triage.live.cli import app as triage_app
-from tweet_triage.live.loop_cli import register as register_loop
 
 
 class _RootGroup(TyperGroup):
@@ -49,6 +50,7 @@ SERVICE_COMMANDS: dict[str, dict[str, tuple[str, ...]]] = {
     "aws": {"": ("aws",)},
     "sync": {"": ("aws",)},
     "stream": {"run": ("xapi",), "rules": ("xapi",), "": ()},
+    "host": {"": ()},
     "triage": {"": ()},
 }
 HELP_FLAGS = ("-h", "--help")
@@ -95,6 +97,9 @@ def root(
 
 app.add_typer(aws_app, name="aws", help="Stage 1: create, inspect, destroy the AWS stack.")
 app.add_typer(stream_app, name="stream", help="Stage 2: X filtered stream -> Firehose -> S3.")
+app.add_typer(
+    host_app, name="host", help="Hosts: their wheels and settings, services without systemd."
+)
 register_data(app)
 register_model(app)
 app.add_typer(triage_app, name="triage", help="Live triage: the store and the web inbox.")

@@ -6,7 +6,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from tweet_triage.process import Service
+from tweet_triage.hosts.processes import Service
 from tweet_triage_local.settings_files import read_local_env, remove_local_env, write_local_env
 
 

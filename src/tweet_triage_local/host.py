@@ -29,9 +29,10 @@ import yaml
 
 from tweet_triage.config import PROJECT_ROOT
 from tweet_triage.errors import TriageError
+from tweet_triage.hosts.cli import app as host_app
+from tweet_triage.hosts.processes import Service, free_port, port_answers
+from tweet_triage.hosts.supervisor import stop_service, supervised
 from tweet_triage.private_files import write_private
-from tweet_triage.process import Service, free_port, port_answers
-from tweet_triage.stream.supervisor import SupervisorFiles, stop_service
 from tweet_triage_local.apt import apt_install
 from tweet_triage_local.settings_files import remove_local_env, write_local_env
 
@@ -325,7 +326,7 @@ def local_streamer_pid_file(state_dir: Path) -> Path:
 
 def stop_local_streamer(state_dir: Path, timeout: float = 180.0) -> str:
     """Stop a streamer the playbooks started on the local host (SIGTERM, wait for its flush)."""
-    files = SupervisorFiles(local_streamer_pid_file(state_dir))
+    files = supervised(local_streamer_pid_file(state_dir))
     try:
         return stop_service(files, timeout)[1]
     except PermissionError as exc:
@@ -345,7 +346,7 @@ def stop_local_triage(state_dir: Path, timeout: float = 180.0) -> str:
     stopped = []
     for pid_file in sorted(local_triage_run_dir(state_dir).glob("*.pid")):
         try:
-            was_running, _ = stop_service(SupervisorFiles(pid_file), timeout)
+            was_running, _ = stop_service(supervised(pid_file), timeout)
         except PermissionError as exc:
             raise HostError(
                 f"cannot signal {pid_file.stem} on the local host ({exc}); stop it with "

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.live.conftest import PASSWORD, scored
-from tweet_triage.process import free_port, port_answers
+from tweet_triage.hosts.processes import free_port, port_answers
 from tweet_triage.live.store import TriageStore, utc_now
 from tweet_triage.live.web.security import hash_password
 

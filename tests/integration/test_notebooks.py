@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import SPARK_TEST_CONF
 from tweet_triage.config import load_settings
-from tweet_triage.process import free_port
+from tweet_triage.hosts.processes import free_port
 from tweet_triage_local.notebooks import RUN_ORDER, run_notebooks
 
 # Eight notebooks with Spark and a tiny training run: beyond the suite's 15-minute default

@@ -29,9 +29,9 @@ import boto3
 import pytest
 
 from tweet_triage.config import PROJECT_ROOT
-from tweet_triage.process import free_port, pid_alive
+from tweet_triage.hosts.processes import free_port, pid_alive
+from tweet_triage.hosts.supervisor import state_file, supervised
 from tweet_triage.stream.stats import read_stats_file
-from tweet_triage.stream.supervisor import SupervisorFiles
 from tweet_triage_local.host import (
     HostError,
     HostFiles,
@@ -180,7 +180,7 @@ def our_pids(state_dir: Path) -> set[int]:
     for pid_file in [*state_dir.rglob("*.pid")]:
         with contextlib.suppress(OSError, ValueError):
             pids.add(int(pid_file.read_text().split()[0]))
-    state = SupervisorFiles(local_streamer_pid_file(state_dir)).state_file
+    state = state_file(supervised(local_streamer_pid_file(state_dir)))
     with contextlib.suppress(OSError, ValueError):
         child = json.loads(state.read_text()).get("child_pid")
         if isinstance(child, int):

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tweet_triage.config import PROFILES_DIR
-from tweet_triage.process import free_port
+from tweet_triage.hosts.processes import free_port
 from tweet_triage.profile import load_profile
 from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets
 from tweet_triage_local.xapi.server import StandIn, XStandInServer

@@ -42,8 +42,8 @@ from tests.integration.test_stream_host import (
 )
 from tests.unit.live.scorer_model import build_scorer_model
 from tests.unit.model.conftest import write_splits
+from tweet_triage.hosts.processes import free_port, pid_alive
 from tweet_triage.model.folder import ModelMeta
-from tweet_triage.process import free_port, pid_alive
 from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets
 from tweet_triage_local.host import (
     FALLBACK_ROOTS,

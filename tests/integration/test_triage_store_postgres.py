@@ -25,7 +25,7 @@ from tests.unit.live.test_store import (  # noqa: F401 - collected here against 
     test_upsert_is_idempotent_by_tweet_id,
     test_users_tokens_and_sessions,
 )
-from tweet_triage.process import free_port
+from tweet_triage.hosts.processes import free_port
 from tweet_triage.live.store import DatabaseUnavailableError, TriageStore
 from tweet_triage.live.web.app import InboxConfig, create_app
 from tweet_triage.live.web.scoring import ModelProvider

@@ -17,7 +17,7 @@ import requests
 import tweepy
 
 from tweet_triage.config import load_settings
-from tweet_triage.process import Service, free_port
+from tweet_triage.hosts.processes import Service, free_port
 from tweet_triage.stream.x_client import XStreamingClient
 from tweet_triage_local.corpus.tweets import tweet_object
 from tweet_triage_local.xapi.service import _answers, start_local_xapi, stop_local_xapi

@@ -1,7 +1,7 @@
 """The live half on one machine: sync follower, streaming scorer and inbox as local services.
 
 `make -f Makefile-stream triage-up / triage-down / triage-status` call these. Each part is a
-`tweet_triage.process.Service` under <state dir>/triage (pid file, log file), started with
+`hosts.processes.Service` under <state dir>/triage (pid file, log file), started with
 the same CLI a systemd unit runs on the triage host, so a local run and a deployed one differ
 only in who supervises the processes. Starting and stopping are safe to repeat.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tweet_triage.config import Settings
-from tweet_triage.process import Service, port_answers
+from tweet_triage.hosts.processes import Service, port_answers
 
 FOLLOWER, SCORER, INBOX = "triage-follow", "triage-scorer", "triage-inbox"
 

@@ -17,13 +17,11 @@ from tweet_triage.logs import configure_logging
 from tweet_triage.profile import MissionProfile, load_profile
 from tweet_triage.stream.errors import TransientStreamError
 from tweet_triage.stream.rules import diff_rules, live_rules, sync_rules
-from tweet_triage.stream.service_cli import app as service_app
 from tweet_triage.stream.sinks import parse_sink
 from tweet_triage.stream.streamer import Streamer, StreamLimits
 from tweet_triage.stream.x_client import XStreamingClient
 
 app = typer.Typer(no_args_is_help=True)
-app.add_typer(service_app, name="service", help="The streamer as a service (no systemd).")
 
 PROFILE_HELP = "Mission profile name or YAML path; default MISSION_PROFILE."
 

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from tweet_triage.config import Settings
-from tweet_triage.process import Service
+from tweet_triage.hosts.processes import Service
 from tweet_triage_local.settings_files import read_local_env, remove_local_env, write_local_env
 
 SERVICE_NAME = "xapi"

@@ -16,7 +16,7 @@ from moto import mock_aws
 from tweet_triage.config import load_settings
 from tweet_triage.data.errors import DataInputError
 from tweet_triage.data.sync import LEDGER_NAME, raw_bucket_name, sync_raw
-from tweet_triage.process import free_port
+from tweet_triage.hosts.processes import free_port
 
 BUCKET = "tweets-bucket"
 KEY = "raw/2022/01/09/01/tweet-triage-tweets-1-2022-01-09-01-{:02d}-00-{}"

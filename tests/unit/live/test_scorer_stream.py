@@ -15,9 +15,8 @@ from tests.unit.data.conftest import payload, tweet
 from tests.unit.live.scorer_model import build_scorer_model
 from tweet_triage.config import Settings
 from tweet_triage.errors import TriageError
-from tweet_triage.model import registry
-from tweet_triage.model.tracking import log_and_register_model, mlflow_run
-from tweet_triage.process import free_port
+from tweet_triage.hosts.cli import app as host_app
+from tweet_triage.hosts.processes import free_port
 from tweet_triage.live.scorer import (
     ScorerPaths,
     StoreUnavailableError,
@@ -27,6 +26,8 @@ from tweet_triage.live.scorer import (
     scored_records,
 )
 from tweet_triage.live.store import TriageStore
+from tweet_triage.model import registry
+from tweet_triage.model.tracking import log_and_register_model, mlflow_run
 
 # The demo profile keeps tweets naming its keep terms (e.g. 'netflix', 'game').
 KEEPS = [

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 from tweet_triage import __version__
 from tweet_triage.cli import app
 from tweet_triage.config import PROJECT_ROOT, load_settings
+from tweet_triage.hosts.processes import free_port
 from tweet_triage.logs import configure_logging
-from tweet_triage.process import free_port
 from tweet_triage.profile import load_profile
 from tweet_triage_local.demo import Step, _run_step
 from tweet_triage_local.profile_check import count_matches

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tweet_triage.hosts.supervisor import RestartPolicy
 from tweet_triage.retry import DEFAULT_DELAYS, Backoff
-from tweet_triage.stream.supervisor import RestartPolicy
 
 
 def test_backoff_doubles_to_its_caps_with_equal_jitter() -> None:

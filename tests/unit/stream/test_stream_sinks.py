@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from tweet_triage.cloud.plan import StackNames
 from tweet_triage.config import Settings, load_settings
-from tweet_triage.process import free_port
+from tweet_triage.hosts.processes import free_port
 from tweet_triage.stream.errors import TransientStreamError
 from tweet_triage.stream.sinks import (
     FileSink,

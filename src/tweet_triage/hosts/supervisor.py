@@ -1,25 +1,26 @@
-"""Keep the streamer running where there is no systemd, with systemd's semantics.
+"""Keep a host's service running where there is no systemd, with systemd's semantics.
 
-On an EC2 host the streamer is a systemd unit (Restart=on-failure, KillSignal=SIGTERM,
-TimeoutStopSec). Where there is no systemd (the local SSH host, a container) this supervisor
-does the same job, so the playbooks behave alike on both:
+On an EC2 host the streamer and the triage services are systemd units (Restart=on-failure,
+KillSignal=SIGTERM, TimeoutStopSec). Where there is no systemd (the local SSH host, a
+container) this supervisor does the same job, so the playbooks behave alike on both:
 
-- one supervisor per pid file: the pid file is held with an exclusive `flock` for the
-  supervisor's lifetime, so a second start sees it running (no pid-reuse guesswork, and a
-  killed supervisor releases it by itself);
+- one supervisor per pid file: the supervisor holds an exclusive `flock` on it for its
+  lifetime, so a second supervisor started at the same moment exits at once; the pid file
+  itself is `processes.Service`'s (pid and start time), so status and stop read it as they
+  read every other service's;
 - restart on failure with exponential backoff, reset once a run has lasted `stable_after`
   seconds; exit code 0 (a planned stop, e.g. --max-tweets) and 2 (a configuration error that
   a restart cannot fix) are final, like systemd's RestartPreventExitStatus;
 - SIGTERM is forwarded to the streamer, which then sends what it holds (its flush); the
   supervisor exits when the streamer has. `stop_service` escalates to SIGKILL of the whole
-  process group only after a timeout, and says so;
+  process group only after a timeout (`processes.terminate`), and says so;
 - the streamer's output goes to a size-rotated log file (nohup.out grew without limit);
 - with `every`, a schedule instead (the triage host's daily retrain and drift check, where no
   systemd timer can run them): the command runs a period after its last run, whatever its
   exit code, and a restarted scheduler keeps that rhythm (systemd's `Persistent=`): the last
   run's time is kept in the state file, so a run missed while stopped happens at the start.
 
-`service_status` reads the supervisor's state file, or systemd's view of a unit, plus the
+`supervisor_status` reads the supervisor's state file, or systemd's view of a unit, plus the
 streamer's stats file, so `stream-status` prints the same line on both kinds of host.
 """
 
@@ -44,16 +45,19 @@ from typing import IO, Any
 
 from dotenv import dotenv_values
 
-from tweet_triage.errors import TriageError
-from tweet_triage.process import pid_alive
+from tweet_triage.hosts.processes import (
+    Service,
+    ServiceError,
+    ServiceExited,
+    log_tail,
+    pid_alive,
+    pid_line,
+    terminate,
+)
 from tweet_triage.retry import Backoff
 
 FINAL_EXIT_CODES = (0, 2)  # 0: planned stop; 2: configuration error (TriageError)
 ALREADY_RUNNING_EXIT = 3
-
-
-class SupervisorError(TriageError):
-    """The supervised streamer could not be started or stopped; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -71,41 +75,17 @@ class RestartPolicy:
         return backoff.delay(failures_in_a_row - 1)
 
 
-@dataclass(frozen=True)
-class SupervisorFiles:
-    """The pid file names the rest: `<name>.state.json` and `<name>.log` beside it."""
-
-    pid_file: Path
-
-    @property
-    def state_file(self) -> Path:
-        return self.pid_file.with_suffix(".state.json")
-
-    @property
-    def log_file(self) -> Path:
-        return self.pid_file.with_suffix(".log")
+def supervised(pid_file: Path) -> Service:
+    """The supervisor of one service, known by its pid file `<name>.pid`; its state file
+    `<name>.state.json` and log `<name>.log` sit beside it. A stop sends SIGTERM to the
+    supervisor only, which forwards it to its service."""
+    if pid_file.suffix != ".pid":
+        raise ServiceError(f"pid file {pid_file}: name it <service>.pid, e.g. streamer.pid")
+    return Service(pid_file.stem, pid_file.parent, term_group=False)
 
 
-def held_pid(files: SupervisorFiles) -> int | None:
-    """The pid of the running supervisor: the pid file exists and its lock is held."""
-    try:
-        fd = os.open(files.pid_file, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            for _ in range(50):  # the holder writes its pid right after taking the lock
-                text = os.pread(fd, 64, 0).decode().strip()
-                if text.isdigit():
-                    return int(text)
-                time.sleep(0.02)
-            raise SupervisorError(f"{files.pid_file} is locked but holds no pid") from None
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+def state_file(service: Service) -> Path:
+    return service.state_dir / f"{service.name}.state.json"
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -120,7 +100,7 @@ class Supervisor:
     def __init__(
         self,
         command: Sequence[str],
-        files: SupervisorFiles,
+        service: Service,
         *,
         env_file: Path | None = None,
         policy: RestartPolicy | None = None,
@@ -129,7 +109,7 @@ class Supervisor:
         every: float | None = None,
     ) -> None:
         self.command = list(command)
-        self.files = files
+        self.service = service
         self.env_file = env_file
         self.policy = policy or RestartPolicy()
         self.every = every
@@ -144,23 +124,24 @@ class Supervisor:
 
     def run(self) -> int:
         """Supervise until stopped; the exit code is the streamer's last one (0 when stopped)."""
-        self.files.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        lock_fd = os.open(self.files.pid_file, os.O_RDWR | os.O_CREAT, 0o644)
+        pid_file = self.service.pid_file
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        lock_fd = os.open(pid_file, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(lock_fd)
             return ALREADY_RUNNING_EXIT
         os.ftruncate(lock_fd, 0)
-        os.write(lock_fd, f"{os.getpid()}\n".encode())
+        os.write(lock_fd, pid_line(os.getpid()).encode())
         handler = RotatingFileHandler(
-            self.files.log_file, maxBytes=self._log_max_bytes, backupCount=self._log_backups
+            self.service.log_file, maxBytes=self._log_max_bytes, backupCount=self._log_backups
         )
         handler.setFormatter(logging.Formatter("%(message)s"))
         self._log.addHandler(handler)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
-        last_run_at = _read_state(self.files).get("last_run_at") if self.every else None
+        last_run_at = _read_state(self.service).get("last_run_at") if self.every else None
         self._state = {
             "supervisor_pid": os.getpid(),
             "started_at": time.time(),
@@ -180,7 +161,7 @@ class Supervisor:
             self._update(state="stopped", child_pid=None)
             self._note("supervisor: stopped")
             handler.close()
-            self.files.pid_file.unlink(missing_ok=True)
+            pid_file.unlink(missing_ok=True)
             os.close(lock_fd)
 
     def _loop(self) -> int:
@@ -260,7 +241,7 @@ class Supervisor:
 
     def _update(self, **changes: Any) -> None:
         self._state.update(changes)
-        _write_json(self.files.state_file, self._state)
+        _write_json(state_file(self.service), self._state)
 
 
 def _utc(timestamp: float) -> str:
@@ -277,107 +258,86 @@ def env_file_values(env_file: Path | None) -> dict[str, str]:
 
 
 def start_detached(
-    run_args: Sequence[str], files: SupervisorFiles, *, settle: float = 3.0, timeout: float = 30.0
+    run_args: Sequence[str], service: Service, *, settle: float = 3.0, timeout: float = 30.0
 ) -> tuple[bool, str]:
-    """Start `python -m tweet_triage <run_args>` in its own session unless one runs already.
+    """Start `python -m tweet_triage <run_args>` (a supervisor) unless one runs already.
 
-    Returns (started, message). Waits until the streamer has been started and then `settle`
-    seconds more, so a streamer that dies at once (bad settings) fails the start with its log.
+    Returns (started, message). Waits until the service has been started and then `settle`
+    seconds more, so a service that dies at once (bad settings) fails the start with its log.
     """
-    pid = held_pid(files)
+    pid = service.pid()
     if pid is not None:
-        return False, f"already running (supervisor pid {pid}); not starting a second streamer"
-    files.pid_file.parent.mkdir(parents=True, exist_ok=True)
-    with files.log_file.open("ab") as early_output:  # before the supervisor's own handler
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tweet_triage", *run_args],
-            stdin=subprocess.DEVNULL,
-            stdout=early_output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + timeout
+        return False, f"already running (supervisor pid {pid}); not starting a second one"
     child_seen_at: float | None = None
-    while time.monotonic() < deadline:
-        code = process.poll()
-        if code == ALREADY_RUNNING_EXIT:
-            return False, f"already running (supervisor pid {held_pid(files)})"
-        if code is not None:
-            raise SupervisorError(
-                f"the streamer exited with code {code} right after starting; last lines of "
-                f"{files.log_file}:\n{_tail(files.log_file)}"
-            )
-        state = _read_state(files)
-        ours = state.get("supervisor_pid") == process.pid
-        if ours and state.get("state") == "waiting":  # a schedule, until its next run
-            due = state.get("next_run_at")
-            when = _utc(due) if isinstance(due, int | float) else "?"
-            return True, f"started (supervisor pid {process.pid}, scheduled: next run at {when})"
-        if child_seen_at is None and ours and state.get("child_pid"):
+
+    def ready() -> bool:
+        nonlocal child_seen_at
+        state = _read_state(service)
+        if state.get("supervisor_pid") != service.pid():
+            return False  # not yet the new supervisor's state
+        if state.get("state") == "waiting":  # a schedule, until its next run
+            return True
+        if child_seen_at is None and state.get("child_pid"):
             child_seen_at = time.monotonic()
-        if child_seen_at is not None and time.monotonic() - child_seen_at >= settle:
-            if state.get("state") not in ("running", "waiting"):
-                stop_service(files, timeout=30)
-                raise SupervisorError(
-                    f"the streamer keeps failing ({state.get('restarts')} restart(s) within "
-                    f"{settle:.0f} s); stopped it. Last lines of {files.log_file}:\n"
-                    f"{_tail(files.log_file)}"
-                )
-            child = state["child_pid"]
-            return True, f"started (supervisor pid {process.pid}, service pid {child})"
-        time.sleep(0.1)
-    stop_service(files, timeout=30)
-    raise SupervisorError(
-        f"the supervisor did not start the streamer within {timeout:.0f} s; see {files.log_file}"
-    )
+        if child_seen_at is None or time.monotonic() - child_seen_at < settle:
+            return False
+        if state.get("state") != "running":
+            stop_service(service, timeout=30)
+            raise ServiceError(
+                f"the service keeps failing ({state.get('restarts')} restart(s) within "
+                f"{settle:.0f} s); stopped it. Last lines of {service.log_file}:\n"
+                f"{log_tail(service.log_file, 15)}"
+            )
+        return True
+
+    command = [sys.executable, "-m", "tweet_triage", *run_args]
+    try:
+        supervisor = service.start(command, ready, timeout=timeout, records_pid=False)
+    except ServiceExited as exc:
+        if exc.code == ALREADY_RUNNING_EXIT:
+            return False, f"already running (supervisor pid {service.pid()})"
+        raise
+    state = _read_state(service)
+    if state.get("state") == "waiting":
+        due = state.get("next_run_at")
+        when = _utc(due) if isinstance(due, int | float) else "?"
+        return True, f"started (supervisor pid {supervisor}, scheduled: next run at {when})"
+    return True, f"started (supervisor pid {supervisor}, service pid {state['child_pid']})"
 
 
-def stop_service(files: SupervisorFiles, timeout: float) -> tuple[bool, str]:
-    """SIGTERM the supervisor (it forwards to the streamer and waits for its flush).
+def stop_service(service: Service, timeout: float) -> tuple[bool, str]:
+    """SIGTERM the supervisor (it forwards to its service and waits for its flush).
 
     Returns (was_running, message). After `timeout` seconds the supervisor's whole process
     group gets SIGKILL, and the message says so: records the streamer still held are then
     only in its spool (re-sent by the next start), not yet in Firehose.
     """
-    pid = held_pid(files)
+    pid = service.pid()
     if pid is None:
         return False, "not running"
     started = time.monotonic()
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    while time.monotonic() - started < timeout:
-        if held_pid(files) is None:
-            return True, (
-                f"stopped cleanly in {time.monotonic() - started:.1f} s (SIGTERM; the streamer "
-                "flushed and exited)"
-            )
-        time.sleep(0.2)
-    child = _read_state(files).get("child_pid")
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    for leftover in (pid, child):
-        if isinstance(leftover, int):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(leftover, signal.SIGKILL)
+    if terminate(pid, timeout, group=service.term_group):
+        return True, (
+            f"stopped cleanly in {time.monotonic() - started:.1f} s (SIGTERM; the service "
+            "flushed and exited)"
+        )
+    child = _read_state(service).get("child_pid")
+    if isinstance(child, int):  # a service that left the supervisor's process group
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(child, signal.SIGKILL)
+    service.pid_file.unlink(missing_ok=True)  # the killed supervisor could not remove it
     return True, (
         f"did NOT exit within {timeout:.0f} s of SIGTERM: sent SIGKILL to supervisor pid {pid}"
-        f" and streamer pid {child}; records it still held stay in its spool for the next start"
+        f" and service pid {child}; records it still held stay in its spool for the next start"
     )
 
 
-def _read_state(files: SupervisorFiles) -> dict[str, Any]:
+def _read_state(service: Service) -> dict[str, Any]:
     try:
-        data = json.loads(files.state_file.read_text())
+        data = json.loads(state_file(service).read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def _read_stats(stats_file: Path | None) -> dict[str, Any] | None:
@@ -390,9 +350,9 @@ def _read_stats(stats_file: Path | None) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def supervisor_status(files: SupervisorFiles, stats_file: Path | None) -> dict[str, Any]:
-    pid = held_pid(files)
-    state = _read_state(files) if pid is not None else {}
+def supervisor_status(service: Service, stats_file: Path | None) -> dict[str, Any]:
+    pid = service.pid()
+    state = _read_state(service) if pid is not None else {}
     child = state.get("child_pid")
     started_at = state.get("started_at")
     waiting = pid is not None and state.get("state") == "waiting"  # a schedule between runs
@@ -420,7 +380,7 @@ def systemd_status(unit: str, stats_file: Path | None) -> dict[str, Any]:
         check=False,
     )
     if result.returncode != 0:
-        raise SupervisorError(f"systemctl show {unit} failed: {result.stderr.strip()}")
+        raise ServiceError(f"systemctl show {unit} failed: {result.stderr.strip()}")
     values = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
     active = values.get("ActiveState") == "active"
     entered_us = int(values.get("ActiveEnterTimestampMonotonic") or 0)

@@ -1,10 +1,10 @@
-"""Process management, in one place: free ports, pid liveness, services known by pid file.
+"""Operating-system processes, in one place: free ports, pid liveness, pid files, start, stop.
 
-The runtime (the streamer's supervisor) and the stand-ins (tweet_triage_local) both use it.
-Every local service (moto server, X API stand-in, sshd, a streamer without systemd) has the
-same life: start detached with a log file, wait until it answers, remember its pid, stop it
-by that pid with SIGTERM (escalating to SIGKILL only after a timeout, and saying so). Both
-`start` and `stop` are safe to repeat.
+The stand-ins (tweet_triage_local), the live half's local services and the hosts' supervisor
+all use it. Every background process (moto server, X API stand-in, sshd, the local inbox, a
+supervised streamer) has the same life: start detached with a log file, wait until it
+answers, remember its pid, stop it by that pid with SIGTERM (escalating to SIGKILL only
+after a timeout, and saying so). Both `start` and `stop` are safe to repeat.
 
 A pid file records the pid and the process's start time (from /proc), so a pid that the
 kernel has reused for another process is never mistaken for the service, nor signalled. A
@@ -28,7 +28,15 @@ from tweet_triage.errors import TriageError
 
 
 class ServiceError(TriageError):
-    """A local service could not be started or stopped; the message says why and where to look."""
+    """A service could not be started or stopped; the message says why and where to look."""
+
+
+class ServiceExited(ServiceError):
+    """The service exited while starting; `code` is its exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def free_port() -> int:
@@ -123,12 +131,53 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
+def pid_line(pid: int) -> str:
+    """A pid file's content: the pid and its start time, which a reused pid does not share."""
+    return f"{pid} {start_time(pid)}\n"
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def terminate(pid: int, timeout: float, *, group: bool = True) -> bool:
+    """SIGTERM `pid` (with `group`, its whole process group too) and wait up to `timeout`
+    seconds for it to exit; then SIGKILL its process group. True when it exited on SIGTERM.
+
+    Raises PermissionError when `pid` belongs to a user this one may not signal.
+    """
+    if group:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.1)
+    for kill in (os.killpg, os.kill):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill(pid, signal.SIGKILL)
+    return False
+
+
 @dataclass(frozen=True)
 class Service:
-    """A background process known by its pid file and log file under a state folder."""
+    """A background process known by its pid file and log file under a state folder.
+
+    `term_group`: a stop sends SIGTERM to the whole process group; without it, to the main
+    process only, which stops its children itself (a supervisor; systemd's KillMode=mixed).
+    """
 
     name: str
     state_dir: Path
+    term_group: bool = True
 
     @property
     def pid_file(self) -> Path:
@@ -140,13 +189,20 @@ class Service:
 
     def pid(self) -> int | None:
         """The pid of the running service, or None. A stale pid file (the process is gone, or
-        the pid now belongs to a process started at another time) is removed."""
+        the pid now belongs to a process started at another time) is removed; an empty one is
+        being written by its process and is left alone."""
         try:
             fields = self.pid_file.read_text().split()
-            pid = int(fields[0])
-        except (OSError, ValueError, IndexError):
+        except OSError:
             return None
-        if pid_alive(pid) and self._same_process(pid, fields[1] if len(fields) > 1 else None):
+        if not fields:
+            return None
+        try:
+            pid = int(fields[0])
+        except ValueError:
+            pid = None
+        recorded_start = fields[1] if len(fields) > 1 else None
+        if pid is not None and pid_alive(pid) and self._same_process(pid, recorded_start):
             return pid
         self.pid_file.unlink(missing_ok=True)
         return None
@@ -171,10 +227,13 @@ class Service:
         cwd: Path | None = None,
         timeout: float = 60.0,
         port: int | None = None,
+        records_pid: bool = True,
     ) -> int:
         """Start `command` detached unless already running; wait until `ready()`; return pid.
 
         With `port`: refuse a port that is taken, and once ready, check the listener is ours.
+        Without `records_pid` the process writes its own pid file (a supervisor, under a lock).
+        Exiting while starting raises `ServiceExited`; not ready in time stops it and raises.
         """
         existing = self.pid()
         if existing is not None:
@@ -197,19 +256,22 @@ class Service:
                 cwd=cwd,
                 start_new_session=True,
             )
-        self.pid_file.write_text(f"{process.pid} {start_time(process.pid)}\n")
+        if records_pid:
+            self.pid_file.write_text(pid_line(process.pid))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                self.pid_file.unlink(missing_ok=True)
-                raise ServiceError(
+                if records_pid:
+                    self.pid_file.unlink(missing_ok=True)
+                raise ServiceExited(
                     f"{self.name} exited with code {process.returncode} while starting; "
-                    f"see {self.log_file}:\n{self.log_tail()}"
+                    f"see {self.log_file}:\n{self.log_tail()}",
+                    process.returncode,
                 )
             if ready():
                 self._check_listener(process.pid, port)
                 return process.pid
-            time.sleep(0.2)
+            time.sleep(0.1)
         self.stop()
         raise ServiceError(
             f"{self.name} did not become ready within {timeout:.0f} s; see {self.log_file}:\n"
@@ -217,20 +279,20 @@ class Service:
         )
 
     def stop(self, timeout: float = 30.0) -> str:
-        """SIGTERM the service's process group and wait; SIGKILL after `timeout`. Idempotent."""
+        """SIGTERM the service and wait; SIGKILL its process group after `timeout`. Idempotent."""
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return f"{self.name}: not running"
-        _signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not pid_alive(pid):
-                self.pid_file.unlink(missing_ok=True)
-                return f"{self.name}: stopped (pid {pid})"
-            time.sleep(0.1)
-        _signal_group(pid, signal.SIGKILL)
+        try:
+            clean = terminate(pid, timeout, group=self.term_group)
+        except PermissionError as exc:
+            raise ServiceError(
+                f"{self.name}: cannot signal pid {pid} ({exc}); it runs as another user"
+            ) from exc
         self.pid_file.unlink(missing_ok=True)
+        if clean:
+            return f"{self.name}: stopped (pid {pid})"
         return f"{self.name}: did not exit within {timeout:.0f} s of SIGTERM; killed (pid {pid})"
 
     def _check_listener(self, pid: int, port: int | None) -> None:
@@ -245,14 +307,4 @@ class Service:
         )
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)
+        return log_tail(self.log_file, lines)

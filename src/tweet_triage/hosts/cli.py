@@ -1,7 +1,9 @@
-"""`tweet-triage stream service ...`: the streamer as a service where there is no systemd.
+"""`tweet-triage host ...`: what the playbooks run for the streamer and the triage hosts.
 
-The playbooks call these on the streamer host (the local SSH host, or any host without
-systemd); on systemd hosts they use the unit, and `status --systemd-unit` reads it.
+On the host: `run`, `start`, `stop`, `status` (a service under the project's supervisor,
+where there is no systemd; `status --systemd-unit` reads a unit) and `exec` (a command with
+the services' settings file). On the controller: `wheelhouse` (the host's wheels), `pack`
+(a folder as one tar) and `settings` (a role's settings for the host).
 """
 
 from __future__ import annotations
@@ -13,23 +15,25 @@ from pathlib import Path
 import typer
 
 from tweet_triage.config import PROJECT_ROOT, load_settings
-from tweet_triage.stream.supervisor import (
+from tweet_triage.hosts.supervisor import (
     ALREADY_RUNNING_EXIT,
     RestartPolicy,
     Supervisor,
-    SupervisorFiles,
     env_file_values,
     format_status,
     start_detached,
     stop_service,
+    supervised,
     supervisor_status,
     systemd_status,
 )
 
 app = typer.Typer(no_args_is_help=True)
 
-PID_FILE = typer.Option(..., help="Supervisor pid file; its .state.json and .log sit beside it.")
-ENV_FILE = typer.Option(None, help="KEY=value settings file passed to the streamer (0600).")
+PID_FILE = typer.Option(
+    ..., help="Supervisor pid file <name>.pid; its .state.json and .log sit beside it."
+)
+ENV_FILE = typer.Option(None, help="KEY=value settings file passed to the service (0640).")
 PACK_FOLDER = typer.Argument(..., help="The folder to ship, e.g. a model.")
 EXEC_ENV_FILE = typer.Option(..., help="KEY=value settings file for COMMAND.")
 EVERY = typer.Option(
@@ -53,10 +57,10 @@ def run(
 ) -> None:
     """Supervise COMMAND (after `--`) in the foreground: restart on failure, forward SIGTERM."""
     if not ctx.args:
-        raise typer.BadParameter("give the streamer command after `--`")
+        raise typer.BadParameter("give the service's command after `--`")
     supervisor = Supervisor(
         ctx.args,
-        SupervisorFiles(pid_file),
+        supervised(pid_file),
         env_file=env_file,
         policy=RestartPolicy(initial_delay=restart_delay, max_delay=max_restart_delay),
         every=every,
@@ -72,7 +76,7 @@ def start(
     ctx: typer.Context,
     pid_file: Path = PID_FILE,
     env_file: Path = ENV_FILE,
-    settle: float = typer.Option(3.0, min=0, help="Seconds the streamer must survive."),
+    settle: float = typer.Option(3.0, min=0, help="Seconds the service must survive."),
     every: float = EVERY,
 ) -> None:
     """Start the supervised COMMAND (after `--`) in the background, unless already running.
@@ -80,14 +84,14 @@ def start(
     Prints `started ...` or `already running ...` (the playbook reports changed from it).
     """
     if not ctx.args:
-        raise typer.BadParameter("give the streamer command after `--`")
-    run_args = ["stream", "service", "run", "--pid-file", str(pid_file)]
+        raise typer.BadParameter("give the service's command after `--`")
+    run_args = ["host", "run", "--pid-file", str(pid_file)]
     if env_file is not None:
         run_args += ["--env-file", str(env_file)]
     if every is not None:
         run_args += ["--every", f"{every:g}"]
-    files = SupervisorFiles(pid_file)
-    _, message = start_detached([*run_args, "--", *ctx.args], files, settle=settle)
+    service = supervised(pid_file)
+    _, message = start_detached([*run_args, "--", *ctx.args], service, settle=settle)
     typer.echo(message)
 
 
@@ -108,8 +112,8 @@ def stop(
     pid_file: Path = PID_FILE,
     timeout: float = typer.Option(180.0, min=1, help="Seconds to wait for the flush."),
 ) -> None:
-    """SIGTERM the streamer and wait for its clean exit; SIGKILL only after TIMEOUT (said so)."""
-    _, message = stop_service(SupervisorFiles(pid_file), timeout)
+    """SIGTERM the service and wait for its clean exit; SIGKILL only after TIMEOUT (said so)."""
+    _, message = stop_service(supervised(pid_file), timeout)
     typer.echo(message)
 
 
@@ -126,42 +130,35 @@ def status(
     info = (
         systemd_status(systemd_unit, stats_file)
         if systemd_unit
-        else supervisor_status(SupervisorFiles(pid_file), stats_file)
+        else supervisor_status(supervised(pid_file), stats_file)
     )
     typer.echo(json.dumps(info) if as_json else format_status(info))
 
 
-@app.command("bundle")
-def bundle(
+@app.command("wheelhouse")
+def wheelhouse(
     python_version: str = typer.Option(..., help="The host's Python, e.g. 3.11."),
     arch: str = typer.Option(..., help="The host's machine, e.g. x86_64 or aarch64."),
     glibc: str = typer.Option(..., help="The host's glibc version, e.g. 2.36."),
     extras: str = typer.Option(
         "", help="Comma-separated extras besides the core, e.g. data,model,triage."
     ),
-    split: bool = typer.Option(
-        False, "--split", help="Ship the dependencies' tar and the project wheel apart."
-    ),
     source: Path = SOURCE,
 ) -> None:
-    """Build (or reuse) the host's wheel folder; print it as JSON. Controller side."""
-    from tweet_triage.stream.bundle import build_bundle  # controller only: needs packaging
+    """Build (or reuse) the host's wheels; print where they are as JSON. Controller side."""
+    from tweet_triage.hosts.wheelhouse import build_wheelhouse  # controller only: packaging
 
     wanted = tuple(sorted({name.strip() for name in extras.split(",") if name.strip()}))
-    result = build_bundle(
-        python_version, arch, glibc, extras=wanted, split=split, source=source or PROJECT_ROOT
+    result = build_wheelhouse(
+        python_version, arch, glibc, extras=wanted, source=source or PROJECT_ROOT
     )
     typer.echo(
         json.dumps(
             {
-                "folder": str(result.folder),
-                "bundle_id": result.bundle_id,
-                "project_wheel": result.project_wheel,
-                "requirements": result.requirements,
-                "archive": result.archive,
-                "deps_folder": str(result.deps_folder),
+                "wheelhouse_id": result.wheelhouse_id,
+                "project_wheel": str(result.project_wheel),
                 "deps_id": result.deps_id,
-                "deps_archive": result.deps_archive,
+                "deps_archive": str(result.deps_archive),
                 "sha256": result.sha256,
             }
         )
@@ -171,13 +168,13 @@ def bundle(
 @app.command("pack")
 def pack(folder: Path = PACK_FOLDER) -> None:
     """Pack FOLDER into a reproducible tar named by its content; print its path. Controller side."""
-    from tweet_triage.stream.bundle import pack_folder
+    from tweet_triage.hosts.wheelhouse import pack_folder
 
     typer.echo(str(pack_folder(folder)))
 
 
-@app.command("host-settings")
-def host_settings_command(
+@app.command("settings")
+def settings_command(
     aws_credentials: str = typer.Option(
         ..., help="'instance-profile' (EC2: no keys on the host) or 'forward' (local stand-in)."
     ),
@@ -190,7 +187,7 @@ def host_settings_command(
     Also prints, under `profile_file`, the local mission profile to copy there. Fails with
     one message when a setting is missing or the profile is unknown.
     """
-    from tweet_triage.stream.bundle import host_settings, mission_profile_file
+    from tweet_triage.hosts.role_settings import host_settings, mission_profile_file
 
     if aws_credentials not in ("instance-profile", "forward"):
         raise typer.BadParameter("--aws-credentials: use 'instance-profile' or 'forward'")

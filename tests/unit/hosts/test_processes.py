@@ -1,6 +1,6 @@
-"""Process management (tweet_triage.process): a taken port is refused, the listener must be
-ours, and a pid file never leads to signalling a process it was not written for (issues 14.4
-and 13). Real processes and sockets on loopback."""
+"""The process manager (tweet_triage.hosts.processes): a taken port is refused, the listener
+must be ours, and a pid file never leads to signalling a process it was not written for. Real
+processes and sockets on loopback."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tweet_triage.process import Service, ServiceError, free_port, listening_pids, pid_alive
+from tweet_triage.hosts.processes import Service, ServiceError, free_port, listening_pids, pid_alive
 
 
 class _Answer200(http.server.BaseHTTPRequestHandler):
@@ -49,7 +49,7 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
 def test_aws_up_on_a_taken_port_is_one_error_line_and_exit_2(
     bystander: int, tmp_path: Path
 ) -> None:
-    # Issue 14.4: it printed "answering" and exited 0, talking to the other server.
+    # Not "answering" and exit 0 while talking to the other server.
     result = subprocess.run(
         [sys.executable, "-m", "tweet_triage", "local", "aws-up", "--port", str(bystander)],
         capture_output=True,
@@ -103,7 +103,7 @@ def test_a_service_listening_on_its_port_starts(tmp_path: Path) -> None:
 def test_stop_never_signals_a_process_the_pid_file_was_not_written_for(
     sleeper: subprocess.Popen[bytes], tmp_path: Path
 ) -> None:
-    # Issue 13: a stale pid file whose pid the kernel reused named an unrelated process.
+    # A stale pid file whose pid the kernel reused names an unrelated process.
     service = Service("stale", tmp_path)
     service.pid_file.write_text(f"{sleeper.pid} 1\n")  # another start time
     assert service.stop() == "stale: not running"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -11,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tweet_triage.process import pid_alive
-from tweet_triage.stream.supervisor import (
-    SupervisorError,
-    SupervisorFiles,
+from tweet_triage.hosts.processes import Service, ServiceError, pid_alive
+from tweet_triage.hosts.supervisor import (
     format_status,
-    held_pid,
     start_detached,
+    state_file,
     stop_service,
+    supervised,
     supervisor_status,
     systemd_status,
 )
@@ -60,7 +60,7 @@ def work(tmp_path: Path) -> Path:
 
 
 def _start(work: Path, env_file: Path | None = None, settle: float = 0.5) -> tuple[bool, str]:
-    run_args = ["stream", "service", "run", "--pid-file", str(work / "run" / "streamer.pid")]
+    run_args = ["host", "run", "--pid-file", str(work / "run" / "streamer.pid")]
     run_args += ["--restart-delay", "0.1", "--max-restart-delay", "0.2"]
     if env_file is not None:
         run_args += ["--env-file", str(env_file)]
@@ -68,8 +68,8 @@ def _start(work: Path, env_file: Path | None = None, settle: float = 0.5) -> tup
     return start_detached([*run_args, "--", *command], _files(work), settle=settle)
 
 
-def _files(work: Path) -> SupervisorFiles:
-    return SupervisorFiles(work / "run" / "streamer.pid")
+def _files(work: Path) -> Service:
+    return supervised(work / "run" / "streamer.pid")
 
 
 def test_start_is_idempotent_and_stop_waits_for_the_flush(work: Path) -> None:
@@ -89,7 +89,7 @@ def test_start_is_idempotent_and_stop_waits_for_the_flush(work: Path) -> None:
     assert was_running and "stopped cleanly" in stopped
     assert (work / "flushed").read_text() == "yes"
     assert not pid_alive(child)
-    assert held_pid(_files(work)) is None
+    assert _files(work).pid() is None
     assert stop_service(_files(work), timeout=1) == (False, "not running")
 
 
@@ -114,10 +114,10 @@ def test_configuration_error_is_not_restarted_and_fails_the_start(
 ) -> None:
     monkeypatch.setenv("FAIL_TIMES", "1")
     monkeypatch.setenv("FAIL_CODE", "2")
-    with pytest.raises(SupervisorError, match="exited with code 2"):
+    with pytest.raises(ServiceError, match="exited with code 2"):
         _start(work)
     assert (work / "starts").read_text() == "1"
-    assert held_pid(_files(work)) is None
+    assert _files(work).pid() is None
 
 
 def test_stop_escalates_to_sigkill_after_the_timeout_and_says_so(
@@ -127,7 +127,7 @@ def test_stop_escalates_to_sigkill_after_the_timeout_and_says_so(
     started, _ = _start(work)
     assert started
     status = supervisor_status(_files(work), None)
-    supervisor = held_pid(_files(work))
+    supervisor = _files(work).pid()
     _, message = stop_service(_files(work), timeout=1)
     assert "did NOT exit within 1 s" in message and "SIGKILL" in message
     _wait_for(lambda: not pid_alive(status["pid"]), "streamer gone")
@@ -175,10 +175,10 @@ def test_a_schedule_runs_its_job_every_period_and_keeps_its_rhythm_across_restar
     """`--every`: the non-systemd stand-in for a timer; exit codes (2 here) do not stop it."""
     runs = tmp_path / "runs"
     job = "import sys; f = open(sys.argv[1], 'a'); f.write('x'); f.close(); sys.exit(2)"
-    files = SupervisorFiles(tmp_path / "run" / "job.pid")
+    files = supervised(tmp_path / "run" / "job.pid")
 
     def command(every: int) -> list[str]:
-        run_args = ["stream", "service", "run", "--pid-file", str(files.pid_file)]
+        run_args = ["host", "run", "--pid-file", str(files.pid_file)]
         return [*run_args, "--every", str(every), "--", sys.executable, "-c", job, str(runs)]
 
     started, message = start_detached(command(1), files)
@@ -191,13 +191,35 @@ def test_a_schedule_runs_its_job_every_period_and_keeps_its_rhythm_across_restar
     _wait_for(lambda: runs.exists() and len(runs.read_text()) >= 2, "two scheduled runs")
     assert "run exited with code 2" in files.log_file.read_text()
     assert stop_service(files, timeout=10)[0]
-    assert held_pid(files) is None
+    assert files.pid() is None
 
     # A run missed while stopped happens at the next start (systemd's Persistent=true).
     done = len(runs.read_text())
-    state = json.loads(files.state_file.read_text())
-    files.state_file.write_text(json.dumps({**state, "last_run_at": time.time() - 100}))
+    state = json.loads(state_file(files).read_text())
+    state_file(files).write_text(json.dumps({**state, "last_run_at": time.time() - 100}))
     started, message = start_detached(command(60), files)
     assert started, message
     _wait_for(lambda: len(runs.read_text()) > done, "the missed run", limit=20)
     assert stop_service(files, timeout=10)[0]
+
+
+def test_a_stale_supervisor_pid_file_never_leads_to_signalling_another_process(
+    tmp_path: Path,
+) -> None:
+    """The supervisor's pid file is read as every service's: pid and start time must match."""
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        files = supervised(tmp_path / "run" / "streamer.pid")
+        files.pid_file.parent.mkdir()
+        files.pid_file.write_text(f"{bystander.pid} 1\n")  # its pid, another start time
+        assert not supervisor_status(files, None)["running"]
+        assert stop_service(files, timeout=1) == (False, "not running")
+        assert pid_alive(bystander.pid) and not files.pid_file.exists()
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_a_pid_file_not_named_dot_pid_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ServiceError, match=r"name it <service>\.pid"):
+        supervised(tmp_path / "streamer.lock")

@@ -1,28 +1,31 @@
-"""What the controller ships to the streamer host: wheels, settings file, systemd unit."""
+"""What the controller ships to a host: its wheelhouse, its settings file, the systemd unit."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 from dotenv import dotenv_values
 
 from tweet_triage.config import PROJECT_ROOT, Settings, SettingsError
-from tweet_triage.profile import ProfileError
-from tweet_triage.stream.bundle import (
-    BundleError,
+from tweet_triage.hosts import wheelhouse
+from tweet_triage.hosts.role_settings import HostRoleError, host_settings
+from tweet_triage.hosts.wheelhouse import (
+    WheelhouseError,
     _source_files,
     _write_archive,
-    build_bundle,
+    build_wheelhouse,
     dependency_lock,
-    host_settings,
     pack_folder,
     pip_platforms,
 )
+from tweet_triage.profile import ProfileError
 
 HEAVY = ("torch", "pyspark", "transformers", "mlflow", "pandas", "moto", "ansible", "numpy")
 TEMPLATES = PROJECT_ROOT / "playbooks" / "roles" / "streamer" / "templates"
@@ -41,7 +44,7 @@ def test_the_triage_lock_adds_its_extras_and_the_extras_of_their_dependencies() 
     assert {"pyspark", "torch", "onnxruntime", "mlflow", "fastapi", "alembic"} <= set(lock)
     assert "psycopg-binary" in lock  # psycopg[binary]: an extra of a dependency
     assert not {"moto", "ansible", "pytest", "papermill", "tweet-triage"} & set(lock)
-    with pytest.raises(BundleError, match="unknown extra"):
+    with pytest.raises(WheelhouseError, match="unknown extra"):
         dependency_lock(("no-such-extra",))
 
 
@@ -56,7 +59,7 @@ def test_the_cli_loads_with_core_dependencies_only() -> None:
         "        if name == 'tweet_triage_local':  # the host wheel has no stand-ins\n"
         "            raise ModuleNotFoundError('no stand-ins', name=name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "sys.argv = ['tweet-triage', 'stream', 'service', '--help']\n"
+        "sys.argv = ['tweet-triage', 'host', '--help']\n"
         "from tweet_triage.cli import main\n"
         "main()\n"
     )
@@ -80,7 +83,7 @@ def test_pip_platforms_cover_older_manylinux_tags() -> None:
     platforms = pip_platforms("aarch64", "2.34")
     assert platforms[0] == "manylinux_2_34_aarch64"
     assert "manylinux_2_17_aarch64" in platforms and "manylinux2014_aarch64" in platforms
-    with pytest.raises(BundleError, match="glibc"):
+    with pytest.raises(WheelhouseError, match="glibc"):
         pip_platforms("x86_64", "musl")
 
 
@@ -94,8 +97,6 @@ def test_the_archive_is_byte_for_byte_reproducible(tmp_path: Path) -> None:
 
 
 def test_a_packed_folder_is_named_by_its_content(tmp_path: Path) -> None:
-    import tarfile
-
     folder = tmp_path / "model"
     (folder / "sub").mkdir(parents=True)
     (folder / "config.json").write_text("{}")
@@ -109,9 +110,36 @@ def test_a_packed_folder_is_named_by_its_content(tmp_path: Path) -> None:
     assert pack_folder(folder, cache=tmp_path / "cache") != first
 
 
-def test_bundle_refuses_a_folder_that_is_not_a_checkout(tmp_path: Path) -> None:
-    with pytest.raises(BundleError, match="not a tweet-triage checkout"):
-        build_bundle("3.11", "x86_64", "2.36", source=tmp_path, cache=tmp_path / "cache")
+def test_the_wheelhouse_refuses_a_folder_that_is_not_a_checkout(tmp_path: Path) -> None:
+    with pytest.raises(WheelhouseError, match="not a tweet-triage checkout"):
+        build_wheelhouse("3.11", "x86_64", "2.36", source=tmp_path, cache=tmp_path / "cache")
+
+
+def test_the_project_wheel_ships_apart_from_the_dependency_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One install path for every host: the dependency set's tar and the project wheel, each
+    wheel with the SHA-256 the host's pip checks; a second build reuses the same files."""
+    cache = tmp_path / "cache"
+    deps = cache / "deps" / "a-set"
+    deps.mkdir(parents=True)
+    (deps / "dep_a-1.0-py3-none-any.whl").write_bytes(b"wheel a")
+    (deps / "dep_b-2.0-py3-none-any.whl").write_bytes(b"wheel b")
+    monkeypatch.setattr(wheelhouse, "dependency_wheels", lambda *args: deps)  # no PyPI here
+    snapshot = tmp_path / "checkout"
+    for path in _source_files(PROJECT_ROOT):
+        target = snapshot / path.relative_to(PROJECT_ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+
+    first = build_wheelhouse("3.11", "x86_64", "2.36", source=snapshot, cache=cache)
+    assert first.project_wheel.name.startswith("tweet_triage-")
+    assert first.deps_id == "a-set" and first.deps_archive == deps / "deps.tar"
+    with tarfile.open(first.deps_archive) as tar:
+        assert tar.getnames() == ["dep_a-1.0-py3-none-any.whl", "dep_b-2.0-py3-none-any.whl"]
+    shipped = [first.project_wheel, *deps.glob("*.whl")]
+    assert first.sha256 == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in shipped}
+    assert build_wheelhouse("3.11", "x86_64", "2.36", source=snapshot, cache=cache) == first
 
 
 def _settings(**values: str) -> Settings:
@@ -156,7 +184,7 @@ def test_forward_passes_the_stand_in_endpoint_and_keys() -> None:
     values = _host(settings, "forward")
     assert values["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000"
     assert values["AWS_SECRET_ACCESS_KEY"] == "testing"
-    with pytest.raises(BundleError, match="instance profile"):
+    with pytest.raises(HostRoleError, match="instance profile"):
         _host(settings, "instance-profile")
 
 
@@ -181,7 +209,7 @@ def test_the_triage_host_keeps_its_files_in_its_state_folder() -> None:
     assert local_db["MLFLOW_TRACKING_URI"] == "sqlite:////var/lib/tweet-triage/mlflow.db"
     postgres = _settings(triage_database_url="postgresql+psycopg://u:p@db:5432/triage")
     assert "TRIAGE_DATABASE_URL" in _host(postgres, "instance-profile", role="triage")
-    with pytest.raises(BundleError, match="unknown host role"):
+    with pytest.raises(HostRoleError, match="unknown host role"):
         _host(settings, "instance-profile", role="nope")
 
 
