@@ -22,7 +22,6 @@ from typing import Any
 
 from tweet_triage.config import PROJECT_ROOT, Settings, load_settings
 from tweet_triage.errors import TriageError
-from tweet_triage.hosts.cli import app as host_app
 from tweet_triage.hosts.processes import free_port
 
 # Every step runs against the stand-ins with the profile the bundled corpus was measured for,

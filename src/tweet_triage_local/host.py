@@ -29,7 +29,6 @@ import yaml
 
 from tweet_triage.config import PROJECT_ROOT
 from tweet_triage.errors import TriageError
-from tweet_triage.hosts.cli import app as host_app
 from tweet_triage.hosts.processes import Service, free_port, port_answers
 from tweet_triage.hosts.supervisor import stop_service, supervised
 from tweet_triage.private_files import write_private

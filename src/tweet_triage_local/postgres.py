@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tweet_triage.errors import TriageError
-from tweet_triage.hosts.cli import app as host_app
 from tweet_triage.hosts.processes import Service, free_port
 from tweet_triage.private_files import write_private
 from tweet_triage_local.apt import apt_install

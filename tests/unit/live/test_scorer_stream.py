@@ -15,7 +15,6 @@ from tests.unit.data.conftest import payload, tweet
 from tests.unit.live.scorer_model import build_scorer_model
 from tweet_triage.config import Settings
 from tweet_triage.errors import TriageError
-from tweet_triage.hosts.cli import app as host_app
 from tweet_triage.hosts.processes import free_port
 from tweet_triage.live.scorer import (
     ScorerPaths,
