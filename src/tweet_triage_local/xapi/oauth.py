@@ -49,7 +49,7 @@ class Account:
     """The X user who approves the app: the mission's account."""
 
     id: str = "1468977406716145665"
-    username: str = "tweet_triage_demo"
+    username: str = "WebbTriageDemo"
     name: str = "Tweet Triage Demo"
 
     def as_json(self) -> dict[str, str]:

@@ -141,9 +141,11 @@ class PostBook:
         clock: Callable[[], float] = time.time,
         limit: int = POST_LIMIT,
         window_seconds: float = POST_WINDOW_SECONDS,
+        on_reply: Callable[[dict[str, Any], Mapping[str, Any]], None] | None = None,
     ) -> None:
         self.files = files
         self.lookup = lookup
+        self.on_reply = on_reply
         self.clock = clock
         self.limit = limit
         self.window_seconds = window_seconds
@@ -222,6 +224,8 @@ class PostBook:
         )
         self.posts.append(post)
         self.files.write(POSTS_FILE, [asdict(p) for p in self.posts])
+        if parent is not None and self.on_reply is not None:
+            self.on_reply(post.as_tweet(), parent)
         return post
 
     def _visible(self, tweet_id: str) -> Mapping[str, Any] | None:

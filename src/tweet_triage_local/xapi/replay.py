@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tweet_triage_local.corpus.tweets import iso_millis
+from tweet_triage_local.xapi.authors import corpus_author, with_conversation
 from tweet_triage_local.xapi.rules import TweetView
 from tweet_triage_local.xapi.rulestore import StoredRule
 from tweet_triage_local.xapi.state import StandInError
@@ -25,7 +26,10 @@ def json_bytes(value: Any) -> bytes:
 
 class ReplayCorpus:
     def __init__(self, tweets: Iterable[Mapping[str, Any]]) -> None:
-        ordered = sorted(tweets, key=lambda t: (t["created_at"], int(t["id"])))
+        ordered = [
+            with_conversation(dict(t))
+            for t in sorted(tweets, key=lambda t: (t["created_at"], int(t["id"])))
+        ]
         self.ids: list[str] = [t["id"] for t in ordered]
         self._created_at: list[str] = [t["created_at"] for t in ordered]
         self.views = [TweetView.from_tweet(t) for t in ordered]
@@ -71,6 +75,9 @@ class ReplayCorpus:
         fragments = self._fragments[index]
         return b"{" + b",".join(v for k, v in fragments.items() if k in fields) + b"}"
 
+    def _encoded_includes(self, index: int) -> bytes:
+        return b',"includes":' + json_bytes({"users": [corpus_author(self.ids[index])]})
+
     def _matching_rules_json(self, matched: tuple[StoredRule, ...]) -> bytes:
         key = tuple(r.id for r in matched)
         encoded = self._rules_json.get(key)
@@ -79,6 +86,24 @@ class ReplayCorpus:
             self._rules_json[key] = encoded
         return encoded
 
+    def line(
+        self,
+        tweet: dict[str, Any],
+        author: dict[str, str],
+        rules: Iterable[StoredRule],
+        fields: frozenset[str],
+        expand_authors: bool,
+    ) -> bytes | None:
+        """The stream line of a tweet from outside the corpus (an author's answer), if matched."""
+        view = TweetView.from_tweet(tweet)
+        matched = tuple(rule for rule in rules if rule.compiled.predicate(view))
+        if not matched:
+            return None
+        data = json_bytes({key: value for key, value in tweet.items() if key in fields})
+        includes = b',"includes":' + json_bytes({"users": [author]}) if expand_authors else b""
+        rules_json = self._matching_rules_json(matched)
+        return b'{"data":' + data + includes + b',"matching_rules":' + rules_json + b"}\r\n"
+
     def collect(
         self,
         rules: Iterable[StoredRule],
@@ -86,6 +111,7 @@ class ReplayCorpus:
         stop: int,
         budget: int | None,
         fields: frozenset[str],
+        expand_authors: bool = False,
     ) -> tuple[list[bytes], list[str], int]:
         """Lines for the matching tweets in [start, stop), at most `budget`; (lines, ids, end)."""
         predicates = [(rule, rule.compiled.predicate) for rule in rules]
@@ -101,6 +127,7 @@ class ReplayCorpus:
                 lines.append(
                     b'{"data":'
                     + self._encoded_data(index, fields)
+                    + (self._encoded_includes(index) if expand_authors else b"")
                     + b',"matching_rules":'
                     + self._matching_rules_json(matched)
                     + b"}\r\n"

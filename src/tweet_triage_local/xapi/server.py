@@ -194,6 +194,7 @@ class _Handler(WriteRoutes, BaseHTTPRequestHandler):
             ("GET", "/_standin/posts"): self._get_posts,
             ("POST", "/_standin/posting"): self._post_posting,
             ("POST", "/_standin/oauth"): self._post_oauth_control,
+            ("POST", "/_standin/authors"): self._post_authors,
         }
         handler = routes.get((method, path))
         if handler is None:
@@ -237,7 +238,8 @@ class _Handler(WriteRoutes, BaseHTTPRequestHandler):
 
         reason = "connection error"
         try:
-            reason = self.standin.run_stream(admitted, write_chunk, fields)
+            expand_authors = "author_id" in _split_csv(query.get("expansions", []))
+            reason = self.standin.run_stream(admitted, write_chunk, fields, expand_authors)
         except (BrokenPipeError, ConnectionResetError, TimeoutError) as exc:
             reason = f"client went away ({exc.__class__.__name__})"
         finally:

@@ -24,6 +24,7 @@ from typing import Any
 
 from tweet_triage_local.xapi.admission import Admission, Connection
 from tweet_triage_local.xapi.auth import bearer_matches
+from tweet_triage_local.xapi.authors import ScriptedAuthors
 from tweet_triage_local.xapi.faults import FaultPlan, Faults
 from tweet_triage_local.xapi.oauth import Account, AuthorizationServer, OAuthClient
 from tweet_triage_local.xapi.posts import PostBook
@@ -78,7 +79,8 @@ class StandIn:
         self.oauth = AuthorizationServer(
             oauth_client or OAuthClient(DEFAULT_CLIENT_ID), self.files, account=account
         )
-        self.posts = PostBook(self.files, self.corpus.tweet)
+        self.authors = ScriptedAuthors()
+        self.posts = PostBook(self.files, self._lookup, on_reply=self._replied)
 
     @property
     def rules(self) -> dict[str, StoredRule]:
@@ -87,6 +89,12 @@ class StandIn:
     @property
     def faults(self) -> Faults:
         return self.fault_plan.faults
+
+    def _lookup(self, tweet_id: str) -> dict[str, Any] | None:
+        return self.corpus.tweet(tweet_id) or self.authors.tweet(tweet_id)
+
+    def _replied(self, reply: dict[str, Any], parent: Mapping[str, Any]) -> None:
+        self.authors.replied(reply, dict(parent), self.oauth.account.as_json(), time.time())
 
     def authorised(self, header: str | None) -> bool:
         return bearer_matches(header, self.token)
@@ -180,7 +188,11 @@ class StandIn:
             self.save_position()
 
     def run_stream(
-        self, connection: Connection, write: Callable[[bytes], None], fields: frozenset[str]
+        self,
+        connection: Connection,
+        write: Callable[[bytes], None],
+        fields: frozenset[str],
+        expand_authors: bool = False,
     ) -> str:
         """Replay to one connection until it ends; returns why it ended."""
         sent_here = 0
@@ -204,8 +216,15 @@ class StandIn:
                     lines, ids, end = [], [], position
                 else:
                     lines, ids, end = self.corpus.collect(
-                        self.rules.values(), position, stop, budget, fields
+                        self.rules.values(), position, stop, budget, fields, expand_authors
                     )
+                for tweet, author in self.authors.due(time.time()):
+                    line = self.corpus.line(
+                        tweet, author, self.rules.values(), fields, expand_authors
+                    )
+                    if line is not None:
+                        lines.append(line)
+                        ids.append(tweet["id"])
             if lines:
                 write(b"".join(lines))
                 last_write = time.monotonic()

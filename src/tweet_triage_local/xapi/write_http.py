@@ -186,6 +186,17 @@ class WriteRoutes:
             return
         self._send_json(200, faults)
 
+    def _post_authors(self, query: dict[str, list[str]]) -> None:
+        try:
+            body = self._read_json()
+            if not isinstance(body, dict):
+                raise StandInError("send a JSON object: share, delay_seconds")
+            settings = self.standin.authors.configure(body)
+        except (ValueError, StandInError) as exc:
+            self._send_json(400, problems.invalid_request([{"message": str(exc)}]))
+            return
+        self._send_json(200, {**settings, "pending": self.standin.authors.pending()})
+
     def _post_oauth_control(self, query: dict[str, list[str]]) -> None:
         try:
             body = self._read_json()

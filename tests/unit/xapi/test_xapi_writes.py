@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 
 from tweet_triage_local.corpus.tweets import tweet_object
+from tweet_triage_local.xapi.authors import corpus_author
 from tweet_triage_local.xapi.oauth import OAuthClient
 from tweet_triage_local.xapi.server import XStandInServer
 from tweet_triage_local.xapi.standin import StandIn
@@ -61,7 +63,7 @@ def approve(server: XStandInServer, authorize_url: str, decision: str = "approve
     page = requests.get(authorize_url, timeout=5)
     assert page.status_code == 200, page.text
     approval = re.search(r'name="approval" value="([^"]+)"', page.text)
-    assert approval and "@tweet_triage_demo" in page.text
+    assert approval and "@WebbTriageDemo" in page.text
     answer = requests.post(
         f"{server.url}/2/oauth2/authorize",
         data={"approval": approval.group(1), "decision": decision},
@@ -100,7 +102,7 @@ def test_pkce_flow_gives_user_tokens_that_post_a_reply(server: XStandInServer) -
         headers={"Authorization": f"Bearer {token['access_token']}"},
         timeout=5,
     )
-    assert me.json()["data"]["username"] == "tweet_triage_demo"
+    assert me.json()["data"]["username"] == "WebbTriageDemo"
 
     answer = post(
         server,
@@ -280,3 +282,81 @@ def test_posting_faults_are_validated(server: XStandInServer) -> None:
         f"{server.url}/_standin/posting", json={"explode": True}, headers=APP, timeout=5
     )
     assert unknown.status_code == 400 and "unknown posting fault" in unknown.text
+
+
+def stream_lines(server: XStandInServer, query: str) -> Iterator[dict[str, Any] | None]:
+    """Tweets from the filtered stream as dicts; None for a keep-alive."""
+    response = requests.get(
+        f"{server.url}/2/tweets/search/stream{query}", headers=APP, stream=True, timeout=(5, 5)
+    )
+    assert response.status_code == 200, response.text
+    buffer = b""
+    for data in response.iter_content(chunk_size=None):
+        buffer += data
+        while b"\r\n" in buffer:
+            line, buffer = buffer.split(b"\r\n", 1)
+            yield json.loads(line) if line else None
+
+
+def add_rule(server: XStandInServer, value: str) -> None:
+    answer = requests.post(
+        f"{server.url}/2/tweets/search/stream/rules",
+        json={"add": [{"value": value}]},
+        headers=APP,
+        timeout=5,
+    )
+    assert answer.status_code == 200 and answer.json()["meta"]["summary"]["created"] == 1
+
+
+def test_stream_carries_authors_and_conversations(tmp_path: Path) -> None:
+    standin = StandIn(CORPUS, token=TOKEN, state_dir=tmp_path / "state", keepalive_seconds=0.2)
+    with XStandInServer(standin) as server:
+        add_rule(server, "webb")
+        fields = "?tweet.fields=author_id,conversation_id&expansions=author_id"
+        first = next(line for line in stream_lines(server, fields) if line)
+    data, users = first["data"], first["includes"]["users"]
+    assert data["id"] == REPLIED_TO and data["conversation_id"] == REPLIED_TO
+    assert users == [corpus_author(REPLIED_TO)] and data["author_id"] == users[0]["id"]
+    assert corpus_author(CORPUS[1]["id"])["id"] != users[0]["id"]
+
+
+def test_a_scripted_author_answers_the_teams_reply_in_the_conversation(
+    server: XStandInServer,
+) -> None:
+    token = connect(server)["access_token"]
+    settings = requests.post(
+        f"{server.url}/_standin/authors",
+        json={"share": 1, "delay_seconds": 0},
+        headers=APP,
+        timeout=5,
+    )
+    assert settings.json()["share"] == 1.0
+    server.standin.set_replay({"start": len(CORPUS)})  # only the answer is left to stream
+    add_rule(server, "@WebbTriageDemo")
+    reply = post(
+        server, token, {"text": "Happy to help", "reply": {"in_reply_to_tweet_id": REPLIED_TO}}
+    )
+    reply_id = reply.json()["data"]["id"]
+    fields = "author_id,conversation_id,in_reply_to_user_id,referenced_tweets"
+    query = f"?tweet.fields={fields}&expansions=author_id"
+    answer = next(line for line in stream_lines(server, query) if line)
+    data = answer["data"]
+    assert data["conversation_id"] == REPLIED_TO
+    assert data["referenced_tweets"] == [{"type": "replied_to", "id": reply_id}]
+    assert data["in_reply_to_user_id"] == server.standin.oauth.account.id
+    assert data["text"].startswith("@WebbTriageDemo ")
+    assert answer["includes"]["users"] == [corpus_author(REPLIED_TO)]
+    read = requests.get(f"{server.url}/2/tweets/{data['id']}", headers=APP, timeout=5).json()
+    assert read["data"]["id"] == data["id"]
+
+
+def test_no_author_answers_at_share_zero_and_bad_settings_are_refused(
+    server: XStandInServer,
+) -> None:
+    token = connect(server)["access_token"]
+    post(server, token, {"text": "Hello", "reply": {"in_reply_to_tweet_id": REPLIED_TO}})
+    assert server.standin.authors.pending() == 0
+    refused = requests.post(
+        f"{server.url}/_standin/authors", json={"share": 2}, headers=APP, timeout=5
+    )
+    assert refused.status_code == 400 and "share" in refused.text
