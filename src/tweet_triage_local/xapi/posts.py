@@ -15,6 +15,8 @@ Checked in X's order, with X's answers:
 Every accepted post is kept (`<state>/xapi-posts.json`) and listed at `GET /_standin/posts`, so a
 test can count that each reply went out exactly once. Faults (`POST /_standin/posting`) make
 the next posts fail with 503 or 429, restrict or delete posts, or make the app read-only.
+`GET /2/users/:id/tweets` lists a user's posts, newest first: how a client that crashed between
+sending a post and recording X's answer finds out whether the post went out.
 """
 
 from __future__ import annotations
@@ -244,6 +246,12 @@ class PostBook:
             if post.id == tweet_id:
                 return post.as_tweet()
         return self.lookup(tweet_id)
+
+    def timeline(self, user_id: str, max_results: int) -> list[dict[str, Any]]:
+        """A user's posts, newest first (`GET /2/users/:id/tweets`)."""
+        with self.lock:
+            mine = [p.as_tweet() for p in self.posts if p.author_id == user_id]
+        return list(reversed(mine))[:max_results]
 
     def listing(self) -> list[dict[str, Any]]:
         with self.lock:

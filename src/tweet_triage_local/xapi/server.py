@@ -7,7 +7,8 @@
   X's `meta` with `sent` and `summary`, DuplicateRule / invalid-rule errors.
 - Bearer auth against one token; X's 401, 400 (invalid request), 409 (no rules) bodies.
 - X's write side (write_http.py): OAuth 2.0 with PKCE (`/2/oauth2/authorize|token|revoke`),
-  `POST /2/tweets` (user context only), `GET /2/tweets/:id`, `GET /2/users/me`.
+  `POST /2/tweets` (user context only), `GET /2/tweets/:id`, `GET /2/users/:id/tweets`,
+  `GET /2/users/me`.
 - Controls: `GET /_standin/stats` (counters and every id sent, so a test can compare what was
   sent with what arrived), `POST /_standin/faults`, `POST /_standin/replay`, `GET
   /_standin/posts` (every post made), `POST /_standin/posting` (posting faults), `POST
@@ -40,6 +41,7 @@ from tweet_triage_local.xapi.write_http import (
     REVOKE_PATH,
     TOKEN_PATH,
     TWEETS_PATH,
+    USERS_PATH,
     WriteRoutes,
 )
 
@@ -175,6 +177,10 @@ class _Handler(WriteRoutes, BaseHTTPRequestHandler):
             return
         if method == "GET" and path.startswith(TWEETS_PATH + "/") and path.count("/") == 3:
             self._get_post(path.rsplit("/", 1)[1])
+            return
+        segments = path.split("/")
+        if method == "GET" and path.startswith(USERS_PATH + "/") and segments[4:] == ["tweets"]:
+            self._user_posts(segments[3], query)
             return
         if not self.standin.authorised(self.headers.get("Authorization")):
             with self.standin.lock:

@@ -26,6 +26,7 @@ AUTHORIZE_PATH = "/2/oauth2/authorize"
 TOKEN_PATH = "/2/oauth2/token"
 REVOKE_PATH = "/2/oauth2/revoke"
 TWEETS_PATH = "/2/tweets"
+USERS_PATH = "/2/users"
 ME_PATH = "/2/users/me"
 UNSUPPORTED_AUTHENTICATION = {
     "title": "Unsupported Authentication",
@@ -48,7 +49,7 @@ _APPROVE_PAGE = """<!doctype html><html><head><meta charset="utf-8">
 
 
 class WriteRoutes:
-    """OAuth, `POST /2/tweets`, `GET /2/tweets/:id`, `GET /2/users/me` and their controls."""
+    """OAuth, posting, reading posts and timelines, `GET /2/users/me`, and their controls."""
 
     if TYPE_CHECKING:  # provided by the request handler in server.py
         standin: StandIn
@@ -161,6 +162,24 @@ class WriteRoutes:
             self._send_json(200, {"errors": [_tweet_not_found(tweet_id)]})
             return
         self._send_json(200, {"data": tweet})
+
+    def _user_posts(self, user_id: str, query: dict[str, list[str]]) -> None:
+        if self._user_grant() is None and not self.standin.authorised(
+            self.headers.get("Authorization")
+        ):
+            self._send_json(401, problems.unauthorized())
+            return
+        raw = query.get("max_results", ["10"])[-1]
+        if not raw.isdigit() or not 5 <= int(raw) <= 100:
+            message = f"The `max_results` query parameter value [{raw}] is not between 5 and 100"
+            self._send_json(400, problems.invalid_request([{"message": message}]))
+            return
+        posts = self.standin.posts.timeline(user_id, int(raw))
+        body: dict[str, Any] = {"meta": {"result_count": len(posts)}}
+        if posts:
+            body["data"] = posts
+            body["meta"].update(newest_id=posts[0]["id"], oldest_id=posts[-1]["id"])
+        self._send_json(200, body)
 
     def _me(self, query: dict[str, list[str]]) -> None:
         grant = self._user_grant()

@@ -360,3 +360,21 @@ def test_no_author_answers_at_share_zero_and_bad_settings_are_refused(
         f"{server.url}/_standin/authors", json={"share": 2}, headers=APP, timeout=5
     )
     assert refused.status_code == 400 and "share" in refused.text
+
+
+def test_the_accounts_timeline_shows_what_went_out(server: XStandInServer) -> None:
+    token = connect(server)["access_token"]
+    first = post(server, token, {"text": "first"}).json()["data"]["id"]
+    second = post(server, token, {"text": "second"}).json()["data"]["id"]
+    account = server.standin.oauth.account.id
+    timeline = requests.get(
+        f"{server.url}/2/users/{account}/tweets", params={"max_results": 5}, headers=APP, timeout=5
+    ).json()
+    assert [t["id"] for t in timeline["data"]] == [second, first]
+    assert timeline["meta"] == {"result_count": 2, "newest_id": second, "oldest_id": first}
+    nobody = requests.get(f"{server.url}/2/users/42/tweets", headers=APP, timeout=5).json()
+    assert nobody == {"meta": {"result_count": 0}}
+    bad = requests.get(
+        f"{server.url}/2/users/{account}/tweets", params={"max_results": 1}, headers=APP, timeout=5
+    )
+    assert bad.status_code == 400
