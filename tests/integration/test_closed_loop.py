@@ -15,16 +15,16 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from tests.unit.model.conftest import build_tiny_backbone, write_splits
 from tests.unit.live.conftest import KeywordScorer, log_in, scored
+from tests.unit.model.conftest import build_tiny_backbone, write_splits
 from tweet_triage.cli import app as cli
 from tweet_triage.config import load_settings
-from tweet_triage.model.registry import champion_version
-from tweet_triage.live.retrain import NotEnoughLabelsError, RetrainError
 from tweet_triage.live.store import TriageStore
 from tweet_triage.live.web.app import InboxConfig, create_app
 from tweet_triage.live.web.scoring import ModelProvider
 from tweet_triage.live.web.security import hash_password
+from tweet_triage.model.registry import NothingToRollBackError, champion_version
+from tweet_triage.model.retrain import NotEnoughLabelsError
 
 pytestmark = pytest.mark.integration
 
@@ -117,6 +117,6 @@ def test_decisions_retrain_promote_rollback(env: dict[str, str], tmp_path: Path)
     assert champion_version(settings) == "1"
     status = json.loads(_run("model", "status"))
     assert status["champion"] == "1" and status["labels_since_retrain"] == 0
-    with pytest.raises(RetrainError, match="nothing to roll back to"):
+    with pytest.raises(NothingToRollBackError, match="nothing to roll back to"):
         _run("model", "rollback")
     assert champion_version(settings) == "1"

@@ -13,7 +13,7 @@ from tests.integration.test_inbox_browser import (  # noqa: F401 (fixtures)
     inbox,
 )
 from tests.unit.live.conftest import scored
-from tweet_triage.live.labels import in_evaluation_pool
+from tweet_triage.model.evaluation_pool import in_evaluation_pool
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,7 @@
 
 Strategies (the same for the CSV export and the inbox's label page):
 - `uncertain`: unlabelled tweets closest to the decision threshold first, taken only from
-  outside the evaluation pool (`labels.in_evaluation_pool`), so they are all trained on;
+  outside the evaluation pool (`model.evaluation_pool`), so they are all trained on;
 - `random`: unlabelled tweets in a seeded random order, whatever their score;
 - `mixed`: a `random_share` of the picks drawn at random from the evaluation pool (kept apart:
   never trained on, so the comparison of champion and challenger stays unbiased), the rest
@@ -15,13 +15,17 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from tweet_triage.errors import TriageError
-from tweet_triage.live.labels import DEFAULT_EVAL_SHARE, in_evaluation_pool
+from tweet_triage.model.evaluation_pool import DEFAULT_EVAL_SHARE, in_evaluation_pool
+
+if TYPE_CHECKING:
+    from tweet_triage.config import Settings
+    from tweet_triage.live.store import TriageStore, TweetView
 
 Strategy = Literal["uncertain", "random", "mixed"]
 STRATEGIES: tuple[str, ...] = ("uncertain", "random", "mixed")
@@ -77,7 +81,7 @@ def select_for_labelling(
 
 
 def export_for_labelling(
-    settings: Any,
+    settings: Settings,
     *,
     strategy: str,
     size: int,
@@ -137,13 +141,13 @@ def export_for_labelling(
 
 
 def next_from_store(
-    store: Any,
+    store: TriageStore,
     *,
     random_share: float = DEFAULT_RANDOM_SHARE,
     skip: set[str] | None = None,
     rng: np.random.Generator | None = None,
     window: int = 200,
-) -> tuple[Any, str] | None:
+) -> tuple[TweetView, str] | None:
     """The next tweet of the store for the label page, and its pool; None when none is left.
 
     With probability `random_share` a random undecided tweet of the evaluation pool, else the

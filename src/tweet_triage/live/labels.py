@@ -1,38 +1,29 @@
-"""The team's decisions as label rows, and the held-out evaluation pool of the loop.
+"""The team's decisions leave the store here, as label rows: the one way labels flow to the model.
 
-Decisions become needs-support labels by the rule in `tweet_triage.data.decisions` (the
-labelling stage reads the file written here). Evaluation pool: a fixed share of tweet ids,
-chosen by a hash of the id (independent of any model score, so unbiased), is kept apart:
-labels on these tweets are never trained on and are what `retrain` adds to the fixed test
-split to compare champion and challenger. The random share of active labelling draws from
-exactly this pool.
+Decisions become needs-support labels by the rule in `tweet_triage.data.decisions`: the
+labelling stage reads the CSV written here (`tweet-triage triage export-decisions`), and
+`tweet-triage retrain` hands `model.retrain` the same rows with each tweet's text.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from tweet_triage.data.decisions import DECISION_COLUMNS, DECISION_LABELS
+from tweet_triage.data.decisions import DECISION_COLUMNS, Decision
 
-DEFAULT_EVAL_SHARE = 0.2
-
-
-def in_evaluation_pool(tweet_id: str, share: float = DEFAULT_EVAL_SHARE) -> bool:
-    """Whether a tweet belongs to the held-out evaluation pool (a hash of its id)."""
-    digest = hashlib.sha256(f"tweet-triage-eval:{tweet_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < share
+if TYPE_CHECKING:
+    from tweet_triage.live.store import DecisionView, TriageStore
 
 
-def decisions_frame(decisions: list[Any]) -> pd.DataFrame:
+def decisions_frame(decisions: list[DecisionView]) -> pd.DataFrame:
     """Store decisions (`TriageStore.decisions()`) as label rows, oldest first."""
     rows = [
         {
             "id": str(d.tweet_id),
-            "needs_support": DECISION_LABELS[d.decision],
+            "needs_support": Decision(d.decision).needs_support,
             "decision": d.decision,
             "decided_by": d.user_name,
             "decided_at": d.decided_at.isoformat(),
@@ -42,7 +33,19 @@ def decisions_frame(decisions: list[Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(DECISION_COLUMNS))
 
 
-def write_decisions_csv(store: Any, path: Path) -> int:
+def decisions_with_text(store: TriageStore) -> pd.DataFrame:
+    """Every decision as a label row with the tweet's text: what `model.retrain` trains on."""
+    frame = decisions_frame(store.decisions())
+    texts = {i: store.get_tweet(i).text for i in frame["id"].unique()}
+    return frame.assign(text=frame["id"].map(texts))
+
+
+def decided_tweets(store: TriageStore) -> int:
+    """Tweets with at least one decision: the count "new labels since retrain" is measured by."""
+    return len({d.tweet_id for d in store.decisions()})
+
+
+def write_decisions_csv(store: TriageStore, path: Path) -> int:
     """Every decision in the store (full history, who and when) as a CSV; rows written."""
     frame = decisions_frame(store.decisions())
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,27 +1,32 @@
-"""CLI of the closed loop: `retrain`, `model promote|rollback|status`, `triage export-decisions`.
+"""CLI of the closed loop: `retrain`, `model promote|register|rollback|status`, `triage
+export-decisions`.
 
-Thin over `triage.retrain` and `triage.labels`; errors are TriageErrors (one `error:` line,
-exit 2). `retrain` exits 0 whether or not it promoted (the report says which), 2 when it
-refuses (too few new labels, one class, bad options).
+The store's decisions leave through `live.labels`; retraining is `model.retrain`, the alias
+moves are `model.registry`'s, the status is `model.loop_state`'s. Errors are TriageErrors
+(one `error:` line, exit 2). `retrain` exits 0 whether or not it promoted (the report says
+which), 2 when it refuses (too few new labels, one class, bad options).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tweet_triage.config import load_settings
 from tweet_triage.logs import configure_logging
 
+if TYPE_CHECKING:
+    from tweet_triage.live.store import TriageStore
+
 model_app = typer.Typer(
     no_args_is_help=True, help="The champion model: register, promote, roll back."
 )
 
 
-def _store():  # -> TriageStore (imported lazily)
+def _store() -> TriageStore:
     from tweet_triage.live.store import TriageStore
 
     store = TriageStore.from_settings(load_settings())
@@ -57,8 +62,9 @@ def retrain(
     ] = None,
 ) -> None:
     """Train a challenger on every label so far; promote it only when it proves better."""
-    from tweet_triage.live.retrain import RetrainOptions
-    from tweet_triage.live.retrain import retrain as run_retrain
+    from tweet_triage.live.labels import decisions_with_text
+    from tweet_triage.model.retrain import RetrainOptions
+    from tweet_triage.model.retrain import retrain as run_retrain
 
     settings = load_settings()
     configure_logging(settings)
@@ -78,7 +84,7 @@ def retrain(
         force=force,
         train_options={k: v for k, v in train_options.items() if v is not None},
     )
-    report = run_retrain(settings, _store(), options)
+    report = run_retrain(settings, decisions_with_text(_store()), options)
     typer.echo(
         f"{report['decision']}: {report['why']} (champion {report['champion_after']}, report "
         f"{Path(settings.reports_dir) / 'retrain' / 'latest.md'})"
@@ -92,7 +98,7 @@ def promote(
     ],
 ) -> None:
     """Make version N the champion (the live scorer and inbox switch at their next check)."""
-    from tweet_triage.live.retrain import promote as run_promote
+    from tweet_triage.model.registry import promote as run_promote
 
     moved = run_promote(load_settings(), version)
     typer.echo(f"champion: version {moved['champion']} (was {moved['previous']})")
@@ -112,7 +118,7 @@ def register_model(
 @model_app.command()
 def rollback() -> None:
     """Give the champion back to the version that held it before."""
-    from tweet_triage.live.retrain import rollback as run_rollback
+    from tweet_triage.model.registry import rollback as run_rollback
 
     moved = run_rollback(load_settings())
     typer.echo(f"champion: version {moved['champion']} (rolled back from {moved['previous']})")
@@ -121,9 +127,15 @@ def rollback() -> None:
 @model_app.command()
 def status() -> None:
     """Champion version and age, the last retrain, labels gathered since (JSON)."""
-    from tweet_triage.live.retrain import loop_status
+    from tweet_triage.live.labels import decided_tweets
+    from tweet_triage.model.loop_state import read_loop_status
+    from tweet_triage.model.registry import champion_version
 
-    typer.echo(json.dumps(loop_status(load_settings(), _store()), indent=2, default=str))
+    settings = load_settings()
+    status = read_loop_status(
+        settings.state_dir, champion_version(settings), decided_tweets(_store())
+    )
+    typer.echo(json.dumps(status.as_dict(), indent=2, default=str))
 
 
 def export_decisions(

@@ -1,11 +1,13 @@
-"""The model in service: the MLflow registered model's `champion` alias, as a local folder.
+"""The model registry: registration, the `champion` alias, promote and rollback.
 
 Training registers every model as a new version of one registered model; the alias
 `champion` names the version that scores live tweets (the first version registered becomes
 champion; later ones replace it only when promoted). Live components resolve the alias
 again before each unit of work, so moving it takes effect without a restart. A resolved
 version is downloaded once into the state folder and reused; a plain model folder works too
-(its version is the one `inference.model_version` derives).
+(its version is the one `inference.model_version` derives). Every move of the alias is
+recorded in the loop's state file (`loop_state.py`), which is what rollback walks back; the
+champion is never left unset (a rollback with nothing to roll back to changes nothing).
 """
 
 from __future__ import annotations
@@ -19,16 +21,21 @@ from typing import Any
 from tweet_triage.config import Settings
 from tweet_triage.errors import TriageError
 from tweet_triage.model.folder import META_FILE, ModelFolderError, ModelMeta
-from tweet_triage.model.tracking import REGISTERED_MODEL, tracking_uri
+from tweet_triage.model.loop_state import now, read_state, record_champion, write_state
+from tweet_triage.model.tracking import log_model_folder, mlflow_run, tracking_uri
 
 log = logging.getLogger(__name__)
 
-CHAMPION_ALIAS = "champion"
-CHAMPION = "champion"  # what --model takes to mean "the registry's champion"
+REGISTERED_MODEL = "tweet-triage-needs-support"
+CHAMPION = "champion"  # the alias, and what --model takes to mean "the registry's champion"
 
 
 class NoModelError(TriageError):
     """No model to score with: nothing trained, registered or promoted yet."""
+
+
+class NothingToRollBackError(TriageError):
+    """The champion has no recorded predecessor to give the alias back to."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,7 @@ def champion_version(settings: Settings | None) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        found = _client(settings).get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+        found = _client(settings).get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
     except MlflowException:
         return None
     return str(found.version)
@@ -76,7 +83,7 @@ def set_champion(settings: Settings | None, version: str) -> None:
         raise NoModelError(
             f"version {version} of {REGISTERED_MODEL} does not exist in {client.tracking_uri}"
         ) from exc
-    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, str(version))
+    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, str(version))
     log.info("champion is now %s version %s", REGISTERED_MODEL, version)
 
 
@@ -88,6 +95,21 @@ def ensure_champion(settings: Settings | None, version: str) -> bool:
     return True
 
 
+def log_and_register_model(model_dir: Path, register: bool = True) -> str | None:
+    """Log the model folder in the active run; register it as a new version (None: not asked).
+
+    The first version registered becomes champion and serves until another is promoted.
+    """
+    import mlflow
+
+    model_uri = log_model_folder(model_dir)
+    if not register:
+        return None
+    version = str(mlflow.register_model(model_uri, REGISTERED_MODEL).version)
+    ensure_champion(None, version)
+    return version
+
+
 def register_folder(settings: Settings, folder: Path) -> tuple[str, str]:
     """A trained model folder as a new registered version (champion when there is none yet).
 
@@ -95,14 +117,43 @@ def register_folder(settings: Settings, folder: Path) -> tuple[str, str]:
     its challengers with this champion and promotion moves the alias the scorer follows.
     Returns (registered version, champion version).
     """
-    from tweet_triage.model.tracking import log_and_register_model, mlflow_run
-
     ModelMeta.load(folder)  # a clear error when the folder holds no model
     with mlflow_run(settings, run_name=f"register {Path(folder).name}"):
         version = log_and_register_model(Path(folder))
     if version is None:
         raise NoModelError(f"{folder}: MLflow registered no version of {REGISTERED_MODEL}")
     return version, champion_version(settings) or version
+
+
+def promote(settings: Settings, version: str, why: str = "promoted by hand") -> dict[str, Any]:
+    """Point `champion` at `version` (NoModelError naming it when it does not exist)."""
+    state = read_state(settings.state_dir)
+    previous = champion_version(settings)
+    if previous is not None and not state.get("history"):
+        record_champion(state, previous, "champion before the loop's first move")
+    set_champion(settings, str(version))
+    record_champion(state, str(version), why)
+    write_state(settings.state_dir, state)
+    return {"champion": str(version), "previous": previous}
+
+
+def rollback(settings: Settings) -> dict[str, Any]:
+    """Give `champion` back to the version that held it before the current one."""
+    state = read_state(settings.state_dir)
+    history = state.get("history", [])
+    current = champion_version(settings)
+    earlier = [h for h in history[:-1] if h["version"] != current]
+    if current is None or not earlier:
+        raise NothingToRollBackError(
+            f"nothing to roll back to: the champion ({current or 'none'}) has no recorded "
+            "predecessor; use `tweet-triage model promote --version N`"
+        )
+    target = earlier[-1]["version"]
+    set_champion(settings, target)
+    state["history"] = [*history[: history.index(earlier[-1])], earlier[-1]]
+    state["history"][-1] = {**earlier[-1], "since": now(), "why": f"rollback from {current}"}
+    write_state(settings.state_dir, state)
+    return {"champion": target, "previous": current}
 
 
 def _download(settings: Settings, version: str) -> Path:
@@ -150,5 +201,5 @@ def resolve_model(settings: Settings, model: str | Path | None = None) -> Resolv
             "first (make train, or tweet-triage train), or pass --model with a model folder"
         )
     return ResolvedModel(
-        _download(settings, version), version, f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
+        _download(settings, version), version, f"models:/{REGISTERED_MODEL}@{CHAMPION}"
     )

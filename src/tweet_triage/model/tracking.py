@@ -1,8 +1,9 @@
-"""MLflow tracking: a local sqlite store by default, so runs and the model registry work offline.
+"""MLflow tracking: runs, their parameters, metrics and logged models; nothing about aliases.
 
-`MLFLOW_TRACKING_URI` (settings) points elsewhere, e.g. a team's tracking server. Training
-opens a run and records its id in the model folder; evaluation adds its metrics and plots to
-that same run, so one run tells the whole story of one model version.
+A local sqlite store by default, so runs and the model registry (`registry.py`, which builds
+on this module) work offline; `MLFLOW_TRACKING_URI` (settings) points elsewhere, e.g. a team's
+tracking server. Training opens a run and records its id in the model folder; evaluation adds
+its metrics and plots to that same run, so one run tells the whole story of one model version.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from tweet_triage.config import PROJECT_ROOT, Settings
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "tweet-triage-needs-support"
-REGISTERED_MODEL = "tweet-triage-needs-support"
 MLRUNS_DIR = PROJECT_ROOT / "mlruns"
 
 
@@ -101,8 +101,8 @@ def numeric_metrics(prefix: str, values: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def log_and_register_model(model_dir: Path, register: bool = True) -> str | None:
-    """Log the model folder as a pyfunc model in the active run; register a new version."""
+def log_model_folder(model_dir: Path) -> str:
+    """Log the model folder as a pyfunc model in the active run; its model URI."""
     import mlflow.pyfunc
 
     from tweet_triage.model.pyfunc import NeedsSupportPyfunc
@@ -118,15 +118,8 @@ def log_and_register_model(model_dir: Path, register: bool = True) -> str | None
         python_model=NeedsSupportPyfunc(),
         artifacts={"model_dir": str(model_dir)},
         pip_requirements=requirements,
-        registered_model_name=REGISTERED_MODEL if register else None,
     )
-    version = getattr(info, "registered_model_version", None)
-    if version is None:
-        return None
-    from tweet_triage.model.registry import ensure_champion
-
-    ensure_champion(None, str(version))  # the first registered model serves until promoted
-    return str(version)
+    return str(info.model_uri)
 
 
 def _versions(names: tuple[str, ...]) -> dict[str, str]:

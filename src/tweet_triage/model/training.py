@@ -324,9 +324,9 @@ def track_training(
     """Params, per-evaluation metrics, final val metrics, the model and a registry version."""
     import mlflow
 
+    from tweet_triage.model.registry import log_and_register_model
     from tweet_triage.model.tracking import (
         flat_params,
-        log_and_register_model,
         mlflow_run,
         numeric_metrics,
         tracking_uri,

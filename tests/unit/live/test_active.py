@@ -17,8 +17,8 @@ from tweet_triage.live.active import (
     next_from_store,
     select_for_labelling,
 )
-from tweet_triage.live.labels import in_evaluation_pool
 from tweet_triage.live.store import TriageStore
+from tweet_triage.model.evaluation_pool import in_evaluation_pool
 
 
 def candidates(n: int = 400) -> pd.DataFrame:

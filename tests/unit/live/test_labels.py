@@ -16,7 +16,7 @@ from tweet_triage.data.decisions import (
     read_decisions_csv,
     resolve_labels,
 )
-from tweet_triage.live.labels import in_evaluation_pool, write_decisions_csv
+from tweet_triage.live.labels import write_decisions_csv
 from tweet_triage.live.store import TriageStore, UnknownTweetError
 
 
@@ -98,14 +98,6 @@ def test_undo_removes_only_this_users_latest_decision(decided: TriageStore) -> N
     assert decided.undo_last_decision("2", bob.id)
     assert [d.decision for d in decided.decisions() if d.tweet_id == "2"] == ["not_for_us"]
     assert not decided.undo_last_decision("1", bob.id)
-
-
-def test_evaluation_pool_is_a_stable_share_of_ids() -> None:
-    ids = [str(10**18 + i) for i in range(4000)]
-    share = sum(in_evaluation_pool(i, 0.2) for i in ids) / len(ids)
-    assert 0.17 < share < 0.23
-    assert [in_evaluation_pool(i) for i in ids[:50]] == [in_evaluation_pool(i) for i in ids[:50]]
-    assert not any(in_evaluation_pool(i, 0.0) for i in ids[:100])
 
 
 def test_label_stage_reads_decisions_beside_annotations(spark: object, tmp_path: Path) -> None:

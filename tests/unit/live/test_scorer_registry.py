@@ -10,7 +10,8 @@ import pytest
 from tests.unit.live.scorer_model import build_scorer_model
 from tweet_triage.config import Settings
 from tweet_triage.model import registry
-from tweet_triage.model.tracking import log_and_register_model, mlflow_run
+from tweet_triage.model.registry import log_and_register_model
+from tweet_triage.model.tracking import mlflow_run
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,8 @@ from tweet_triage.live.scorer import (
 )
 from tweet_triage.live.store import TriageStore
 from tweet_triage.model import registry
-from tweet_triage.model.tracking import log_and_register_model, mlflow_run
+from tweet_triage.model.registry import log_and_register_model
+from tweet_triage.model.tracking import mlflow_run
 
 # The demo profile keeps tweets naming its keep terms (e.g. 'netflix', 'game').
 KEEPS = [
