@@ -1,11 +1,10 @@
 """ONNX export of a saved model folder: fp32 (graph fused for encoders) and dynamic int8.
 
 CPU scoring through ONNX Runtime with int8 weights is faster than torch fp32 for a small
-encoder like MiniLM, by as much as the CPU's integer kernels allow: about 1.6x on an AVX2 CPU
-without VNNI, whose u8 x s8 product is only ~2.3x its fp32 one (benchmarks/bench_model.py
-measures both side by side); the quality guard is a test that ROC AUC moves by less than
-0.005. Both files go to `<model folder>/onnx/` and take the same token inputs the tokenizer
-of the folder produces.
+encoder like MiniLM, by as much as the CPU's integer kernels allow (benchmarks/bench_model.py
+measures both side by side; docs/model.md has the figures); the quality guard is a test that
+ROC AUC moves by less than 0.005. Both files go to `<model folder>/onnx/` and take the same
+token inputs the tokenizer of the folder produces.
 """
 
 from __future__ import annotations
