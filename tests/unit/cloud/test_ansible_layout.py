@@ -1,5 +1,6 @@
 """The Ansible side: pinned collections, playbooks that parse, modules with check mode, and the
-streamer role's security choices (root-owned settings, quoted shell, hash-checked wheels)."""
+streamer role's security choices (root-owned settings, quoted shell, hash-checked wheels from
+the host_install role it shares with the triage role)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tweet_triage.config import PROJECT_ROOT
 
 PLAYBOOKS = PROJECT_ROOT / "playbooks"
 ROLE = PLAYBOOKS / "roles" / "streamer"
+INSTALL = PLAYBOOKS / "roles" / "host_install"
 BIN = Path(sys.executable).parent
 
 
@@ -61,7 +63,8 @@ def test_project_modules_support_check_mode(module: Path) -> None:
 
 def _role_tasks() -> list[dict[str, object]]:
     tasks: list[dict[str, object]] = []
-    for path in sorted([*(ROLE / "tasks").glob("*.yml"), ROLE / "handlers" / "main.yml"]):
+    paths = [*(ROLE / "tasks").glob("*.yml"), ROLE / "handlers" / "main.yml"]
+    for path in sorted([*paths, *(INSTALL / "tasks").glob("*.yml")]):
         tasks += yaml.safe_load(path.read_text()) or []
     return tasks
 
@@ -95,9 +98,10 @@ def test_root_shell_tasks_never_splice_unquoted_values() -> None:
 
 
 def test_wheels_are_installed_hash_checked() -> None:
-    (install,) = [
-        t for t in _role_tasks() if str(t.get("name", "")).startswith("Install the project")
+    """The dependency set and the project wheel: each installed offline against its hashes."""
+    scripts = [
+        str(t["ansible.builtin.shell"]) for t in _role_tasks() if "ansible.builtin.shell" in t
     ]
-    script = str(install["ansible.builtin.shell"])
-    pip_lines = [line for line in script.splitlines() if 'pip" install' in line]
-    assert len(pip_lines) == 2 and all("--require-hashes" in line for line in pip_lines)
+    pip_lines = [line for s in scripts for line in s.splitlines() if 'pip" install' in line]
+    assert len(pip_lines) == 2
+    assert all("--no-index --require-hashes" in line for line in pip_lines)
