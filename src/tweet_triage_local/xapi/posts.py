@@ -6,7 +6,7 @@ Checked in X's order, with X's answers:
   and 429 past the limit;
 - the app's access level (403 `client-forbidden` when set to read-only) and the token's
   `tweet.write` scope;
-- the body: `text` (280 weighted characters, `tweet_triage.live.x_text`), an optional
+- the body: `text` (280 weighted characters, `tweet_triage.live.replies.x_text`), an optional
   `reply.in_reply_to_tweet_id`;
 - the replied-to post: 403 when it is deleted or unknown, or when its conversation restricts
   replies (`reply_settings` other than everyone, or the `restricted` fault);
@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tweet_triage.live.x_text import MAX_WEIGHTED_LENGTH, weighted_length
+from tweet_triage.live.replies.x_text import MAX_WEIGHTED_LENGTH, weighted_length
 from tweet_triage_local.corpus.tweets import iso_millis, snowflake_from_ms
 from tweet_triage_local.xapi import problems
 from tweet_triage_local.xapi.oauth import Grant

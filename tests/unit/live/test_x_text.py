@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tweet_triage.live.x_text import MAX_WEIGHTED_LENGTH, weighted_length
+from tweet_triage.live.replies.x_text import MAX_WEIGHTED_LENGTH, weighted_length
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""Answering from the inbox: the reply outbox and X's length rule."""
