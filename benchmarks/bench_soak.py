@@ -148,7 +148,7 @@ def run() -> dict[str, Any]:
                     {
                         "t": round(elapsed, 1),
                         "rss": _rss_bytes(streamer.pid),
-                        "spool_bytes": _spool_bytes(settings.stream_spool_path),
+                        "spool_bytes": _spool_bytes(settings.stream_paths.spool_dir),
                         "firehose_paused": proxy.failing,
                     }
                 )
@@ -162,7 +162,7 @@ def run() -> dict[str, Any]:
             stop_seconds = time.monotonic() - stop_started
             sent_ids = set(standin._call("/_standin/stats")["ids_sent"])
             ids = _ids_in_s3()
-            stats = json.loads(settings.stream_stats_path.read_text())
+            stats = json.loads(settings.stream_paths.stats_file.read_text())
         finally:
             proxy.close()
             xapi.stop()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -247,7 +248,13 @@ class TriageSettings(_SettingsGroup):
         description="Model the scorer uses: 'champion' (the MLflow alias) or a model folder.",
     )
     triage_score_every: float = Field(
-        30.0, gt=0, description="Seconds between the streaming scorer's micro-batches."
+        5.0, gt=0, description="Seconds between the streaming scorer's micro-batches."
+    )
+    triage_scorer_engine: Literal["onnx", "onnx-fp32", "torch", "auto"] = Field(
+        "onnx",
+        description="What runs the scorer's model: onnx (int8 ONNX Runtime on CPU, exported "
+        "into the model folder on first use), onnx-fp32, torch (CUDA when present), or auto "
+        "(torch on a GPU, else onnx when the folder holds the export).",
     )
     triage_follow_seconds: float = Field(
         10.0, gt=0, description="Seconds between bucket polls of `sync --follow` (local runs)."
@@ -264,7 +271,10 @@ class TriageSettings(_SettingsGroup):
         None, description="Scorer checkpoint; default <state dir>/triage/checkpoint."
     )
     triage_max_files_per_trigger: int = Field(
-        200, ge=1, description="Raw objects one micro-batch takes at most (bounds its size)."
+        10,
+        ge=1,
+        description="Raw objects one micro-batch takes at most: a backlog drains in small "
+        "batches, so the first tweets reach the inbox soon.",
     )
     triage_store_retries: int = Field(
         4, ge=0, description="Retries of a failed store write inside one micro-batch."
@@ -449,24 +459,26 @@ class Settings(
         return f"sqlite:///{self.triage_state_dir / 'triage.db'}"
 
     @property
-    def stream_state_dir(self) -> Path:
-        return self.state_dir / "stream"
+    def stream_paths(self) -> StreamPaths:
+        """The streamer's files, each named as its setting: the setting, else its default in
+        `<state dir>/stream/`."""
+        folder = self.state_dir / "stream"
+        return StreamPaths(
+            spool_dir=self.stream_spool_dir or folder / "spool",
+            dead_letter_path=self.stream_dead_letter_path or folder / "dead-letter.jsonl",
+            stats_file=self.stream_stats_file or folder / "stats.json",
+            log_file=self.stream_log_file or folder / "stream.log.jsonl",
+        )
 
-    @property
-    def stream_spool_path(self) -> Path:
-        return self.stream_spool_dir or self.stream_state_dir / "spool"
 
-    @property
-    def stream_dead_letter_file(self) -> Path:
-        return self.stream_dead_letter_path or self.stream_state_dir / "dead-letter.jsonl"
+@dataclass(frozen=True)
+class StreamPaths:
+    """STREAM_SPOOL_DIR, STREAM_DEAD_LETTER_PATH, STREAM_STATS_FILE, STREAM_LOG_FILE resolved."""
 
-    @property
-    def stream_stats_path(self) -> Path:
-        return self.stream_stats_file or self.stream_state_dir / "stats.json"
-
-    @property
-    def stream_log_path(self) -> Path:
-        return self.stream_log_file or self.stream_state_dir / "stream.log.jsonl"
+    spool_dir: Path
+    dead_letter_path: Path
+    stats_file: Path
+    log_file: Path
 
 
 def env_name(field: str) -> str:

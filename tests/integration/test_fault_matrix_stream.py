@@ -155,12 +155,12 @@ def received_all(stack: Settings, standin: StandIn) -> Callable[[], bool]:
 
 
 def dead_letters(stack: Settings) -> list[dict[str, Any]]:
-    path = stack.stream_dead_letter_file
+    path = stack.stream_paths.dead_letter_path
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def spool_dir(stack: Settings) -> Path:
-    return stack.stream_spool_path / f"firehose-{StackNames(stack.stack_name).delivery_stream}"
+    return stack.stream_paths.spool_dir / f"firehose-{StackNames(stack.stack_name).delivery_stream}"
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:

@@ -195,7 +195,7 @@ def test_x_disconnects_503_malformed_line_and_stall_lose_nothing(
     assert sent["connections"] == sent["drops"] + 2
     assert stats.connection_errors == sent["drops"] + 1
     assert stats.dead_lettered == 1
-    dead = json.loads(stack.stream_dead_letter_file.read_text())
+    dead = json.loads(stack.stream_paths.dead_letter_path.read_text())
     assert dead["reason"].startswith("malformed JSON")
     assert stats.spool_depth == 0 and stats.queue_depth == 0
 
@@ -379,12 +379,12 @@ def _start_cli(settings: Settings, log: Path, *args: str, **env: str) -> subproc
 
 def _stats(settings: Settings) -> dict[str, Any]:
     with contextlib.suppress(OSError, ValueError):
-        return dict(json.loads(settings.stream_stats_path.read_text()))
+        return dict(json.loads(settings.stream_paths.stats_file.read_text()))
     return {}
 
 
 def _spool_segments(settings: Settings) -> list[Path]:
-    return sorted(settings.stream_spool_path.glob("*/seg-*.seg"))
+    return sorted(settings.stream_paths.spool_dir.glob("*/seg-*.seg"))
 
 
 def test_sigkill_then_restart_delivers_every_tweet_received_before_the_kill(

@@ -56,7 +56,7 @@ def run(
     SIGTERM or Ctrl-C: stop reading, send everything received, exit 0.
     """
     settings = load_settings()
-    configure_logging(settings, json_file=settings.stream_log_path)
+    configure_logging(settings, json_file=settings.stream_paths.log_file)
     mission = load_profile(profile or settings.mission_profile)
     if sync_rules_first and not yes and sys.stdin.isatty():
         yes = _confirm_rule_deletes(settings, mission)

@@ -78,7 +78,7 @@ def spool_dir_for(settings: Settings, sink: Sink) -> Path:
         key = f"file-{digest}"
     else:
         key = sink.name.replace("/", "_").replace(":", "-")
-    return settings.stream_spool_path / key
+    return settings.stream_paths.spool_dir / key
 
 
 class Streamer:
@@ -131,7 +131,7 @@ class Streamer:
             fsync_seconds=settings.stream_spool_fsync_seconds,
             max_bytes=settings.stream_spool_max_bytes,
         )
-        dead_letters = DeadLetters(settings.stream_dead_letter_file)
+        dead_letters = DeadLetters(settings.stream_paths.dead_letter_path)
         backlog = spool.open()
         try:
             self._dead_letter_damaged(spool, dead_letters)
@@ -338,7 +338,7 @@ class Streamer:
             parts.append(
                 f"{s.dead_lettered} dead-lettered ({s.rejected} refused by the sink) and "
                 f"{s.dropped} dropped (spool full), listed in "
-                f"{self.settings.stream_dead_letter_file}"
+                f"{self.settings.stream_paths.dead_letter_path}"
             )
         return "; ".join(parts)
 
@@ -349,12 +349,14 @@ class Streamer:
     def _write_stats(self) -> None:
         try:
             write_stats_file(
-                self.settings.stream_stats_path,
+                self.settings.stream_paths.stats_file,
                 self.stats,
                 {"profile": self.profile.name, "sink": self.sink.name},
             )
         except OSError as exc:  # stats are informative; never stop the stream for them
-            log.warning("cannot write stats file %s: %s", self.settings.stream_stats_path, exc)
+            log.warning(
+                "cannot write stats file %s: %s", self.settings.stream_paths.stats_file, exc
+            )
 
     def _live(self) -> Any:
         if not self.display:
