@@ -22,6 +22,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from tweet_triage.atomic_files import atomic_path
 from tweet_triage.data.errors import DataInputError
 
 SENTIMENTS = {0: "negative", 1: "neutral", 2: "positive"}
@@ -160,7 +161,7 @@ def write_labelling_csv(sample: DataFrame, path: Path) -> int:
     """Write the sample as a CSV annotators can open in a spreadsheet; returns rows written."""
     rows = sample.toPandas()
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")  # a failed write keeps the old file
-    rows.to_csv(partial, index=False, columns=list(EXPORT_COLUMNS), quoting=csv.QUOTE_NONNUMERIC)
-    partial.replace(path)
+    with atomic_path(path) as partial:  # a failed write keeps the old file
+        columns = list(EXPORT_COLUMNS)
+        rows.to_csv(partial, index=False, columns=columns, quoting=csv.QUOTE_NONNUMERIC)
     return len(rows)

@@ -11,7 +11,6 @@ Firehose called it) so Spark decompresses it.
 from __future__ import annotations
 
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from tweet_triage.atomic_files import write_atomic
 from tweet_triage.cloud.plan import bucket_name
 from tweet_triage.config import Settings
 from tweet_triage.data.combine import GZIP_MAGIC
@@ -106,9 +106,7 @@ def _load_ledger(dest: Path) -> dict[str, dict[str, Any]]:
 
 def _save_ledger(dest: Path, ledger: dict[str, dict[str, Any]]) -> None:
     path = dest / LEDGER_NAME
-    temporary = path.with_name(LEDGER_NAME + ".tmp")
-    temporary.write_text(json.dumps(ledger, indent=1, sort_keys=True))
-    temporary.replace(path)
+    write_atomic(path, json.dumps(ledger, indent=1, sort_keys=True))
 
 
 def _list_objects(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
@@ -123,9 +121,7 @@ def _copy(s3: Any, bucket: str, key: str, prefix: str, dest: Path) -> tuple[Path
     gzipped = body[:2] == GZIP_MAGIC
     path = local_path(dest, key, prefix, gzipped)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
-    temporary.write_bytes(body)
-    temporary.replace(path)
+    write_atomic(path, body)
     return path, len(body), gzipped
 
 

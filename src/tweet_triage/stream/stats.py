@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tweet_triage.atomic_files import write_atomic
+
 log = logging.getLogger(__name__)
 
 RATE_WINDOW_SECONDS = 5.0  # the live rates are over about this long
@@ -123,9 +125,7 @@ def write_stats_file(path: Path, stats: StreamStats, extra: dict[str, Any]) -> N
     """Write the latest stats as JSON, atomically (temp file + rename)."""
     payload = {**stats.to_dict(), **extra, "updated_at": _iso(time.time()), "pid": os.getpid()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(temporary, path)
+    write_atomic(path, json.dumps(payload, indent=2) + "\n")
 
 
 def read_stats_file(path: Path) -> dict[str, Any] | None:

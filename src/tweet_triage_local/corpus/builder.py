@@ -26,15 +26,14 @@ import csv
 import gzip
 import io
 import json
-import os
 import re
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tweet_triage.atomic_files import write_atomic
 from tweet_triage.errors import TriageError
 from tweet_triage_local.corpus.tweets import snowflake_datetime, tweet_object
 
@@ -42,6 +41,7 @@ SOURCE_GLOB = "twitter-*-A.txt"
 TWEETS_FILE = "tweets.jsonl.gz"
 ANNOTATIONS_FILE = "annotations.csv.gz"
 README_FILE = "README.md"
+SHIPPED_MODE = 0o644  # the bundled corpus files: readable by all, whatever the umask
 LABELS = {"negative": 0, "neutral": 1, "positive": 2}
 SENTIMENT_NAMES = {value: name for name, value in LABELS.items()}
 _FIRST_SNOWFLAKE = datetime(2010, 11, 4, tzinfo=UTC)
@@ -261,7 +261,7 @@ def build_corpus(source: Path, output: Path) -> BuildReport:
     output.mkdir(parents=True, exist_ok=True)
     _write_gzip(output / TWEETS_FILE, _jsonl(tweets))
     _write_gzip(output / ANNOTATIONS_FILE, _annotations_csv(annotations))
-    _write_atomic(output / README_FILE, render_readme(report).encode())
+    write_atomic(output / README_FILE, render_readme(report), mode=SHIPPED_MODE)
     return report
 
 
@@ -288,19 +288,7 @@ def _write_gzip(path: Path, payload: bytes) -> None:
     buffer = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=9) as gz:
         gz.write(payload)
-    _write_atomic(path, buffer.getvalue())
-
-
-def _write_atomic(path: Path, payload: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(payload)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(path, buffer.getvalue(), mode=SHIPPED_MODE)
 
 
 def render_readme(report: BuildReport) -> str:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tweet_triage.atomic_files import write_atomic
 from tweet_triage.errors import TriageError
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,4 @@ class StateFiles:
         if self.folder is None:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.")
-        with os.fdopen(handle, "w") as file:
-            json.dump(payload, file)
-        os.replace(temporary, self.folder / name)
+        write_atomic(self.folder / name, json.dumps(payload), mode=0o600)  # may hold tokens
