@@ -7,6 +7,7 @@ setting (restarts the streamer), stream-stop, then every tweet id the X stand-in
 in the bucket under the raw prefix, exactly once. Then
 aws-destroy and local-down, and no process of this run may be left. Everything runs through
 `make -f Makefile-stream ...` with a private state folder and free ports, as a user would.
+The host's code folder is kept across runs (see STREAMER_CODE_CACHE), as the triage host's.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tweet_triage.hosts.processes import free_port, pid_alive
 from tweet_triage.hosts.supervisor import state_file, supervised
 from tweet_triage.stream.stats import read_stats_file
 from tweet_triage_local.host import (
+    FALLBACK_ROOTS,
     HostError,
     HostFiles,
     ensure_packages,
@@ -47,6 +49,11 @@ REPLAY_WINDOW = 2500  # corpus tweets replayed; about 83% match the demo profile
 REPLAY_RATE = "500"  # corpus tweets per second, matching or not
 STACK = "tt-e2e-host"
 BUCKET = "tt-e2e-host-bucket"
+# The host's code folder (its venv) is kept across runs, like the controller's wheelhouse:
+# the dependencies are installed on the first run and whenever their set changed, the
+# project's wheel whenever the sources did; everything else of the host lives under the
+# test's own prefix. Below /var/tmp so the streamer's user reaches it.
+STREAMER_CODE_CACHE = FALLBACK_ROOTS / "cache" / "tweet-triage-streamer"
 
 
 def _wait_for(condition: Callable[[], bool], what: str, limit: float = 300.0) -> None:
@@ -97,7 +104,7 @@ def user_env(state_dir: Path) -> dict[str, str]:
         SSH_KEY_PATH=str(state_dir / "aws-create-key.pem"),
         OPERATOR_CIDR="127.0.0.1/32",
         ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_ARGS=f"-e streamer_source_dir={source}",
+        ANSIBLE_ARGS=f"-e streamer_source_dir={source} -e streamer_opt_dir={STREAMER_CODE_CACHE}",
     )
     return env
 
@@ -175,7 +182,9 @@ def delivered_ids(state_dir: Path) -> list[str]:
 
 
 def our_pids(state_dir: Path) -> set[int]:
-    """Every process this run started that can still be found: by pid file or command line."""
+    """Every process this run started that can still be found: by pid file, supervisor state,
+    or a command line that names the state folder, the host's prefix or its code folder."""
+    roots = [str(state_dir), str(HostFiles(state_dir).root), str(STREAMER_CODE_CACHE)]
     pids: set[int] = set()
     for pid_file in [*state_dir.rglob("*.pid")]:
         with contextlib.suppress(OSError, ValueError):
@@ -188,7 +197,8 @@ def our_pids(state_dir: Path) -> set[int]:
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             with contextlib.suppress(OSError):
-                if str(state_dir).encode() in (proc / "cmdline").read_bytes():
+                command = (proc / "cmdline").read_bytes()
+                if any(root.encode() in command for root in roots):
                     pids.add(int(proc.name))
     return {pid for pid in pids if pid_alive(pid)}
 
@@ -200,20 +210,28 @@ def test_provision_and_stream_lifecycle_over_ssh(state_dir: Path, user_env: dict
         pytest.skip(f"no SSH host possible on this machine: {exc}")
 
     started: set[int] = set()
+    timings: dict[str, float] = {}
+
+    def timed(name: str, target: str, **extra: str) -> str:
+        begin = time.monotonic()
+        output = make(target, user_env, **extra)
+        timings[name] = round(time.monotonic() - begin, 1)
+        return output
+
     try:
         make("local-aws-up", user_env)
         make("local-xapi-up", user_env)
         make("local-host-up", user_env)
         started |= our_pids(state_dir)
-        make("aws-create", user_env)
+        timed("aws-create", "aws-create")
         # The production inventory (aws_ec2 plugin) finds the instance aws-create launched in
         # the stand-in and the same playbook tries it as ec2-user with the stack's key.
         output = make_fails("stream-status", user_env, ANSIBLE_INVENTORY="inventories/production")
         assert f"cannot reach {STACK}-streamer at " in output and "as ec2-user" in output
 
-        first = make("provision", user_env)
+        first = timed("first provision", "provision")
         assert recap_changed(first) > 0
-        second = make("provision", user_env)
+        second = timed("second provision", "provision")
         assert recap_changed(second) == 0, f"second provision changed something:\n{second}"
         host_root = HostFiles(state_dir).root
         env_file = host_root / "etc" / "tweet-triage" / "streamer.env"
@@ -222,9 +240,15 @@ def test_provision_and_stream_lifecycle_over_ssh(state_dir: Path, user_env: dict
         assert (env_stat.st_uid, env_stat.st_mode & 0o777) == (0, 0o640)
         assert grp.getgrgid(env_stat.st_gid).gr_name == "tweet-triage"
         # pip installed with --require-hashes from these controller-computed hashes.
-        pinned = (host_root / "opt" / "tweet-triage" / "requirements-hashed.txt").read_text()
-        lines = [line for line in pinned.splitlines() if line.strip()]
-        assert lines and all(re.fullmatch(r"\S+==\S+ --hash=sha256:[0-9a-f]{64}", x) for x in lines)
+        lines = [
+            line
+            for name in ("requirements-hashed.txt", "project-hashed.txt")
+            for line in (STREAMER_CODE_CACHE / name).read_text().splitlines()
+            if line.strip()
+        ]
+        assert all(re.fullmatch(r"\S+==\S+ --hash=sha256:[0-9a-f]{64}", x) for x in lines)
+        assert {"boto3", "tweepy", "tweet_triage"} <= {x.split("==")[0] for x in lines}
+        assert "torch" not in {x.split("==")[0] for x in lines}  # the core dependencies only
         token = read_env_file(state_dir / "local-xapi.env")["X_BEARER_TOKEN"]
         assert token not in first + second, "the X token was printed"
 
@@ -277,13 +301,13 @@ def test_provision_and_stream_lifecycle_over_ssh(state_dir: Path, user_env: dict
         streamer_pid = re.search(r"running \(supervisor, pid (\d+)", status)
 
         # A provision that changes a setting restarts the running streamer (clean stop first).
-        output = make("provision", user_env, STREAM_STATS_SECONDS="2")
+        output = timed("provision with a changed setting", "provision", STREAM_STATS_SECONDS="2")
         assert recap_changed(output) == 2  # the settings file and the restart
         status = make("stream-status", user_env)
         restarted = re.search(r"running \(supervisor, pid (\d+)", status)
         assert streamer_pid and restarted and restarted.group(1) != streamer_pid.group(1)
 
-        output = make("stream-stop", user_env)
+        output = timed("stop", "stream-stop")
         assert "stopped cleanly" in output
         output = make("stream-status", user_env)
         assert "not running" in output
@@ -299,6 +323,7 @@ def test_provision_and_stream_lifecycle_over_ssh(state_dir: Path, user_env: dict
         started |= our_pids(state_dir)
         code, output = run_make("local-down", user_env)
         assert code == 0, f"make local-down failed:\n{output[-4000:]}"
+        print(f"streamer host timings (s): {timings}")
 
     left = {pid for pid in started | our_pids(state_dir) if pid_alive(pid)}
     assert not left, f"processes left behind: {left}"
