@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from tweet_triage.live.store import Base
+from tweet_triage.live.store.schema import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from tweet_triage.live.store import UTCDateTime
+from tweet_triage.live.store.schema import UTCDateTime
 
 revision = "0001"
 down_revision = None
