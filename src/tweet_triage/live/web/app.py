@@ -17,7 +17,7 @@ from tweet_triage.live.web.deps import WEB_DIR, Inbox, InboxConfig
 from tweet_triage.live.web.errors import install_error_handlers
 from tweet_triage.live.web.loop import LoopState, read_loop_state
 from tweet_triage.live.web.metrics import InboxMetrics
-from tweet_triage.live.web.middleware import SecurityHeaders
+from tweet_triage.live.web.middleware import BodyLimit, SecurityHeaders
 from tweet_triage.live.web.routes import api, auth, dashboard, labelling, operations, tweets
 from tweet_triage.live.web.scoring import ModelProvider
 from tweet_triage.live.web.security import LoginThrottle
@@ -47,7 +47,8 @@ def create_app(store: TriageStore, model: ModelProvider, config: InboxConfig) ->
             name: (WEB_DIR / "static" / name).read_text() for name in ("inbox.css", "inbox.js")
         },
     )
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # the last added runs first: every answer has headers
     install_error_handlers(app)
     for routes in (operations, auth, tweets, dashboard, labelling, api):
         app.include_router(routes.router)

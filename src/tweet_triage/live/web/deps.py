@@ -47,6 +47,7 @@ class InboxConfig:
     login_attempts: int = 5
     login_window_seconds: float = 300.0
     score_max_texts: int = 256
+    max_body_bytes: int = 4 * 1024 * 1024  # the largest /api/score request, with room
     refresh_seconds: float = 5.0
     reports_dir: Path | None = None
     state_dir: Path | None = None  # the closed loop's state (triage/loop.json)
@@ -102,6 +103,7 @@ def current_session(request: Request, store: StoreDep) -> SessionView:
     if found is None:
         raise LoginRequired
     request.state.user = found.user
+    request.state.session = found
     return found
 
 
@@ -161,8 +163,9 @@ def window_start(window: str) -> datetime | None:
 def render(
     request: Request, template: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
-    """A page of the inbox: the template with the page's nonce, assets and user."""
+    """A page of the inbox: the template with the page's nonce, assets, user and CSRF token."""
     box = get_inbox(request)
+    session = getattr(request.state, "session", None)
     return box.templates.TemplateResponse(
         request,
         template,
@@ -171,6 +174,7 @@ def render(
             "css": box.assets["inbox.css"],
             "js": box.assets["inbox.js"],
             "user": getattr(request.state, "user", None),
+            "csrf_token": session.csrf_token if session else None,
             "refresh_ms": int(box.config.refresh_seconds * 1000),
             **context,
         },

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
 from tweet_triage.data.decisions import Decision
 from tweet_triage.live.web.deciding import decision_json, record_decision
@@ -18,7 +18,32 @@ from tweet_triage.live.web.scoring import ModelUnavailableError
 
 router = APIRouter(prefix="/api")
 MAX_TEXT_CHARS = 10_000
-TweetText = Annotated[StrictStr, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS)]
+
+
+def _utf8(text: str) -> str:
+    """JSON may carry a lone surrogate (`"\\ud800"`), which no UTF-8 text or database holds."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            "holds a lone surrogate (\\ud800-\\udfff); send valid Unicode text"
+        ) from None
+    return text
+
+
+def _in_utc_range(moment: datetime | None) -> datetime | None:
+    """A moment the store can compare with: convertible to UTC (9999-12-31T23:59-05:00 is not)."""
+    if moment is None:
+        return None
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC; use an earlier time") from None
+
+
+Utf8Str = Annotated[StrictStr, AfterValidator(_utf8)]
+TweetText = Annotated[Utf8Str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS)]
+Since = Annotated[datetime | None, AfterValidator(_in_utc_range)]
 
 
 class ScoreRequest(BaseModel):
@@ -28,7 +53,7 @@ class ScoreRequest(BaseModel):
 
 class DecisionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=32)]
+    id: Annotated[Utf8Str, StringConstraints(min_length=1, max_length=32)]
     decision: Decision
 
 
@@ -71,8 +96,8 @@ def api_queue(
     user: ApiUserDep,
     store: StoreDep,
     order: Order = "likely",
-    tag: str | None = None,
-    since: datetime | None = None,
+    tag: Utf8Str | None = None,
+    since: Since = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     return [t.as_json() for t in store.queue(order=order, tag=tag, since=since, limit=limit)]

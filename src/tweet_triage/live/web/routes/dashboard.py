@@ -24,7 +24,6 @@ def dashboard_page(
         request,
         "dashboard.html",
         {
-            "csrf_token": session.csrf_token,
             "stats": stats,
             "window": window,
             "windows": list(WINDOWS),

@@ -47,7 +47,6 @@ def label_page(
         request,
         "label.html",
         {
-            "csrf_token": session.csrf_token,
             "active": "label",
             "tweet": tweet,
             "pool": pool,

@@ -48,7 +48,6 @@ def queue_page(
         request,
         "queue.html",
         {
-            "csrf_token": session.csrf_token,
             "order": order,
             "tag": tag,
             "window": window,
@@ -73,7 +72,7 @@ def queue_fragment(
     return render(
         request,
         "_queue_rows.html",
-        {"csrf_token": session.csrf_token, **_queue_context(store, order, tag, window)},
+        _queue_context(store, order, tag, window),
     )
 
 
@@ -92,7 +91,6 @@ def tweets_page(
         request,
         "tweets.html",
         {
-            "csrf_token": session.csrf_token,
             "tweets": tweets,
             "flagged": flagged,
             "tag": tag,
