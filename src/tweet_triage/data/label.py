@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 
 from tweet_triage.atomic_files import atomic_path
 from tweet_triage.data.errors import DataInputError
+from tweet_triage.data.sampling import seeded_order_columns
 
 SENTIMENTS = {0: "negative", 1: "neutral", 2: "positive"}
 NEEDS_SUPPORT = (0, 1)
@@ -142,10 +143,10 @@ def annotate(processed: DataFrame, annotations: DataFrame) -> DataFrame:
 
 
 def sample_unlabelled(labelled: DataFrame, size: int, seed: int) -> DataFrame:
-    """A reproducible sample: the same seed and data give the same tweets, in time order."""
+    """A reproducible sample (`data.sampling`'s seeded order), in time order."""
     return (
         labelled.where(~F.col("labelled"))
-        .orderBy(F.xxhash64("id", F.lit(seed)), "id")
+        .orderBy(*seeded_order_columns(seed))
         .limit(size)
         .orderBy("created_at", "id")
         .select(

@@ -12,7 +12,6 @@ Every pick carries `pool`: "evaluation" (held out) or "training".
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -20,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from tweet_triage.atomic_files import atomic_path
+from tweet_triage.data.sampling import seeded_order
 from tweet_triage.errors import TriageError
 from tweet_triage.model.evaluation_pool import DEFAULT_EVAL_SHARE, in_evaluation_pool
 
@@ -36,11 +37,6 @@ EXPORT_COLUMNS = ("id", "created_at", "text", "sentiment", "pool", "p_needs_supp
 
 class ActiveLabellingError(TriageError):
     """Active labelling cannot run as asked; the message says why and the fix."""
-
-
-def _seeded_order(ids: pd.Series, seed: int) -> np.ndarray:
-    keys = [hashlib.sha256(f"{seed}:{i}".encode()).hexdigest() for i in ids]
-    return np.argsort(keys, kind="stable")
 
 
 def select_for_labelling(
@@ -64,7 +60,7 @@ def select_for_labelling(
     frame["id"] = frame["id"].astype(str)
     held_out = frame["id"].map(lambda i: in_evaluation_pool(i, eval_share))
     frame["pool"] = np.where(held_out, EVALUATION, TRAINING)
-    shuffled = frame.iloc[_seeded_order(frame["id"], seed)]
+    shuffled = frame.iloc[seeded_order(frame["id"], seed)]
     if strategy == "random":
         return shuffled.head(size).reset_index(drop=True)
     distance = (frame["p_needs_support"] - threshold).abs()
@@ -77,7 +73,7 @@ def select_for_labelling(
     picks.append(uncertain.head(size - n_random))
     mixed = pd.concat(picks)
     # Interleave by a seeded order so an annotator cannot tell which kind a tweet is.
-    return mixed.iloc[_seeded_order(mixed["id"], seed + 1)].reset_index(drop=True)
+    return mixed.iloc[seeded_order(mixed["id"], seed + 1)].reset_index(drop=True)
 
 
 def export_for_labelling(
@@ -106,7 +102,7 @@ def export_for_labelling(
     unlabelled = table.loc[~table["labelled"].astype(bool), ["id", "created_at", "text"]]
     if unlabelled.empty:
         raise ActiveLabellingError(f"{paths.labelled}: every tweet is labelled already")
-    unlabelled = unlabelled.iloc[_seeded_order(unlabelled["id"].astype(str), seed)[:candidates]]
+    unlabelled = unlabelled.iloc[seeded_order(unlabelled["id"].astype(str), seed)[:candidates]]
     resolved = resolve_model(settings, model)
     scorer = load_scorer(resolved.folder)
     scored = unlabelled.assign(p_needs_support=scorer.score(unlabelled["text"].tolist()))
@@ -126,9 +122,8 @@ def export_for_labelling(
     picks["p_needs_support"] = picks["p_needs_support"].round(4)
     target = output or paths.for_labelling / f"to-label-{strategy}-seed{seed}.csv"
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    picks.to_csv(partial, index=False, columns=list(EXPORT_COLUMNS))
-    partial.replace(target)
+    with atomic_path(target) as partial:
+        picks.to_csv(partial, index=False, columns=list(EXPORT_COLUMNS))
     return {
         "output": str(target),
         "strategy": strategy,
