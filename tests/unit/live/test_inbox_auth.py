@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -101,11 +104,12 @@ def test_throttle_window_moves_on() -> None:
     now = [0.0]
     throttle = LoginThrottle(2, 60, clock=lambda: now[0])
     key = ("127.0.0.1", "alice")
-    throttle.failed(key)
-    throttle.failed(key)
-    assert throttle.retry_after(key) == pytest.approx(60)
+    assert [throttle.reserve(key), throttle.reserve(key)] == [0, 0]
+    assert throttle.reserve(key) == pytest.approx(60)
     now[0] = 61
-    assert throttle.retry_after(key) == 0
+    assert throttle.reserve(key) == 0
+    throttle.succeeded(key)  # a successful login gives the allowance back
+    assert [throttle.reserve(key), throttle.reserve(key)] == [0, 0]
 
 
 def test_forms_without_the_csrf_token_are_refused(client: TestClient, store: TriageStore) -> None:
@@ -157,3 +161,80 @@ def test_passwords_are_argon2_hashed() -> None:
     assert verify_password(hashed, PASSWORD)
     assert not verify_password(hashed, "wrong password!")
     assert not verify_password(None, PASSWORD)
+
+
+def test_simultaneous_wrong_logins_stop_at_the_limit_and_few_checks_run_at_once(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attempt is taken before the slow password check, and checks take turns."""
+    from argon2 import PasswordHasher
+    from argon2.exceptions import VerifyMismatchError
+
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow_mismatch(self, hashed, password) -> bool:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.3)
+        with lock:
+            running[0] -= 1
+        raise VerifyMismatchError
+
+    monkeypatch.setattr(PasswordHasher, "verify", slow_mismatch)
+    token = login_csrf(client)
+    form = {"username": "alice", "password": "wrong password!", "csrf_token": token}
+    with ThreadPoolExecutor(10) as pool:
+        codes = sorted(pool.map(lambda _: client.post("/login", data=form).status_code, range(10)))
+    assert codes == [401] * 3 + [429] * 7  # the limit is 3 in these tests
+    assert most[0] <= 2
+
+
+def test_a_browser_that_logged_in_before_is_not_locked_out_by_others(
+    app, client: TestClient
+) -> None:
+    log_in(client)
+    client.post("/logout", data={"csrf_token": log_in(client)})
+    with TestClient(app) as attacker:  # same address, no device cookie
+        data = {"username": "alice", "password": "guess", "csrf_token": login_csrf(attacker)}
+        codes = [attacker.post("/login", data=data).status_code for _ in range(4)]
+        assert codes == [401, 401, 401, 429]
+    owner = client.post(
+        "/login",
+        data={"username": "alice", "password": PASSWORD, "csrf_token": login_csrf(client)},
+        follow_redirects=False,
+    )
+    assert owner.status_code == 303  # the owner's browser keeps its own allowance
+
+
+def test_a_device_cookie_counts_only_for_its_own_user(
+    client: TestClient, store: TriageStore, password_hash: str
+) -> None:
+    store.add_user("bob", password_hash)
+    log_in(client)  # a device cookie for alice
+    data = {"username": "bob", "password": "guess", "csrf_token": login_csrf(client)}
+    codes = [client.post("/login", data=data).status_code for _ in range(4)]
+    assert codes == [401, 401, 401, 429]
+
+
+def test_a_login_csrf_pair_the_server_did_not_issue_is_refused(client: TestClient) -> None:
+    client.cookies.set("tt_login_csrf", "anything")
+    response = client.post(
+        "/login",
+        data={"username": "alice", "password": PASSWORD, "csrf_token": "anything"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 403
+    assert "log in again" in response.text and "tt_session" not in client.cookies
+
+
+def test_two_login_tabs_both_work(client: TestClient) -> None:
+    first_tab = login_csrf(client)
+    login_csrf(client)  # a second tab opens the login page
+    response = client.post(
+        "/login",
+        data={"username": "alice", "password": PASSWORD, "csrf_token": first_tab},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303

@@ -20,7 +20,7 @@ from tweet_triage.live.web.metrics import InboxMetrics
 from tweet_triage.live.web.middleware import BodyLimit, SecurityHeaders
 from tweet_triage.live.web.routes import api, auth, dashboard, labelling, operations, tweets
 from tweet_triage.live.web.scoring import ModelProvider
-from tweet_triage.live.web.security import LoginThrottle
+from tweet_triage.live.web.security import LoginThrottle, PasswordChecks, server_secret
 
 
 def create_app(store: TriageStore, model: ModelProvider, config: InboxConfig) -> FastAPI:
@@ -40,6 +40,8 @@ def create_app(store: TriageStore, model: ModelProvider, config: InboxConfig) ->
         model=model,
         config=config,
         throttle=LoginThrottle(config.login_attempts, config.login_window_seconds),
+        password_checks=PasswordChecks(),
+        secret=server_secret(config.state_dir),
         metrics=InboxMetrics(store, model, read_loop),
         templates=_templates(),
         read_loop=read_loop,

@@ -26,7 +26,12 @@ from tweet_triage.live.store import SessionView, TriageStore, UserView, utc_now
 from tweet_triage.live.web.loop import LoopState
 from tweet_triage.live.web.metrics import InboxMetrics
 from tweet_triage.live.web.scoring import ModelProvider
-from tweet_triage.live.web.security import LoginThrottle, same_secret, token_digest
+from tweet_triage.live.web.security import (
+    LoginThrottle,
+    PasswordChecks,
+    same_secret,
+    token_digest,
+)
 
 if TYPE_CHECKING:
     from tweet_triage.config import Settings
@@ -74,6 +79,8 @@ class Inbox:
     model: ModelProvider
     config: InboxConfig
     throttle: LoginThrottle
+    password_checks: PasswordChecks
+    secret: bytes  # signs what browsers carry back (login CSRF pair, device cookies)
     metrics: InboxMetrics
     templates: Jinja2Templates
     read_loop: Callable[[], LoopState]  # the learning loop's state, read when shown

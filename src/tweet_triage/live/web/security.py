@@ -4,9 +4,18 @@
   verification against a fixed hash, so timing does not tell which names exist.
 - API tokens and session tokens: 32 random bytes shown once; only their SHA-256 is stored
   (a stolen database holds nothing that logs in). 256 random bits need no slow hash.
-- Login throttling: failed attempts are counted per (client address, user name) in a sliding
-  window; past the limit the login answers 429 with Retry-After until the window moves on.
-  The counts live in the serving process (the inbox runs one uvicorn worker).
+- Login throttling: attempts are counted per key in a sliding window, and an attempt is taken
+  *before* the password is checked, so simultaneous guesses cannot all slip past the count;
+  a successful login gives the key its allowance back. The key is (client address, user
+  name), or (device, user name) for a browser that logged in as that user before and shows
+  its signed device cookie: an attacker who exhausts a user's allowance does not lock out
+  the owner's browser (OWASP's device cookies). The counts live in the serving process (the
+  inbox runs one uvicorn worker).
+- Password checks: at most `PasswordChecks.concurrent` argon2 verifications run at once
+  (each holds 64 MiB), so a burst of logins waits instead of exhausting memory.
+- The server's secret signs what the inbox hands to browsers and checks when it comes back
+  (the login form's CSRF pair, device cookies). It is kept in the state folder (0600), so
+  restarts keep device cookies valid.
 """
 
 from __future__ import annotations
@@ -19,11 +28,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from tweet_triage.errors import TriageError
+from tweet_triage.private_files import write_private
 
 API_TOKEN_PREFIX = "tt_"
 MIN_PASSWORD_LENGTH = 10
@@ -64,6 +75,43 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+class PasswordChecks:
+    """Runs `verify_password` for at most `concurrent` callers at once; the others wait up to
+    `wait` seconds for a turn (None: no turn came, the caller should answer "busy")."""
+
+    def __init__(self, concurrent: int = 2, wait: float = 10.0) -> None:
+        self._turns = threading.BoundedSemaphore(concurrent)
+        self._wait = wait
+
+    def verify(self, password_hash: str | None, password: str) -> bool | None:
+        if not self._turns.acquire(timeout=self._wait):
+            return None
+        try:
+            return verify_password(password_hash, password)
+        finally:
+            self._turns.release()
+
+
+def server_secret(state_dir: Path | None) -> bytes:
+    """The inbox's signing secret: `<state dir>/triage/inbox.secret`, created on first use;
+    without a state folder (tests) one for this process only."""
+    if state_dir is None:
+        return secrets.token_bytes(32)
+    path = state_dir / "triage" / "inbox.secret"
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_bytes(32)
+        write_private(path, secret.hex() + "\n")
+        return secret
+    except ValueError as exc:
+        raise TriageError(
+            f"{path} is not a hex secret ({exc}); delete it and restart the inbox "
+            "(browsers log in again)"
+        ) from exc
+
+
 def new_api_token() -> str:
     return API_TOKEN_PREFIX + secrets.token_urlsafe(32)
 
@@ -83,7 +131,8 @@ def same_secret(given: str | None, expected: str | None) -> bool:
 
 
 class LoginThrottle:
-    """At most `attempts` failed logins per key within `window` seconds."""
+    """At most `attempts` login attempts per key within `window` seconds; a successful one
+    clears the key."""
 
     def __init__(
         self,
@@ -95,36 +144,33 @@ class LoginThrottle:
         self.attempts = attempts
         self.window = window
         self._clock = clock
-        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._attempts: dict[tuple[str, str], deque[float]] = {}
         self._lock = threading.Lock()
         self._max_keys = max_keys
 
-    def retry_after(self, key: tuple[str, str]) -> float:
-        """Seconds until `key` may try again; 0 when it may try now."""
+    def reserve(self, key: tuple[str, str]) -> float:
+        """Take one attempt for `key`: 0 when taken, else the seconds until one is free."""
         with self._lock:
-            failures = self._recent(key)
-            if len(failures) < self.attempts:
-                return 0.0
-            return max(0.0, failures[0] + self.window - self._clock())
-
-    def failed(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            if len(self._failures) >= self._max_keys:
+            attempts = self._recent(key)
+            if len(attempts) >= self.attempts:
+                return max(0.0, attempts[0] + self.window - self._clock())
+            if len(self._attempts) >= self._max_keys:
                 self._prune()
             self._recent(key).append(self._clock())
+            return 0.0
 
     def succeeded(self, key: tuple[str, str]) -> None:
         with self._lock:
-            self._failures.pop(key, None)
+            self._attempts.pop(key, None)
 
     def _recent(self, key: tuple[str, str]) -> deque[float]:
-        failures = self._failures.setdefault(key, deque())
+        attempts = self._attempts.setdefault(key, deque())
         cutoff = self._clock() - self.window
-        while failures and failures[0] <= cutoff:
-            failures.popleft()
-        return failures
+        while attempts and attempts[0] <= cutoff:
+            attempts.popleft()
+        return attempts
 
     def _prune(self) -> None:
         cutoff = self._clock() - self.window
-        for key in [k for k, v in self._failures.items() if not v or v[-1] <= cutoff]:
-            del self._failures[key]
+        for key in [k for k, v in self._attempts.items() if not v or v[-1] <= cutoff]:
+            del self._attempts[key]
