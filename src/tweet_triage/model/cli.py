@@ -23,6 +23,7 @@ from tweet_triage.cli_options import JsonFlag
 from tweet_triage.config import Settings, load_settings
 from tweet_triage.logs import configure_logging
 from tweet_triage.model.names import REPORT_FILE
+from tweet_triage.model.parameters import CAPACITY_UNITS, ENGINES
 
 
 class Runner(StrEnum):
@@ -30,16 +31,13 @@ class Runner(StrEnum):
     spark = "spark"
 
 
-class CapacityUnit(StrEnum):
-    tweets = "tweets"
-    minutes = "minutes"
+def _choices(name: str, values: tuple[str, ...]) -> type[StrEnum]:
+    """A Typer choice type over values defined elsewhere (Typer checks choices via an Enum)."""
+    return StrEnum(name, {value: value for value in values})
 
 
-class Engine(StrEnum):
-    auto = "auto"
-    torch = "torch"
-    onnx = "onnx"
-    onnx_fp32 = "onnx-fp32"
+CapacityUnit = _choices("CapacityUnit", CAPACITY_UNITS)
+Engine = _choices("Engine", ENGINES)
 
 
 ENGINE_HELP = (
@@ -59,8 +57,8 @@ def _option(name: str, kind: Any, default: Any, help_text: str, choices: Any = N
     flag = "--" + name.replace("_", "-")
     if kind is bool:
         flag = f"{flag}/--no-{name.replace('_', '-')}"
-    if choices:  # Typer checks choices through an Enum
-        kind = StrEnum(name, {choice: choice for choice in choices})
+    if choices:
+        kind = _choices(name, tuple(choices))
         default = kind(default)
     option = typer.Option(flag, help=help_text)
     annotation = Annotated[kind if default is not None else kind | None, option]  # type: ignore[valid-type]
@@ -137,7 +135,7 @@ def _threshold_signature() -> inspect.Signature:
         *_dataclass_options(ThresholdArguments, strategy),  # the calibration stays as trained
         _keyword(
             "engine",
-            Engine.torch,
+            Engine["torch"],
             Annotated[Engine, typer.Option(help=ENGINE_HELP + " Default: torch, as train.")],
         ),
         _keyword("device", "auto", Annotated[str, typer.Option(help="auto, cuda or cpu.")]),
@@ -212,9 +210,9 @@ def evaluate(
     ] = 30.0,
     capacity_unit: Annotated[
         CapacityUnit, typer.Option(help="Unit of --capacity: tweets or minutes of work per hour.")
-    ] = CapacityUnit.tweets,
+    ] = CapacityUnit["tweets"],
     device: Annotated[str, typer.Option(help="auto, cuda or cpu.")] = "auto",
-    engine: Annotated[Engine, typer.Option(help=ENGINE_HELP)] = Engine.auto,
+    engine: Annotated[Engine, typer.Option(help=ENGINE_HELP)] = Engine["auto"],
     track: Annotated[bool, typer.Option(help="Add the results to the model's MLflow run.")] = True,
     as_json: JsonFlag = False,
 ) -> None:
@@ -302,7 +300,7 @@ def predict(
     runner: Annotated[
         Runner, typer.Option(help="pandas (one process) or spark (Parquet folders).")
     ] = Runner.pandas,
-    engine: Annotated[Engine, typer.Option(help=ENGINE_HELP)] = Engine.auto,
+    engine: Annotated[Engine, typer.Option(help=ENGINE_HELP)] = Engine["auto"],
     device: Annotated[str, typer.Option(help="auto, cuda or cpu.")] = "auto",
     as_json: JsonFlag = False,
 ) -> None:

@@ -44,11 +44,11 @@ from tweet_triage.model.names import (
     PRED_COLUMN,
     TRUE_COLUMN,
 )
+from tweet_triage.model.parameters import ENGINES
 from tweet_triage.text import normalise_text
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("auto", "torch", "onnx", "onnx-fp32")
 DEFAULT_BATCH_SIZE = 64
 
 

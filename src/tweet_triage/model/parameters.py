@@ -14,6 +14,8 @@ OBJECTIVES = ("weighted", "three_class")
 CALIBRATIONS = ("auto", "temperature", "isotonic", "none")
 STRATEGIES = ("f-beta", "cost", "capacity")
 CAPACITY_UNITS = ("tweets", "minutes")
+# What runs the network (model.inference): auto, torch, ONNX Runtime int8 or fp32.
+ENGINES = ("auto", "torch", "onnx", "onnx-fp32")
 
 
 @dataclass(frozen=True)
