@@ -230,7 +230,18 @@ class TriageSettings(_SettingsGroup):
     triage_secure_cookies: bool | None = Field(
         None,
         description="Mark the session cookie Secure; default: when the request came over "
-        "HTTPS (X-Forwarded-Proto from a local TLS proxy counts).",
+        "HTTPS (X-Forwarded-Proto counts from a proxy in TRIAGE_TRUSTED_PROXIES).",
+    )
+    triage_trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto the inbox believes; none by default (127.0.0.1 is also every SSH "
+        "tunnel's address).",
+    )
+    triage_allowed_hosts: str = Field(
+        "127.0.0.1,localhost,::1",
+        description="Comma-separated host names the inbox answers to (others get 400, against "
+        "DNS rebinding); add a TLS proxy's public name, or '*' for any.",
     )
     triage_session_hours: float = Field(12.0, gt=0, description="Inbox login lifetime.")
     triage_login_attempts: int = Field(
