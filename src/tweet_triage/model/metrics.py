@@ -110,16 +110,24 @@ def classification_metrics(
     }
 
 
-def best_threshold(y_true: np.ndarray, p: np.ndarray, beta: float = 2.0) -> tuple[float, float]:
+def best_threshold(
+    y_true: np.ndarray,
+    p: np.ndarray,
+    beta: float = 2.0,
+    sample_weight: np.ndarray | None = None,
+) -> tuple[float, float]:
     """The threshold maximising needs-support F-beta on these labels, and that F-beta.
 
     Candidates are the distinct scores (flag p >= t); ties go to the highest threshold, the
-    one that flags fewest tweets for the same score.
+    one that flags fewest tweets for the same score. `sample_weight` counts each tweet that
+    many times (a live mix other than these labels' own: prior_shift.py).
     """
     y_true = np.asarray(y_true, dtype=int)
     if y_true.sum() == 0:
         raise ValueError("cannot choose a threshold without any needs-support example")
-    precision, recall, thresholds = precision_recall_curve(y_true, np.asarray(p, dtype=float))
+    precision, recall, thresholds = precision_recall_curve(
+        y_true, np.asarray(p, dtype=float), sample_weight=sample_weight
+    )
     precision, recall = precision[:-1], recall[:-1]
     b2 = beta * beta
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -204,6 +212,29 @@ def business_metrics(
         "total_lost_min": time_missed + time_wasted,
         "flag_rate": float(pred.mean()) if len(pred) else 0.0,
     }
+
+
+def least_minutes_threshold(
+    y_true: np.ndarray, p: np.ndarray, words: np.ndarray, params: BusinessParams
+) -> tuple[float, float]:
+    """The oracle: the threshold losing the fewest support minutes on these labels, and those
+    minutes (flag p >= threshold; above every score: flag nothing). A bar for thresholds
+    chosen without the labels, never a threshold to ship."""
+    y = np.asarray(y_true, dtype=int)
+    p = np.asarray(p, dtype=float)
+    response, waste = tweet_seconds(words, params)
+    order = np.argsort(-p, kind="stable")
+    # Flagging the top k: missed = response of the needs-support tweets left, wasted = waste
+    # of the others taken; only cuts between distinct scores are thresholds.
+    missed = (response * y)[order].sum() - np.concatenate(([0.0], np.cumsum((response * y)[order])))
+    wasted = np.concatenate(([0.0], np.cumsum((waste * (1 - y))[order])))
+    lost = (missed + wasted) / 60
+    sorted_p = p[order]
+    cuts = np.concatenate((np.flatnonzero(np.diff(sorted_p) != 0) + 1, [len(p)]))
+    candidates = np.concatenate(([0], cuts))
+    best = int(candidates[np.argmin(lost[candidates])])
+    threshold = float(sorted_p[best - 1]) if best else float(np.nextafter(sorted_p[0], np.inf))
+    return threshold, float(lost[best])
 
 
 def naive_expected(

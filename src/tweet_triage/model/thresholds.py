@@ -9,7 +9,9 @@
 - capacity: the lowest threshold whose flagged tweets the team can read: (tweets arriving per
   hour) x (mean work of a flagged tweet on validation, in the capacity's unit) <= capacity.
 
-The strategy, its parameters and the threshold go into triage.json; every scorer reads them.
+The strategy, its parameters and the threshold go into triage.json; every scorer reads them,
+with the `by_live_prior` curve: the strategy's threshold for each live share needing support,
+validation's tweets weighted to that share (prior_shift.py), so a scorer can follow the live mix.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from tweet_triage.errors import TriageError
 from tweet_triage.model.business import work_seconds
 from tweet_triage.model.metrics import best_threshold
 from tweet_triage.model.parameters import STRATEGIES, BusinessParams, Capacity
+from tweet_triage.model.prior_shift import (
+    PRIOR_GRID,
+    check_prior,
+    class_weights,
+    shifted_threshold,
+)
 
 if TYPE_CHECKING:
     from tweet_triage.model.arguments import ThresholdArguments
@@ -38,6 +46,8 @@ class ThresholdChoice:
     strategy: str
     threshold: float
     parameters: dict[str, Any]
+    live_prior: float | None = None  # the share the threshold was chosen for; None: val's
+    by_live_prior: dict[str, Any] | None = None  # the threshold per live share (prior_shift)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,8 +68,10 @@ def capacity_threshold(
     params: BusinessParams,
     capacity: Capacity,
     arrivals_per_hour: float,
+    weights: np.ndarray | None = None,
 ) -> float:
-    """The lowest validation score whose flagged work per hour fits the capacity."""
+    """The lowest validation score whose flagged work per hour fits the capacity (each tweet
+    counted `weights` times: the live mix's prior ratios, else once)."""
     if not arrivals_per_hour > 0:
         raise ThresholdError(
             f"--arrivals-per-hour must be above 0 (got {arrivals_per_hour:g}): the tweets the "
@@ -69,9 +81,10 @@ def capacity_threshold(
     work = work_seconds(y_true, words, params, capacity.unit)
     if capacity.unit == "minutes":
         work = work / 60.0
+    weights = np.ones(len(p)) if weights is None else np.asarray(weights, dtype=float)
     order = np.argsort(-p, kind="stable")
-    # Work per hour when flagging the top k tweets: arrivals x (sum of their work) / n.
-    per_hour = arrivals_per_hour * np.cumsum(work[order]) / len(p)
+    # Work per hour when flagging the top k tweets: arrivals x (their share of the work).
+    per_hour = arrivals_per_hour * np.cumsum((work * weights)[order]) / weights.sum()
     fits = np.flatnonzero(per_hour <= capacity.per_hour)
     if not len(fits):
         return 1.0  # not even the top tweet fits: flag (almost) nothing
@@ -84,6 +97,32 @@ def capacity_threshold(
     return float(cut)
 
 
+def _cut(
+    strategy: str,
+    y_true: np.ndarray,
+    p: np.ndarray,
+    words: np.ndarray,
+    params: BusinessParams,
+    beta: float,
+    capacity: Capacity | None,
+    arrivals_per_hour: float | None,
+    live_prior: float | None,
+) -> float:
+    """The strategy's threshold for validation's own mix, or for a live share needing support:
+    then every validation tweet counts by its class's prior ratio (the cost rule is moved by
+    Bayes' rule instead: its cut is a posterior, not a count)."""
+    y = np.asarray(y_true, dtype=int)
+    train_prior = float(y.mean())
+    weights = None if live_prior is None else class_weights(y, train_prior, live_prior)
+    if strategy == "f-beta":
+        return best_threshold(y, p, beta=beta, sample_weight=weights)[0]
+    if strategy == "cost":
+        cut = cost_threshold(params)
+        return cut if live_prior is None else shifted_threshold(cut, train_prior, live_prior)
+    assert capacity is not None and arrivals_per_hour is not None
+    return capacity_threshold(y, p, words, params, capacity, arrivals_per_hour, weights)
+
+
 def choose_threshold(
     strategy: str,
     y_true: np.ndarray,
@@ -94,32 +133,53 @@ def choose_threshold(
     params: BusinessParams | None = None,
     capacity: Capacity | None = None,
     arrivals_per_hour: float | None = None,
+    live_prior: float | None = None,
 ) -> ThresholdChoice:
-    """The threshold of `strategy` on (calibrated) validation scores, with its parameters."""
+    """The threshold of `strategy` on (calibrated) validation scores, with its parameters, for
+    validation's share needing support or for `live_prior`, and the curve over live shares."""
     params = params or BusinessParams()
+    if strategy not in STRATEGIES:
+        raise ThresholdError(f"--threshold-strategy {strategy!r}: use one of {STRATEGIES}")
+    parameters: dict[str, Any] = {}
     if strategy == "f-beta":
-        threshold, _ = best_threshold(y_true, p, beta=beta)
-        return ThresholdChoice(strategy, threshold, {"beta": beta})
-    if strategy == "cost":
-        return ThresholdChoice(strategy, cost_threshold(params), {"business": params.as_dict()})
-    if strategy == "capacity":
+        parameters = {"beta": beta}
+    elif strategy == "cost":
+        parameters = {"business": params.as_dict()}
+    else:
         if capacity is None or arrivals_per_hour is None:
             raise ThresholdError(
                 "--threshold-strategy capacity needs --capacity (and --capacity-unit) and "
                 "--arrivals-per-hour, or validation tweets with created_at to estimate it"
             )
-        threshold = capacity_threshold(y_true, p, words, params, capacity, arrivals_per_hour)
-        return ThresholdChoice(
-            strategy,
-            threshold,
-            {
-                "capacity_per_hour": capacity.per_hour,
-                "capacity_unit": capacity.unit,
-                "arrivals_per_hour": arrivals_per_hour,
-                "business": params.as_dict(),
-            },
+        parameters = {
+            "capacity_per_hour": capacity.per_hour,
+            "capacity_unit": capacity.unit,
+            "arrivals_per_hour": arrivals_per_hour,
+            "business": params.as_dict(),
+        }
+    p = np.asarray(p, dtype=float)
+    if live_prior is not None:
+        check_prior(live_prior, "--live-prior")
+
+    def cut(prior: float | None) -> float:
+        return _cut(strategy, y_true, p, words, params, beta, capacity, arrivals_per_hour, prior)
+
+    trained = cut(None)
+    train_prior = float(np.mean(y_true))
+    curve = None
+    if 0.0 < train_prior < 1.0:
+        curve = {
+            "train_prior": train_prior,
+            "trained_threshold": trained,
+            "priors": PRIOR_GRID.tolist(),
+            "thresholds": [cut(float(prior)) for prior in PRIOR_GRID],
+        }
+    elif live_prior is not None:
+        raise ThresholdError(
+            "--live-prior needs validation tweets of both classes (the share it moves from)"
         )
-    raise ThresholdError(f"--threshold-strategy {strategy!r}: use one of {STRATEGIES}")
+    threshold = trained if live_prior is None else cut(live_prior)
+    return ThresholdChoice(strategy, threshold, parameters, live_prior, curve)
 
 
 def tweet_words(frame: pd.DataFrame) -> np.ndarray:
@@ -166,5 +226,6 @@ def calibrate_and_choose(
         params=options.business(),
         capacity=options.team_capacity(),
         arrivals_per_hour=options.arrivals_per_hour or arrivals_per_hour(val_frame),
+        live_prior=options.live_prior,
     )
     return fitted, choice, calibrated

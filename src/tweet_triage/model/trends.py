@@ -163,31 +163,37 @@ class LabelShift:
         if not self.revisit:
             return line + " Within tolerance: the threshold stands."
         return line + (
-            f" Revisit the threshold: at this share a score of {self.equivalent_threshold:.3f} "
-            f"means what {self.threshold:.3f} meant in training (re-train, or re-choose the "
-            "threshold on recent labelled tweets)."
+            f" Revisit the threshold: at this share the model's strategy cuts at "
+            f"{self.equivalent_threshold:.3f}, not {self.threshold:.3f} (`tweet-triage threshold "
+            f"--live-prior {self.estimated_share:.2f}`, or let the scorer follow the live mix)."
         )
 
 
 def label_shift(frame: pd.DataFrame, meta: ModelMeta, tolerance: float) -> LabelShift | None:
     """EM estimate of the live share needing support; None without a training share."""
-    from tweet_triage.model import calibration
+    from tweet_triage.model import prior_shift
 
     validation = meta.validation
     if not validation.get("n") or not 0 < validation.get("positives", 0) < validation["n"]:
         return None
     train_share = validation["positives"] / validation["n"]
-    estimated = calibration.estimate_prior(frame[P_COLUMN].to_numpy(), train_share)
+    estimated = prior_shift.estimate_prior(frame[P_COLUMN].to_numpy(), train_share)
     if np.isnan(estimated):
         return None
     change = (estimated - train_share) / train_share
+    curve = (meta.threshold_strategy or {}).get("by_live_prior")
+    equivalent = (  # the strategy's own cut at the live share; else the Bayes-moved one
+        prior_shift.live_threshold(curve, estimated)
+        if curve
+        else prior_shift.shifted_threshold(meta.threshold, train_share, estimated)
+    )
     return LabelShift(
         train_share=float(train_share),
         estimated_share=estimated,
         relative_change=float(change),
         calibrated=meta.calibration.get("method", "none") != "none",
         threshold=meta.threshold,
-        equivalent_threshold=calibration.shifted_threshold(meta.threshold, train_share, estimated),
+        equivalent_threshold=equivalent,
         revisit=bool(abs(change) > tolerance),
     )
 

@@ -55,24 +55,3 @@ def test_one_class_names_the_option() -> None:
     with pytest.raises(TriageError, match="--calibration"):
         calibration.calibrate("auto", np.ones(10, dtype=int), np.linspace(0, 1, 10))
     assert calibration.calibrate("none", np.ones(3, dtype=int), np.ones(3))["method"] == "none"
-
-
-def test_em_prior_adjustment_finds_the_new_share() -> None:
-    # Scores N(+1, 1) for needs support and N(-1, 1) otherwise: the exact posterior at a 50%
-    # share is sigmoid(2x). New tweets: only 20% need support.
-    rng = np.random.default_rng(3)
-    needs = rng.random(20000) < 0.2
-    x = np.where(needs, rng.normal(1, 1, 20000), rng.normal(-1, 1, 20000))
-    p = 1 / (1 + np.exp(-2 * x))
-    assert p.mean() > 0.3  # the naive mean over-estimates
-    assert calibration.estimate_prior(p, 0.5) == pytest.approx(0.2, abs=0.015)
-    assert calibration.estimate_prior(np.array([np.nan]), 0.5) != calibration.estimate_prior(
-        np.array([np.nan]), 0.5
-    )  # NaN: nothing to estimate
-
-
-def test_shifted_threshold_by_hand() -> None:
-    # Train share 50%, live 20%: odds ratio 0.4 / 1.6; a 0.5 cut becomes 0.8.
-    assert calibration.shifted_threshold(0.5, 0.5, 0.2) == pytest.approx(0.8)
-    assert calibration.shift_posterior(np.array([0.8]), 0.5, 0.2)[0] == pytest.approx(0.5)
-    assert calibration.shifted_threshold(0.3, 0.4, 0.4) == pytest.approx(0.3)
