@@ -3,9 +3,10 @@
 include common.mk
 
 .PHONY: help install lint format test test-unit test-integration corpus sync combine filter \
-	process label export-for-labelling split data train evaluate inference report retrain mlflow-ui \
+	process label export-for-labelling split data train train-best evaluate inference report retrain mlflow-ui \
 	notebooks bench demo live live-down clean
 
+##@ Set-up and checks
 install: $(STAMP) ## Create .venv and install the project with everything it needs
 
 lint: $(STAMP) ## ruff check and format check; the layering contracts (.importlinter)
@@ -31,10 +32,11 @@ test-unit: $(STAMP) ## Unit tests only (no stand-ins)
 test-integration: $(STAMP) ## Integration tests against the local stand-ins
 	$(PYTEST) -m integration
 
+##@ Data stages (folders under DATA_DIR)
 corpus: $(STAMP) ## Rebuild the bundled demo corpus from the SemEval files (SOURCE=...)
 	$(CLI) corpus build $(if $(SOURCE),--source $(SOURCE))
 
-sync: $(STAMP) ## Copy new raw objects from the bucket's raw prefix to data/raw
+sync: $(STAMP) ## Copy new raw objects from the bucket's raw prefix to DATA_DIR/raw
 	$(CLI) sync
 
 combine: $(STAMP) ## Raw JSON Lines -> de-duplicated Parquet by date (quarantine bad records and objects)
@@ -57,15 +59,20 @@ split: $(STAMP) ## Chronological train/val/test split with a manifest
 
 data: sync combine filter process label split ## All data stages in order
 
+##@ Model (MODEL_DIR, REPORTS_DIR, the MLflow registry)
 train: $(STAMP) ## Fine-tune the needs-support classifier (GPU if present)
 	$(CLI) train $(TRAIN_ARGS)
+
+train-best: $(STAMP) ## The best CPU model: mission + bundled general set, 1 epoch; registered as champion
+	$(CLI) train --budget full --num-train-epochs 1 --promote $(TRAIN_ARGS)
 
 evaluate: $(STAMP) ## ML and business metrics on the test split, plots, report
 	$(CLI) evaluate
 
-inference: $(STAMP) ## Predict on the test split (PREDICT_ARGS="--engine torch") and the trends report with a drift check
-	$(CLI) predict --input data/splits/test --output data/predictions/test.parquet $(PREDICT_ARGS)
-	$(CLI) trends --predictions data/predictions/test.parquet
+inference: $(STAMP) ## Predict on DATA_DIR's test split (PREDICT_ARGS="--engine torch") and the trends report with a drift check
+	data_dir="$$($(CLI) config get DATA_DIR)"
+	$(CLI) predict --input "$$data_dir/splits/test" --output "$$data_dir/predictions/test.parquet" $(PREDICT_ARGS)
+	$(CLI) trends --predictions "$$data_dir/predictions/test.parquet"
 
 report: $(STAMP) ## Rebuild the evaluation report from the last evaluation
 	$(CLI) report
@@ -77,6 +84,7 @@ retrain: $(STAMP) ## Challenger on every label so far; promoted only when better
 mlflow-ui: $(STAMP) ## Browse the MLflow runs (http://127.0.0.1:5001)
 	$(BIN)/mlflow ui --backend-store-uri "$$($(CLI) tracking-uri)" --host 127.0.0.1 --port 5001
 
+##@ Notebooks, benchmarks, the demo and the whole stack on this machine
 notebooks: $(STAMP) ## Run the notebooks headless against the local stand-ins (notebooks/executed/)
 	$(CLI) notebooks run
 

@@ -107,8 +107,8 @@ def _raw_records(profile: str | None) -> list[dict[str, Any]]:
     return records
 
 
-def build_splits(root: Path) -> dict[str, Any]:
-    """root/mission/ and root/corpus/ with splits/, by the project's Spark stages."""
+def build_splits(root: Path, names: tuple[str, ...] = ("mission", "corpus")) -> dict[str, Any]:
+    """root/<name>/data/splits/ for mission and/or corpus, by the project's Spark stages."""
     from tweet_triage.config import Settings
     from tweet_triage.data import jobs
     from tweet_triage.data.paths import DataPaths
@@ -123,6 +123,8 @@ def build_splits(root: Path) -> dict[str, Any]:
             ("mission", "demo", "demo"),
             ("corpus", None, str(profile_file)),
         ):
+            if name not in names:
+                continue
             started = time.perf_counter()
             records = _raw_records(stream_profile)
             paths = DataPaths(root / name / "data")
@@ -168,6 +170,7 @@ def _train(
     args = train_arguments(
         settings,
         budget="full",
+        general_set="none",  # each run's own data folder: the corpus run is the mixing one
         num_train_epochs=epochs,
         device="cpu",
         track=False,

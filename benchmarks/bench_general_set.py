@@ -61,8 +61,7 @@ def run(
         max_steps=steps,
         evaluations_per_epoch=max(1, round(per_epoch / max(1, steps // 3))),
         model_dir=work / name,
-        **common,
-        **extra,
+        **{"general_set": "none", **common, **extra},  # a general set only where asked
     )
     started = time.perf_counter()
     result = train(args, settings)

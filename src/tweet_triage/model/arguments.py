@@ -45,6 +45,10 @@ DEMO_BUDGET: dict[str, Any] = {
     "max_eval_samples": 1500,
     "max_length_cap": 64,
 }
+# What `--budget full` (the default) sets for options left unset: it also learns from the
+# bundled general set, the measured best (docs/model.md); `--general-set none` opts out.
+FULL_BUDGET: dict[str, Any] = {"general_set": "bundled"}
+NO_GENERAL_SET = "none"
 # Options whose default depends on the budget: None in the dataclasses means "unset".
 UNSET_DEFAULTS: dict[str, Any] = {
     "num_train_epochs": 3.0,
@@ -131,8 +135,8 @@ class DataArguments:
         default=None,
         metadata={
             "help": "Also learn from a general labelled set: 'bundled' (the bundled corpus "
-            "minus the mission's val/test tweets) or a labelled table's path (refused if it "
-            "overlaps val/test)."
+            "minus the mission's val/test tweets; the full budget's default), a labelled "
+            "table's path (refused if it overlaps val/test), or 'none' (the mission's only)."
         },
     )
 
@@ -144,7 +148,8 @@ class RunArguments:
     budget: str = field(
         default="full",
         metadata={
-            "help": "full: all data; demo: a CPU budget of ~5 min (explicit options win).",
+            "help": "full: all data plus the bundled general set; demo: a CPU budget of ~5 min "
+            "(explicit options win).",
             "choices": BUDGETS,
         },
     )
@@ -177,6 +182,13 @@ class RunArguments:
     track: bool = field(default=True, metadata={"help": "Record the run in MLflow."})
     register: bool = field(
         default=True, metadata={"help": "Register the model version in the MLflow registry."}
+    )
+    promote: bool = field(
+        default=False,
+        metadata={
+            "help": "Make the registered version the registry's champion (the model the live "
+            "scorer and inbox serve); the first version registered is champion anyway."
+        },
     )
 
 
@@ -218,6 +230,20 @@ class ThresholdArguments:
         default=None,
         metadata={"help": "capacity strategy: tweets per hour to expect; default: from val."},
     )
+    live_prior: float | None = field(
+        default=None,
+        metadata={
+            "help": "Choose the threshold for this share of live tweets needing support (0-1; "
+            "val's tweets weighted to it) instead of val's own share (docs/model.md)."
+        },
+    )
+    live_predictions: str | None = field(
+        default=None,
+        metadata={
+            "help": "threshold: estimate --live-prior from this `predict` output of recent live "
+            "tweets, scored by this model (EM prior adjustment; no labels needed)."
+        },
+    )
     reading_wpm: float = field(
         default=_BUSINESS.reading_wpm, metadata={"help": "cost: reading speed, words/min."}
     )
@@ -254,6 +280,16 @@ class ThresholdArguments:
     def check(self) -> None:
         """Bad business or capacity options fail here, before anything loads."""
         self.business()
+        if self.live_prior is not None and not 0.0 < self.live_prior < 1.0:
+            raise TrainingError(
+                f"--live-prior {self.live_prior:g}: the live share needing support must lie "
+                "strictly between 0 and 1 (for example 0.8)"
+            )
+        if self.live_prior is not None and self.live_predictions:
+            raise TrainingError(
+                "--live-prior and --live-predictions both set: give the share, or the "
+                "predictions to estimate it from, not both"
+            )
         if self.threshold_strategy == "capacity" and self.capacity is None:
             raise TrainingError(
                 "--threshold-strategy capacity needs --capacity: the tweets (or minutes, with "
@@ -327,7 +363,7 @@ def train_arguments(settings: Settings, **options: Any) -> TrainArguments:
             f"unknown training option(s) {unknown}; see `tweet-triage train --help`"
         )
     given = {k: v for k, v in options.items() if v is not None}
-    preset = DEMO_BUDGET if given.get("budget") == "demo" else {}
+    preset = DEMO_BUDGET if given.get("budget") == "demo" else FULL_BUDGET
     values: dict[str, Any] = {}
     for cls in ARGUMENT_CLASSES:
         values.update({f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)})
@@ -335,6 +371,8 @@ def train_arguments(settings: Settings, **options: Any) -> TrainArguments:
     values |= {k: v for k, v in UNSET_DEFAULTS.items()}
     values |= preset | given
     _check_choices(values)
+    if values["general_set"] == NO_GENERAL_SET:
+        values["general_set"] = None
     values["data_dir"] = Path(values["data_dir"] or settings.data_dir)
     values["model_dir"] = Path(values["model_dir"] or settings.model_dir)
     values["checkpoint_dir"] = Path(
@@ -348,6 +386,11 @@ def train_arguments(settings: Settings, **options: Any) -> TrainArguments:
 
     model, data, run, threshold = (pick(cls) for cls in ARGUMENT_CLASSES)
     threshold.check()
+    if threshold.live_predictions:
+        raise TrainingError(
+            "--live-predictions needs scores of the trained model itself: train with "
+            "--live-prior SHARE, or run `tweet-triage threshold --live-predictions` after"
+        )
     training = TrainingArguments(
         output_dir=str(data.checkpoint_dir),
         **{name: values[name] for name in TRAINING_DEFAULTS},

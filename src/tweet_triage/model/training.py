@@ -363,3 +363,7 @@ def track_training(
         result.registered_version = log_and_register_model(result.output_dir, args.run.register)
         meta.mlflow["registered_version"] = result.registered_version
         meta.save(result.output_dir)
+    if args.run.promote and result.registered_version is not None:
+        from tweet_triage.model.registry import promote
+
+        promote(settings, result.registered_version, why="train --promote")

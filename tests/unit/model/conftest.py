@@ -183,6 +183,7 @@ def train_tiny(backbone: Path, data_dir: Path, root: Path) -> Path:
     args = train_arguments(
         settings,
         model_name_or_path=str(backbone),
+        general_set="none",
         max_steps=6,
         per_device_train_batch_size=8,
         evaluations_per_epoch=2,

@@ -87,6 +87,6 @@ def test_training_mixes_a_clean_set_and_refuses_a_leaking_one(
         load_splits(train_arguments(settings, general_set=str(path)))
     leaking.iloc[:1].to_csv(path, index=False)
     train_frame, _, label = load_splits(train_arguments(settings, general_set=str(path)))
-    plain, _, _ = load_splits(train_arguments(settings))
+    plain, _, _ = load_splits(train_arguments(settings, general_set="none"))
     assert len(train_frame) == len(plain) + 1
     assert train_frame[label].iloc[-1] == NEEDS_SUPPORT_ONLY  # three-class: binary label

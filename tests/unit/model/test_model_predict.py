@@ -155,6 +155,7 @@ def test_training_is_tracked_and_registered(
     args = train_arguments(
         settings,
         model_name_or_path=str(tiny_backbone),
+        general_set="none",
         max_steps=2,
         per_device_train_batch_size=8,
         evaluations_per_epoch=3,
@@ -171,6 +172,13 @@ def test_training_is_tracked_and_registered(
     meta = json.loads((settings.model_dir / "triage.json").read_text())
     assert meta["mlflow"]["run_id"] == result.mlflow_run_id
 
+    from tweet_triage.model.registry import champion_version
+
+    assert champion_version(settings) == "1"  # the first version registered
+    args.training.max_steps, args.run.promote = 1, True  # what `make train-best` asks
+    assert train(args, settings).registered_version == "2"
+    assert champion_version(settings) == "2"
+
 
 def test_cli_commands(trained_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runner = CliRunner()
@@ -182,7 +190,7 @@ def test_cli_commands(trained_model: Path, tmp_path: Path, monkeypatch: pytest.M
         app,
         [
             "predict",
-            "--model",
+            "--model-dir",
             str(trained_model),
             "--input",
             str(tmp_path / "in.jsonl"),
@@ -196,7 +204,7 @@ def test_cli_commands(trained_model: Path, tmp_path: Path, monkeypatch: pytest.M
     assert "scored 3 of 4 tweets (1 skipped" in out.output
     paths = ["--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "again.csv")]
     scripted = runner.invoke(
-        app, ["predict", "--model", str(trained_model), *paths, "--device", "cpu", "--json"]
+        app, ["predict", "--model-dir", str(trained_model), *paths, "--device", "cpu", "--json"]
     )
     assert scripted.exit_code == 0, scripted.output
     summary = json.loads(scripted.stdout)

@@ -88,6 +88,7 @@ def test_weighted_objective_resume_and_max_length(
     options = {
         "model_name_or_path": str(tiny_backbone),
         "objective": "weighted",
+        "general_set": "none",
         "max_steps": 2,
         "per_device_train_batch_size": 8,
         "evaluations_per_epoch": 3,
@@ -114,7 +115,11 @@ def test_resume_without_checkpoint_and_bad_options(
     settings = tiny_settings(tmp_path, tiny_data)
     with pytest.raises(TrainingError, match="no checkpoint"):
         args = train_arguments(
-            settings, model_name_or_path=str(tiny_backbone), resume=True, track=False
+            settings,
+            model_name_or_path=str(tiny_backbone),
+            general_set="none",
+            resume=True,
+            track=False,
         )
         train(args, settings)
     with pytest.raises(TrainingError, match="--objective"):
@@ -134,7 +139,9 @@ def test_one_class_train_split_is_refused(tiny_backbone: Path, tmp_path: Path) -
     settings = tiny_settings(tmp_path, data)
     with pytest.raises(ModelDataError, match="one class only"):
         train(
-            train_arguments(settings, model_name_or_path=str(tiny_backbone), track=False),
+            train_arguments(
+                settings, model_name_or_path=str(tiny_backbone), general_set="none", track=False
+            ),
             settings,
         )
 
@@ -155,7 +162,10 @@ def test_demo_budget_fills_only_unset_options(tmp_path: Path) -> None:
     assert demo.data.train_sample_size == 10
     assert demo.run.max_train_seconds is not None and demo.data.max_eval_samples is not None
     assert demo.training.num_train_epochs == 1.0
+    assert demo.data.general_set is None  # the demo learns from the mission's labels only
     full = train_arguments(settings)
+    assert full.data.general_set == "bundled"  # the measured best, unless told not to
+    assert train_arguments(settings, general_set="none").data.general_set is None
     assert full.data.train_sample_size is None and full.run.max_train_seconds is None
     assert full.training.num_train_epochs == 3.0 and full.training.learning_rate == 5e-5
     assert full.data.model_dir == settings.model_dir
@@ -183,6 +193,7 @@ def test_time_budget_stops_evaluates_and_saves(
     args = train_arguments(
         settings,
         model_name_or_path=str(tiny_backbone),
+        general_set="none",
         max_steps=50,
         max_train_seconds=0.001,
         per_device_train_batch_size=8,
