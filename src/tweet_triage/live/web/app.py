@@ -10,6 +10,8 @@ from datetime import datetime
 
 from fastapi import FastAPI
 from fastapi.templating import Jinja2Templates
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tweet_triage.data.decisions import Decision
 from tweet_triage.live.store import TriageStore, utc_now
@@ -49,8 +51,13 @@ def create_app(store: TriageStore, model: ModelProvider, config: InboxConfig) ->
             name: (WEB_DIR / "static" / name).read_text() for name in ("inbox.css", "inbox.js")
         },
     )
+    # The last added runs first: forwarded headers judged, Host checked, every answer with
+    # security headers, and the body bounded before anything reads it.
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
-    app.add_middleware(SecurityHeaders)  # the last added runs first: every answer has headers
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(config.allowed_hosts))
+    if config.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies))
     install_error_handlers(app)
     for routes in (operations, auth, tweets, dashboard, labelling, api):
         app.include_router(routes.router)

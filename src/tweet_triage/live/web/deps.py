@@ -56,6 +56,8 @@ class InboxConfig:
     refresh_seconds: float = 5.0
     reports_dir: Path | None = None
     state_dir: Path | None = None  # the closed loop's state (triage/loop.json)
+    trusted_proxies: tuple[str, ...] = ()  # whose X-Forwarded-For/-Proto are believed
+    allowed_hosts: tuple[str, ...] = ("*",)  # from_settings: TRIAGE_ALLOWED_HOSTS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InboxConfig:
@@ -68,7 +70,13 @@ class InboxConfig:
             refresh_seconds=settings.triage_refresh_seconds,
             reports_dir=settings.reports_dir,
             state_dir=settings.state_dir,
+            trusted_proxies=_names(settings.triage_trusted_proxies),
+            allowed_hosts=_names(settings.triage_allowed_hosts),
         )
+
+
+def _names(setting: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in setting.split(",") if name.strip())
 
 
 @dataclass
