@@ -51,11 +51,10 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the inbox (migrates the store first). Stop with Ctrl-C or SIGTERM."""
-    import uvicorn
-
     from tweet_triage.live.store import redact_url
     from tweet_triage.live.web.app import InboxConfig, create_app
     from tweet_triage.live.web.scoring import ModelProvider
+    from tweet_triage.live.web.server import inbox_server
 
     settings = load_settings()
     store = _store()
@@ -73,15 +72,7 @@ def serve(
     host = host or settings.triage_host
     port = port or settings.triage_port
     typer.echo(f"inbox on http://{host}:{port}/ (store {redact_url(store.url)})", err=True)
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        proxy_headers=True,  # X-Forwarded-Proto from a TLS proxy on this host: Secure cookies
-        forwarded_allow_ips="127.0.0.1",
-        log_level="info",
-        server_header=False,
-    )
+    inbox_server(application, host, port).run()
 
 
 @users_app.command("add")
