@@ -441,7 +441,7 @@ def bare_inference(work: Path, model: Path, corpus: list[dict[str, Any]]) -> dic
         work / "tweets.parquet"
     )
     args = ["predict", "--input", str(work / "tweets.parquet"), "--output"]
-    args += [str(work / "scored.parquet"), "--model", str(folder), "--engine", "onnx", "--json"]
+    args += [str(work / "scored.parquet"), "--model-dir", str(folder), "--engine", "onnx", "--json"]
     runs = []
     for _ in range(2):  # the first exports the model to ONNX; the second is what a user sees
         load_start, started = load_average(), time.perf_counter()

@@ -6,7 +6,7 @@ import json
 import sys
 import traceback
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from pydantic import SecretStr
@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 from tweet_triage import __version__
 from tweet_triage.cli_options import JsonFlag
 from tweet_triage.cloud.cli import app as aws_app
-from tweet_triage.config import env_name, load_settings, setting_origins
+from tweet_triage.config import as_env_text, env_name, load_settings, setting_origins
 from tweet_triage.data.cli import register as register_data
 from tweet_triage.errors import TriageError
 from tweet_triage.hosts.cli import app as host_app
@@ -159,6 +159,23 @@ def config_show(as_json: JsonFlag = False) -> None:
     typer.echo(f"deployment: {settings.describe_deployment()}")
     for row in rows:
         typer.echo(f"{row['name']:<{width}}  {row['value'] or '-'}  [{row['origin']}]")
+
+
+@config_app.command("get")
+def config_get(
+    name: Annotated[str, typer.Argument(help="Environment variable name, e.g. DATA_DIR.")],
+) -> None:
+    """One setting's effective value, for scripts and make (`make inference` reads DATA_DIR)."""
+    settings = load_settings()
+    fields = {env_name(field).upper(): field for field in type(settings).model_fields}
+    field = fields.get(name.upper())
+    if field is None:
+        raise typer.BadParameter(f"{name!r} is not a setting; `tweet-triage config show` lists all")
+    annotation = type(settings).model_fields[field].annotation
+    if SecretStr in (annotation, *get_args(annotation)):
+        raise typer.BadParameter(f"{name} is a secret and is not printed")
+    value = getattr(settings, field)
+    typer.echo("" if value is None else as_env_text(value))
 
 
 profile_app = typer.Typer(no_args_is_help=True)

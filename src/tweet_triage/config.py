@@ -427,7 +427,7 @@ class Settings(
         for name in sorted(self.model_fields_set):
             value = getattr(self, name)
             if value is not None:
-                values[env_name(name)] = _as_env_text(value)
+                values[env_name(name)] = as_env_text(value)
         values.update(
             TT_DEPLOYMENT=self.deployment,
             TT_STATE_DIR=str(self.state_dir),
@@ -526,7 +526,8 @@ def setting_origins(settings: Settings) -> dict[str, str]:
     return origins
 
 
-def _as_env_text(value: object) -> str:
+def as_env_text(value: object) -> str:
+    """A setting's value as its environment variable holds it (JSON for a dict)."""
     if isinstance(value, SecretStr):
         return value.get_secret_value()
     if isinstance(value, bool):

@@ -129,7 +129,7 @@ def _threshold_signature() -> inspect.Signature:
     data_help = "Folder holding splits/val; default DATA_DIR."
     strategy = {f.name for f in dataclasses.fields(ThresholdArguments)} - {"calibration"}
     params = [
-        _keyword("model", None, Annotated[Path | None, typer.Option("--model", help=model_help)]),
+        _keyword("model_dir", None, Annotated[Path | None, typer.Option(help=model_help)]),
         _keyword("data_dir", None, Annotated[Path | None, typer.Option(help=data_help)]),
         _option("threshold_beta", float, None, "f-beta: the beta; default: the model's own."),
         *_dataclass_options(ThresholdArguments, strategy),  # the calibration stays as trained
@@ -157,7 +157,7 @@ def threshold(**options: Any) -> None:
 
     settings = _settings()
     plain = {k: v.value if isinstance(v, StrEnum) else v for k, v in options.items()}
-    model_dir = plain.pop("model") or settings.model_dir
+    model_dir = plain.pop("model_dir") or settings.model_dir
     data_dir = plain.pop("data_dir") or settings.data_dir
     beta, engine, device, as_json = (
         plain.pop(name) for name in ("threshold_beta", "engine", "device", "as_json")
@@ -177,9 +177,7 @@ threshold.__signature__ = _threshold_signature()  # type: ignore[attr-defined]
 
 
 def evaluate(
-    model: Annotated[
-        Path | None, typer.Option("--model", help="Model folder; default MODEL_DIR.")
-    ] = None,
+    model_dir: Annotated[Path | None, typer.Option(help="Model folder; default MODEL_DIR.")] = None,
     split: Annotated[str, typer.Option(help="Labelled split to evaluate on.")] = "test",
     data_dir: Annotated[
         Path | None, typer.Option(help="Folder holding splits/; default DATA_DIR.")
@@ -225,7 +223,8 @@ def evaluate(
 
     settings = _settings()
     team_capacity = Capacity(capacity, capacity_unit.value)
-    ModelMeta.load(model or settings.model_dir)  # the folder and the split, before loading
+    model_dir = model_dir or settings.model_dir
+    ModelMeta.load(model_dir)  # the folder and the split, before loading
     require_splits(data_dir or settings.data_dir, (split,))
     try:
         params = BusinessParams(
@@ -239,7 +238,7 @@ def evaluate(
         raise typer.BadParameter(str(exc)) from exc
     reports = reports_dir or settings.reports_dir
     result = run_evaluation(
-        model or settings.model_dir,
+        model_dir,
         data_dir or settings.data_dir,
         reports,
         settings,
@@ -293,9 +292,7 @@ def predict(
     output_path: Annotated[
         Path, typer.Option("--output", help="Output file (.parquet/.csv/.jsonl) or folder.")
     ],
-    model: Annotated[
-        Path | None, typer.Option("--model", help="Model folder; default MODEL_DIR.")
-    ] = None,
+    model_dir: Annotated[Path | None, typer.Option(help="Model folder; default MODEL_DIR.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Tweets per forward pass.")] = 64,
     runner: Annotated[
         Runner, typer.Option(help="pandas (one process) or spark (Parquet folders).")
@@ -309,7 +306,7 @@ def predict(
     from tweet_triage.model.inference import check_spark_input, predict_file, predict_spark
 
     settings = _settings()
-    model_dir = model or settings.model_dir
+    model_dir = model_dir or settings.model_dir
     output_format(output_path)  # a bad output path fails before anything loads
     if runner is Runner.spark:
         from tweet_triage.data.spark import spark_session
@@ -336,9 +333,9 @@ def predict(
 
 def trends(
     predictions: Annotated[Path, typer.Option(help="Output of `predict` (any supported format).")],
-    model: Annotated[
+    model_dir: Annotated[
         Path | None,
-        typer.Option("--model", help="Model folder (its reference); default MODEL_DIR."),
+        typer.Option(help="Model folder (its reference); default MODEL_DIR."),
     ] = None,
     reports_dir: Annotated[
         Path | None, typer.Option(help="Where trends.md goes; default REPORTS_DIR.")
@@ -360,7 +357,7 @@ def trends(
     settings = _settings()
     path, drift = trends_report(
         predictions,
-        model or settings.model_dir,
+        model_dir or settings.model_dir,
         reports_dir or settings.reports_dir,
         tolerance,
         min_group_size,

@@ -81,7 +81,8 @@ class ModelMeta:
         if not folder.is_dir():
             raise ModelFolderError(
                 f"model folder {folder} does not exist; train one with `tweet-triage train` "
-                "(make train) or pass --model with the folder of a trained model"
+                "(make train) or pass the folder of a trained model (--model-dir; the live "
+                "commands: --model)"
             )
         path = folder / META_FILE
         missing = [n for n in ("config.json", META_FILE) if not (folder / n).is_file()]

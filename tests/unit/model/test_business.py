@@ -88,6 +88,6 @@ def test_evaluate_refuses_a_capacity_of_zero_before_loading(tmp_path: object) ->
     from tweet_triage.cli import app
     from tweet_triage.model.parameters import CapacityError
 
-    result = CliRunner().invoke(app, ["evaluate", "--capacity", "0", "--model", "/nonexistent"])
+    result = CliRunner().invoke(app, ["evaluate", "--capacity", "0", "--model-dir", "/nonexistent"])
     assert isinstance(result.exception, CapacityError)
     assert "--capacity must be above 0" in str(result.exception)

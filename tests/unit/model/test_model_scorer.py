@@ -70,7 +70,7 @@ def test_predict_refuses_unknown_output_suffix_before_loading(tmp_path: Path) ->
         app,
         [
             "predict",
-            "--model",
+            "--model-dir",
             str(missing_model),
             "--input",
             str(source),
@@ -90,7 +90,7 @@ def test_predict_checks_input_columns_before_loading(tmp_path: Path) -> None:
         app,
         [
             "predict",
-            "--model",
+            "--model-dir",
             str(tmp_path / "no-model"),
             "--input",
             str(source),

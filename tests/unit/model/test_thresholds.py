@@ -128,7 +128,7 @@ def test_threshold_command_resets_a_trained_model_by_cost_and_capacity(
     from tweet_triage.model.inference import load_scorer
 
     model = Path(shutil.copytree(trained_model, tmp_path / "model"))
-    base = ["threshold", "--model", str(model), "--data-dir", str(tiny_data), "--device", "cpu"]
+    base = ["threshold", "--model-dir", str(model), "--data-dir", str(tiny_data), "--device", "cpu"]
     runner = CliRunner()
 
     cost = runner.invoke(app, [*base, "--threshold-strategy", "cost", "--json"])
