@@ -2,7 +2,7 @@
 
 Tweet models are trained on text where mentions read `@user` and links read `http`
 (TweetEval / cardiffnlp convention), with HTML entities unescaped and whitespace collapsed.
-The data stage applies it in Spark (`tweet_triage.data.process.spark_normalise`), training
+The data stage applies it in Spark (`tweet_triage.data.textcols.spark_normalise`), training
 and `predict` apply `normalise_text`; the patterns below are the single source for both, and
 a test checks the two agree on the same inputs.
 

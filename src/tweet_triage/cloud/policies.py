@@ -2,8 +2,7 @@
 
 No statement that allows anything uses a `*` action or a bare `*` resource: Firehose may only
 write its bucket's raw and error prefixes and its one log stream; the streamer host may only
-put records into its one delivery stream. (The original granted Kinesis stream reads Firehose
-never needed and opened everything to the account's first policy named `mypolicy`.)
+put records into its one delivery stream.
 """
 
 from __future__ import annotations

@@ -171,7 +171,7 @@ def leftovers(aws: Aws, plan: StackPlan, *, keep_bucket: bool = False) -> list[s
 
 
 def verify_destroyed(aws: Aws, plan: StackPlan, *, keep_bucket: bool = False) -> None:
-    """Raise if anything of the stack is left (the original's checks could never fail)."""
+    """Raise, listing what is left, if anything of the stack is left."""
     left = leftovers(aws, plan, keep_bucket=keep_bucket)
     if left:
         raise CloudError(

@@ -25,9 +25,8 @@ import pandas as pd
 from tweet_triage.errors import TriageError
 
 
-
 class Decision(StrEnum):
-    """What a person decided about a tweet: the one vocabulary of the inbox, its API and the loop."""
+    """What a person decided about a tweet: the one vocabulary of the inbox, its API, the loop."""
 
     HANDLED = "handled"
     NOT_FOR_US = "not_for_us"

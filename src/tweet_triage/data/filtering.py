@@ -1,9 +1,9 @@
 """Filter: keep the mission's tweets by the profile's keep and drop rules, with a reason each.
 
-Fixes the original's filter: keep terms, phrases and patterns are ORed (it ANDed two lists);
-matching is case-insensitive on word boundaries in any script, on the stored text with its
-hashtags (`#JWST` counts as `jwst`, `#JamesWebb` as the phrase `james webb`); drop terms are
-escaped and matched on word boundaries (`god` no longer drops `godspeed`, and does drop `God`).
+Keep terms, phrases and patterns are ORed; matching is case-insensitive on word boundaries in
+any script, on the stored text with its hashtags (`#JWST` counts as `jwst`, `#JamesWebb` as the
+phrase `james webb`); drop terms are escaped and matched on word boundaries (`god` drops `God`
+but not `godspeed`).
 Every tweet leaves with a decision, the first reason that applies, and the rule that matched.
 """
 

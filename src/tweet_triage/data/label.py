@@ -3,8 +3,7 @@
 Annotations are a CSV with at least `id` and `sentiment` (0 negative, 1 neutral, 2 positive),
 the same file the export hands to annotators with the sentiment filled in. Needs support
 means negative or neutral. A tweet without a (valid) annotation stays unlabelled: it never
-reaches the training sets as "does not need support" (the original binarised before
-dropping them), and it is counted.
+reaches the training sets as "does not need support", and it is counted.
 
 The inbox team's decisions (`DATA_DIR/labels/decisions.csv`, written by `tweet-triage triage
 export-decisions`) are read beside the annotations: binary needs-support labels without a

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from tweet_triage.data.textcols import duplicate_key, spark_normalise, spark_word_count
 
-# 4-hour bins of the UTC hour, named as the original named them.
+# 4-hour bins of the UTC hour, with the names the reports show.
 TIME_OF_DAY: tuple[tuple[int, str], ...] = (
     (4, "Late Night"),
     (8, "Early Morning"),

@@ -1,9 +1,9 @@
 """Sync: copy new raw Firehose objects from the bucket to the local raw folder.
 
 Keeps the key layout below the raw prefix (`YYYY/MM/DD/HH/<object>`), lists with pagination
-(the original stopped at 1,000 keys), and on a re-run copies only objects it has not copied
-before (a ledger records key, ETag and size). Each object is written to a temporary name and
-renamed, so an interrupted sync never leaves a half object that looks complete. Objects are
+(past 1,000 keys), and on a re-run copies only objects it has not copied before (a ledger
+records key, ETag and size). Each object is written atomically (`atomic_files`), so an
+interrupted sync never leaves a half object that looks complete. Objects are
 stored byte for byte; a gzip object gets a `.gz` name (found by its magic bytes, whatever
 Firehose called it) so Spark decompresses it.
 """

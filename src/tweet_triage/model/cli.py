@@ -193,9 +193,7 @@ def evaluate(
     ] = 1.0,
     false_positive_reply_fraction: Annotated[
         float,
-        typer.Option(
-            help="Share of the reply time charged to a wrongly flagged tweet (original: 1)."
-        ),
+        typer.Option(help="Share of the reply time charged to a wrongly flagged tweet."),
     ] = 0.0,
     bootstrap: Annotated[
         int, typer.Option(min=100, help="Bootstrap resamples for the intervals.")

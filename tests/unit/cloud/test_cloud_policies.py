@@ -72,7 +72,7 @@ def test_firehose_policy_grants_only_its_prefixes_and_log_stream(plan: StackPlan
     assert ("s3:PutObject", f"{bucket}/*") not in granted
     assert ("s3:PutObject", f"{bucket}/raw/*") in granted
     assert {a for a, r in granted if r == log_stream} == {"logs:PutLogEvents"}
-    # Nothing Kinesis-stream related (the original granted reads it never needed).
+    # Nothing Kinesis-stream related: Firehose reads no stream.
     assert not any(action.startswith("kinesis:") for action, _ in granted)
 
 

@@ -1,4 +1,4 @@
-"""Security defaults of the stack (issue 13) and what happens on errors no step maps."""
+"""Security defaults of the stack and what happens on errors no step maps."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ def test_annotations_checked_and_needs_support_only_for_labelled(
         ("1001", 1, 1, True),
         ("1002", 2, 0, True),
         ("1003", 1, 1, True),
-        # original bug: binarised before dropping unlabelled, so these became "no support"
+        # unlabelled: no needs_support at all, never "no support"
         ("1004", None, None, False),
         ("1005", None, None, False),
     ]

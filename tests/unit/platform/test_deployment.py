@@ -1,4 +1,4 @@
-"""The deployment is chosen, never guessed: one setting, TT_DEPLOYMENT (issue 16, issue 14.2)."""
+"""The deployment is chosen, never guessed: one setting, TT_DEPLOYMENT."""
 
 from __future__ import annotations
 
@@ -57,8 +57,7 @@ def dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_the_state_folder_is_the_projects_whatever_the_working_directory(tmp_path: Path) -> None:
-    # Issue 14.2: from a sub-folder the stand-ins' settings were not found and commands went
-    # to real AWS.
+    # From a sub-folder too: else the stand-ins' settings go unfound and commands go to AWS.
     result = _run(
         ["-c", "from tweet_triage.config import load_settings; print(load_settings().state_dir)"],
         cwd=tmp_path,
@@ -145,7 +144,6 @@ def test_a_service_command_names_the_deployment_and_refuses_to_guess(state_dir: 
     ],
 )
 def test_bad_settings_are_one_line_not_a_traceback(name: str, value: str, expected: str) -> None:
-    # Issue 14.9.
     result = _run(["-m", "tweet_triage", "aws", "status"], **{name: value})
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()

@@ -118,7 +118,7 @@ def test_unreachable_firehose_is_transient_not_a_config_error(aws_env: None) -> 
 def test_the_firehose_sink_takes_region_and_endpoint_from_the_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Issue 14.1: only AWS_REGION (the documented name) set gave botocore's NoRegionError.
+    # Only AWS_REGION (the documented name) set: no botocore NoRegionError.
     for name in ("AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings(

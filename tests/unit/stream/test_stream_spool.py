@@ -108,8 +108,8 @@ def _crash(spool: Spool) -> None:
 
 
 def test_orphan_ack_file_does_not_hide_a_new_segments_records(tmp_path: Path) -> None:
-    # Issue 13, reproduced defect 1: a crash between deleting a segment and its .acks left
-    # the ack file behind; the next segment reused the number and inherited its acks.
+    # A crash between deleting a segment and its .acks leaves the ack file behind; the next
+    # segment reuses the number and must not inherit those acks.
     (tmp_path / "seg-000000000001.acks").write_text("0\n")
     spool = Spool(tmp_path, fsync_seconds=0)
     spool.open()

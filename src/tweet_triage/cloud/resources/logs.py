@@ -35,7 +35,7 @@ def describe_log_group(aws: Aws, plan: StackPlan) -> ResourceReport:
 
 
 def ensure_log_group(aws: Aws, plan: StackPlan) -> ResourceReport:
-    """The Firehose error log group with a retention period (the original kept logs forever)."""
+    """The Firehose error log group with a retention period (LOG_RETENTION_DAYS)."""
     logs = aws.client("logs")
     changed = False
     group = _log_group(aws, plan)
