@@ -101,11 +101,74 @@ def postgres_down() -> None:
     typer.echo(stop_postgres(load_settings().state_dir))
 
 
+@app.command("spark-up")
+def spark_up(
+    workers: int = typer.Option(2, min=1, help="Workers (each its own JVM, like a node)."),
+    worker_cores: int = typer.Option(1, min=1, help="Cores each worker offers executors."),
+    worker_memory: str = typer.Option("2g", help="Memory each worker offers executors."),
+    port: int = typer.Option(None, min=1, max=65535, help="Master port; default any free one."),
+) -> None:
+    """Start a Spark standalone cluster on 127.0.0.1 (a master and workers); later Spark
+    sessions run on it through SPARK_MASTER until spark-down (no-op if running)."""
+    from tweet_triage_local.spark_cluster import start_spark_cluster
+
+    layout = start_spark_cluster(
+        load_settings().state_dir,
+        port=port,
+        workers=workers,
+        worker_cores=worker_cores,
+        worker_memory=worker_memory,
+    )
+    typer.echo(
+        f"local Spark cluster: master {layout.master_url} (SPARK_MASTER), web UI {layout.ui_url}; "
+        f"{layout.workers} worker(s) of {layout.worker_cores} core(s) and {layout.worker_memory}"
+    )
+
+
+@app.command("spark-down")
+def spark_down() -> None:
+    """Stop the local Spark cluster's workers (and their executors), then its master."""
+    from tweet_triage_local.spark_cluster import stop_spark_cluster
+
+    for line in stop_spark_cluster(load_settings().state_dir):
+        typer.echo(line)
+
+
+@app.command("spark-status")
+def spark_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """The local Spark cluster: running or not, master and web UI, workers, applications."""
+    from tweet_triage_local.spark_cluster import cluster_status, status_lines
+
+    found = cluster_status(load_settings().state_dir)
+    typer.echo(json.dumps(found, indent=1) if as_json else "\n".join(status_lines(found)))
+
+
+@app.command(
+    "spark-submit",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def spark_submit(ctx: typer.Context) -> None:
+    """Run a tweet-triage command on the local cluster with spark-submit in client mode, as on
+    a production cluster: `tweet-triage local spark-submit combine` (or `triage score ...`)."""
+    import os
+    import shlex
+
+    from tweet_triage_local.spark_cluster import submit_command
+
+    command, environment = submit_command(load_settings(), ctx.args)
+    typer.echo(shlex.join(command), err=True)
+    os.execvpe(command[0], command, environment)
+
+
 @app.command("down")
 def down() -> None:
     """Stop everything local: the streamer and the triage services on the local host (clean
-    stops first), then the SSH host, the X stand-in and the AWS stand-in. Each step is a no-op
-    when not running."""
+    stops first), then the SSH host, the X stand-in, the AWS stand-in, PostgreSQL and the Spark
+    cluster. Each step is a no-op when not running."""
+    from tweet_triage_local.spark_cluster import stop_spark_cluster
+
     state_dir = load_settings().state_dir
     typer.echo(f"streamer: {stop_local_streamer(state_dir)}")
     typer.echo(f"triage host: {stop_local_triage(state_dir)}")
@@ -113,6 +176,8 @@ def down() -> None:
     typer.echo(stop_local_xapi(state_dir))
     typer.echo(stop_local_aws(state_dir))
     typer.echo(stop_postgres(state_dir))
+    for line in stop_spark_cluster(state_dir):
+        typer.echo(line)
 
 
 def demo(
@@ -158,7 +223,9 @@ def notebooks_run(
 
 
 def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="local", help="Local stand-ins: AWS (moto), X API, SSH host.")
+    root.add_typer(
+        app, name="local", help="Local stand-ins: AWS (moto), X API, SSH host, Spark cluster."
+    )
     root.add_typer(xapi_app, name="xapi", help="The local X API v2 filtered-stream stand-in.")
     root.add_typer(corpus_app, name="corpus", help="Build the bundled demo corpus.")
     root.command()(demo)

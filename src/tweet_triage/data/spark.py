@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from urllib.parse import urlsplit
 
 from pyspark.sql import SparkSession
 
@@ -23,7 +24,7 @@ BASE_CONF: dict[str, str] = {
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.parquet.compression.codec": "zstd",
 }
-# Only when Spark runs in this process: a laptop or a CI runner, never a cluster.
+# Only when Spark runs on this machine: a laptop or a CI runner, or a cluster on loopback.
 LOCAL_CONF: dict[str, str] = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.driver.host": "127.0.0.1",
@@ -37,6 +38,12 @@ def submitted_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def runs_on_this_machine(master: str) -> bool:
+    """Local mode, or a cluster whose master is on loopback (`local spark-up`): the driver
+    binds to loopback too and the executors run this interpreter."""
+    return master.startswith("local") or urlsplit(master).hostname in ("127.0.0.1", "localhost")
+
+
 def spark_session(
     settings: Settings | None = None,
     app_name: str = "tweet-triage",
@@ -48,7 +55,7 @@ def spark_session(
     merged = dict(BASE_CONF)
     if not submitted_by_spark_submit():
         builder = builder.master(settings.spark_master)
-        if settings.spark_master.startswith("local"):
+        if runs_on_this_machine(settings.spark_master):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             # Python workers run this interpreter (the venv), not whatever python3 is on PATH.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
