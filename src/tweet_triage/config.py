@@ -62,7 +62,9 @@ _STACK_RE = re.compile(r"^[a-z][a-z0-9-]{2,30}[a-z0-9]$")
 
 class _SettingsGroup(BaseSettings):
     """One stage's settings. `Settings` combines the groups: attribute and environment
-    variable names are the same either way (field name == variable, case-insensitive)."""
+    variable names are the same either way (field name == variable, case-insensitive). Code
+    that needs one group only takes that group as its type (`DataPaths.from_settings` takes
+    `DataSettings`); every `Settings` is one."""
 
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, populate_by_name=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tweet_triage.config import CORPUS_DIR, Settings
+from tweet_triage.config import CORPUS_DIR, DataSettings
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class DataPaths:
     root: Path
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> DataPaths:
+    def from_settings(cls, settings: DataSettings) -> DataPaths:
         return cls(settings.data_dir.expanduser().resolve())
 
     @property
@@ -59,6 +59,6 @@ class DataPaths:
         return self.root / "for-labelling"
 
 
-def default_annotations_path(settings: Settings) -> Path:
+def default_annotations_path(settings: DataSettings) -> Path:
     """ANNOTATIONS_PATH, or the bundled demo corpus's annotations."""
     return settings.annotations_path or CORPUS_DIR / "annotations.csv.gz"
