@@ -17,8 +17,9 @@ from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 STAGES = ("stream", "data", "model", "inbox", "triage")
-# Only when named (`make bench BENCH=soak`): soak takes 10 minutes, corpus_model about an hour.
-LONG_STAGES = ("soak", "corpus_model")
+# Only when named (`make bench BENCH=soak`): soak takes 10 minutes, corpus_model about an hour,
+# prior_shift a demo-budget training run and scoring the corpus val and test splits.
+LONG_STAGES = ("soak", "corpus_model", "prior_shift")
 
 
 def machine() -> dict[str, object]:
