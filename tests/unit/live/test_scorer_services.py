@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tweet_triage.config import Settings
-from tweet_triage.model.registry import NoModelError
 from tweet_triage.live import services
+from tweet_triage.model.registry import NoModelError
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_status_when_nothing_runs_and_after_scorer_batches(settings: Settings) -
     assert lines[0].startswith("triage-follow: not running")
     assert lines[-1] == "inbox: http://127.0.0.1:8080/"
 
-    from tweet_triage.live.scorer import ScorerStats
+    from tweet_triage.live.batch import ScorerStats
 
     ScorerStats(batches=3, scored=12, flagged=4, model_version="2").save(
         services.scorer_stats_path(settings)

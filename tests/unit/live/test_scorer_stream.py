@@ -16,13 +16,13 @@ from tests.unit.live.scorer_model import build_scorer_model
 from tweet_triage.config import Settings
 from tweet_triage.errors import TriageError
 from tweet_triage.hosts.processes import free_port
+from tweet_triage.live.batch import scored_records
 from tweet_triage.live.scorer import (
     ScorerPaths,
     StoreUnavailableError,
     latency_percentiles,
     parse_every,
     run_scorer,
-    scored_records,
 )
 from tweet_triage.live.store import TriageStore
 from tweet_triage.model import registry
