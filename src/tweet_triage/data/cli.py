@@ -25,7 +25,9 @@ def sync(
     follow: bool = typer.Option(
         False, "--follow", help="Keep going: a pass every --every seconds until stopped."
     ),
-    every: float = typer.Option(10.0, min=1, help="Seconds between passes with --follow."),
+    every: float | None = typer.Option(
+        None, min=0.1, help="Seconds between passes with --follow; default TRIAGE_FOLLOW_SECONDS."
+    ),
 ) -> None:
     """Copy new raw objects from the bucket's raw prefix to DATA_DIR/raw (keeps key layout)."""
     settings = load_settings()
@@ -37,7 +39,9 @@ def sync(
         from tweet_triage.live.follow import follow_bucket, stop_on_signals
 
         with stop_on_signals(threading.Event()) as stop:
-            totals = follow_bucket(settings, paths.raw, every, stop)
+            totals = follow_bucket(
+                settings, paths.raw, every or settings.triage_follow_seconds, stop
+            )
         typer.echo(f"sync --follow: {totals.passes} pass(es), {totals.copied} object(s) copied")
         return
     from tweet_triage.data.jobs import run_sync

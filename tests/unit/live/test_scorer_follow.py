@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from tweet_triage.config import Settings, load_settings
 from tweet_triage.data.errors import DataInputError
-from tweet_triage.live.follow import follow_bucket
+from tweet_triage.live.follow import FollowTotals, follow_bucket
 
 BUCKET = "triage-follow-test"
 
@@ -67,3 +67,27 @@ def test_a_missing_bucket_on_the_first_pass_is_a_clear_error(
     load_settings.cache_clear()
     with mock_aws(), pytest.raises(DataInputError, match="does not exist"):
         follow_bucket(load_settings(), tmp_path / "raw", every=1, max_passes=3)
+
+
+@pytest.mark.parametrize(("args", "every"), [([], 2.5), (["--every", "7"], 7.0)])
+def test_sync_follow_polls_every_triage_follow_seconds_unless_told(
+    bucket: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: list[str], every: float
+) -> None:
+    from typer.testing import CliRunner
+
+    from tweet_triage import cli
+    from tweet_triage.live import follow
+
+    monkeypatch.setenv("TRIAGE_FOLLOW_SECONDS", "2.5")
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    load_settings.cache_clear()
+    asked: list[float] = []
+
+    def record(settings: Settings, dest: Path, every: float, stop: object) -> FollowTotals:
+        asked.append(every)
+        return FollowTotals()
+
+    monkeypatch.setattr(follow, "follow_bucket", record)
+    result = CliRunner().invoke(cli.app, ["sync", "--follow", *args])
+    assert result.exit_code == 0, result.output
+    assert asked == [every]
