@@ -154,12 +154,16 @@ def latency_summary(sent_at: dict[str, float], stored_at: dict[str, float]) -> d
     }
 
 
-def follow_live_slice(store_url: str, poll: float = 0.5, timeout: float = 600.0) -> dict[str, Any]:
+def follow_live_slice(
+    store_url: str, scorer_stats: Path, poll: float = 0.5, timeout: float = 600.0
+) -> dict[str, Any]:
     """Replay the slice and watch both ends on this process's wall clock (time.time()).
 
     A tweet's arrival at the streamer is when the stand-in's `ids_sent` first lists it (the
     streamer reads the stream over loopback); its appearance in the inbox store is when the
     store first lists it. Both are polled every `poll` seconds, so each carries up to that.
+    The scorer's own stats file gives its sustained rate: tweets scored per second of
+    micro-batches.
     """
     from tweet_triage.live.store import TriageStore
 
@@ -200,6 +204,7 @@ def follow_live_slice(store_url: str, poll: float = 0.5, timeout: float = 600.0)
             "received": store.count_scored(),
             "flagged": store.count_flagged(),
             "latency": latency_summary(sent_at, stored_at),
+            "scorer": json.loads(scorer_stats.read_text()) if scorer_stats.is_file() else None,
         }
     finally:
         store.close()
@@ -220,7 +225,8 @@ def demo_steps(
         live_dir(settings).mkdir(parents=True)
 
     def stream_live_slice() -> None:
-        facts["live"] = follow_live_slice(live_env["TRIAGE_DATABASE_URL"])
+        stats = settings.state_dir.expanduser() / "triage" / "scorer-stats.json"
+        facts["live"] = follow_live_slice(live_env["TRIAGE_DATABASE_URL"], stats)
 
     return [
         Step("start the local AWS stand-in (moto server)", _stream_make("local-aws-up")),
@@ -436,6 +442,13 @@ def live_summary_lines(live: dict[str, Any]) -> list[str]:
             f"  streamer -> inbox store: p50 {latency['p50']:.1f} s, p95 {latency['p95']:.1f} s, "
             f"max {latency['max']:.1f} s over {latency['n']:,} tweets (the demo's wall clock, "
             "polled every 0.5 s)"
+        )
+    scorer = live.get("scorer")
+    if scorer and scorer.get("busy_seconds"):
+        lines.append(
+            f"  scorer: {scorer['scored'] / scorer['busy_seconds']:.0f} tweets/s sustained "
+            f"({scorer['scored']:,} scored in {scorer['busy_seconds']:.0f} s of "
+            f"{scorer['batches']} micro-batches, {scorer['engine']})"
         )
     lines.append(
         "  the Firehose stand-in (moto) delivers to S3 at once; on AWS add the buffering "

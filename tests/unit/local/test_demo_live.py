@@ -57,3 +57,20 @@ def test_summary_without_any_stored_tweet_prints_no_latency() -> None:
 
     assert "p50" not in text
     assert "0 kept by the profile" in text
+
+
+def test_summary_prints_the_scorers_sustained_rate_beside_the_latency() -> None:
+    live = {
+        "sent": 2_500,
+        "received": 800,
+        "flagged": 600,
+        "latency": latency_summary({"a": 0.0}, {"a": 7.0}),
+        "scorer": {"scored": 800, "busy_seconds": 4.0, "batches": 12, "engine": "onnx"},
+    }
+
+    lines = live_summary_lines(live)
+
+    latency = next(i for i, line in enumerate(lines) if "p50 7.0 s" in line)
+    assert lines[latency + 1] == (
+        "  scorer: 200 tweets/s sustained (800 scored in 4 s of 12 micro-batches, onnx)"
+    )
