@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+from urllib.parse import urlencode
 
+import pytest
 from fastapi.testclient import TestClient
 
-from tests.unit.live.conftest import log_in, scored
+from tests.unit.live.conftest import PASSWORD, log_in, scored
 from tweet_triage.live.store import TriageStore
 from tweet_triage.live.web import charts
 from tweet_triage.live.web.app import InboxConfig
@@ -72,3 +75,60 @@ def test_charts_say_when_there_is_nothing_to_plot() -> None:
     assert "no tweets in this window" in charts.hourly_volume([])
     assert "no tweets in this window" in charts.hourly_share([])
     assert "no tagged tweets" in charts.by_tag([])
+
+
+def _expire(client: TestClient, store: TriageStore) -> None:
+    """End the browser's session on the server, as its expiry does."""
+    from tweet_triage.live.web.security import token_digest
+
+    store.delete_session(token_digest(client.cookies["tt_session"]))
+
+
+@pytest.mark.parametrize(
+    ("path", "form", "page"),
+    [
+        ("/decisions", {"tweet_id": "1", "decision": "handled"}, "/tweets?window=all"),
+        ("/label", {"tweet_id": "1", "answer": "yes", "skip": "5"}, "/label?skip=5"),
+    ],
+)
+def test_a_form_sent_after_the_session_expired_returns_to_its_page_unsaved(
+    client: TestClient, store: TriageStore, path: str, form: dict, page: str
+) -> None:
+    store.upsert_scored([scored(1, 0.9)])
+    csrf = log_in(client)
+    _expire(client, store)
+    sent = client.post(
+        path,
+        data={**form, "csrf_token": csrf},
+        headers={"Referer": f"http://testserver{page}"},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303
+    login_page = sent.headers["location"]
+    assert login_page == "/login?" + urlencode({"next": page, "unsaved": "1"})
+    shown = client.get(login_page).text
+    assert "was not saved" in shown
+    token = re.search(r'name="csrf_token" value="([^"]+)"', shown).group(1)
+    back = client.post(
+        "/login",
+        data={"username": "alice", "password": PASSWORD, "csrf_token": token, "next": page},
+        follow_redirects=False,
+    )
+    assert back.headers["location"] == page
+    assert store.decisions() == []
+
+
+def test_a_script_decision_after_expiry_is_401_and_logging_out_needs_no_session(
+    client: TestClient, store: TriageStore
+) -> None:
+    store.upsert_scored([scored(1, 0.9)])
+    csrf = log_in(client)
+    _expire(client, store)
+    fetched = client.post(
+        "/decisions",
+        data={"tweet_id": "1", "decision": "handled", "csrf_token": csrf},
+        headers={"Accept": "application/json"},
+    )
+    assert fetched.status_code == 401 and "expired" in fetched.json()["detail"]
+    out = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert out.headers["location"] == "/login"

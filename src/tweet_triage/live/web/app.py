@@ -6,16 +6,14 @@ handlers and the routers of `web.routes`, one per concern. Who may call what is 
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import FastAPI
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tweet_triage.data.decisions import Decision
-from tweet_triage.live.store import TriageStore, utc_now
-from tweet_triage.live.web.deps import WEB_DIR, Inbox, InboxConfig
+from tweet_triage.live.store import TriageStore
+from tweet_triage.live.web.deps import WEB_DIR, Inbox, InboxConfig, ago
 from tweet_triage.live.web.errors import install_error_handlers
 from tweet_triage.live.web.loop import LoopState, read_loop_state
 from tweet_triage.live.web.metrics import InboxMetrics
@@ -66,17 +64,7 @@ def create_app(store: TriageStore, model: ModelProvider, config: InboxConfig) ->
 
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
-    templates.env.filters["ago"] = _ago
+    templates.env.filters["ago"] = ago
     templates.env.filters["utc"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else ""
     templates.env.filters["decision_text"] = lambda value: Decision(value).display
     return templates
-
-
-def _ago(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    seconds = max(0, int((utc_now() - value).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size} {unit} ago"
-    return f"{seconds} s ago"

@@ -11,6 +11,7 @@ Authentication, one FastAPI dependency per kind of caller:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -93,6 +94,7 @@ class Inbox:
     templates: Jinja2Templates
     read_loop: Callable[[], LoopState]  # the learning loop's state, read when shown
     assets: dict[str, str] = field(default_factory=dict)
+    decisions_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class LoginRequired(Exception):
@@ -173,6 +175,17 @@ def window_start(window: str) -> datetime | None:
     """When a named window (`WINDOWS`) starts; None for any time."""
     hours = WINDOWS.get(window)
     return None if hours is None else utc_now() - timedelta(hours=hours)
+
+
+def ago(value: datetime | None) -> str:
+    """How long ago, in the largest whole unit ("3 min ago")."""
+    if value is None:
+        return ""
+    seconds = max(0, int((utc_now() - value).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
 
 
 def render(

@@ -95,9 +95,22 @@ def _invalid_request(request: Request, exc: Exception) -> Response:
     return error_response(request, 422, validation_errors(exc))
 
 
-def _redirect_to_login(request: Request, _exc: Exception) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+def _login_required(request: Request, _exc: Exception) -> Response:
+    """No live session: to the login page, and back afterwards to the page the person was on.
+
+    A form sent with an expired session was not saved: the login page says so, and the way
+    back is the page the form was on (its Referer), not the form's target. A page's script
+    gets 401 and does the same itself. Logging out needs no session to end.
+    """
+    if wants_json(request):
+        return error_response(request, 401, "your session has expired; log in again")
+    if request.method in ("GET", "HEAD"):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+    if request.url.path == "/logout":
+        return RedirectResponse("/login", status_code=303)
+    query = {"next": came_from(request) or "/", "unsaved": "1"}
+    return RedirectResponse(f"/login?{urlencode(query)}", status_code=303)
 
 
 def _database_unavailable(request: Request, exc: Exception) -> Response:
@@ -113,6 +126,6 @@ def _server_error(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    app.add_exception_handler(LoginRequired, _redirect_to_login)
+    app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(DatabaseUnavailableError, _database_unavailable)
     app.add_exception_handler(Exception, _server_error)

@@ -74,8 +74,13 @@ def _throttle_key(request: Request, box: Inbox, name: str) -> tuple[str, str]:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, box: InboxDep, next: str = "/") -> Response:
-    return _login_form(request, box, next, None, 200)
+def login_page(request: Request, box: InboxDep, next: str = "/", unsaved: bool = False) -> Response:
+    notice = (
+        "Your session had expired, so what you just did was not saved: log in, and do it again."
+        if unsaved
+        else None
+    )
+    return _login_form(request, box, next, notice, 200)
 
 
 def _login_form(

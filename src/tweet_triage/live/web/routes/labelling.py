@@ -70,7 +70,7 @@ def label_answer(
     skips = _skips(skip)
     if answer == "skip":
         return RedirectResponse(_url([*skips, tweet_id], None), status_code=303)
-    record_decision(box, tweet_id, session.user, ANSWERS[answer])
+    record_decision(box, tweet_id, session.user, ANSWERS[answer], replace=False)
     return RedirectResponse(_url(skips, tweet_id), status_code=303)
 
 

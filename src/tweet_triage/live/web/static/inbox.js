@@ -31,10 +31,27 @@
       method: "POST", body: data, credentials: "same-origin",
       headers: { Accept: "application/json" },
     });
-    if (response.redirected || response.status === 401) { window.location.reload(); return; }
-    if (!response.ok) { say(`decision not saved (HTTP ${response.status})`); return; }
+    if (response.status === 401) {  // the session expired: log in, then back to this page
+      const back = window.location.pathname + window.location.search;
+      window.location.assign(`/login?${new URLSearchParams({ next: back, unsaved: "1" })}`);
+      return;
+    }
+    if (!response.ok) {
+      const problem = await response.json().catch(() => ({}));
+      say(problem.detail || `decision not saved (HTTP ${response.status})`);
+      if (response.status === 409) settle(item, "taken", "decided by someone else");
+      return;
+    }
     const { display } = await response.json();
     say(`${display}: tweet ${item.dataset.id}`);
+    settle(item, decision, display);
+  }
+
+  // Rows decided here stay gone even if a refresh fetched before the decision was saved.
+  const decided = new Set();
+
+  function settle(item, kind, text) {
+    decided.add(item.dataset.id);
     if (live && live.dataset.removeDecided) {
       const next = item.nextElementSibling || item.previousElementSibling;
       item.remove();
@@ -44,7 +61,7 @@
     } else {
       const actions = item.querySelector(".actions");
       actions.replaceChildren(Object.assign(document.createElement("span"), {
-        className: `decision ${decision}`, textContent: display,
+        className: `decision ${kind}`, textContent: text,
       }));
     }
   }
@@ -74,6 +91,9 @@
       holder.innerHTML = html;
       const rows = holder.querySelector("#queue-rows");
       const current = document.getElementById("queue-rows");
+      if (rows) rows.querySelectorAll("article.tweet").forEach((el) => {
+        if (decided.has(el.dataset.id)) el.remove();
+      });
       if (rows && current) {
         current.replaceWith(rows);
         const size = document.getElementById("queue-size");
