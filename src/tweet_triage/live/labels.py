@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from tweet_triage.atomic_files import atomic_path
 from tweet_triage.data.decisions import DECISION_COLUMNS, Decision
 
 if TYPE_CHECKING:
@@ -49,7 +50,6 @@ def write_decisions_csv(store: TriageStore, path: Path) -> int:
     """Every decision in the store (full history, who and when) as a CSV; rows written."""
     frame = decisions_frame(store.decisions())
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    frame.to_csv(partial, index=False)
-    partial.replace(path)
+    with atomic_path(path) as partial:
+        frame.to_csv(partial, index=False)
     return len(frame)

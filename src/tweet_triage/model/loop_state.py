@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tweet_triage.atomic_files import write_atomic
 from tweet_triage.errors import TriageError
 
 STATE_FILE = "loop.json"
@@ -48,9 +49,7 @@ def read_state(state_dir: Path) -> dict[str, Any]:
 def write_state(state_dir: Path, state: dict[str, Any]) -> None:
     path = state_path(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(state, indent=2, default=str) + "\n")
-    partial.replace(path)
+    write_atomic(path, json.dumps(state, indent=2, default=str) + "\n")
 
 
 def record_champion(state: dict[str, Any], version: str, why: str) -> None:
