@@ -11,17 +11,19 @@ container) this supervisor does the same job, so the playbooks behave alike on b
 - restart on failure with exponential backoff, reset once a run has lasted `stable_after`
   seconds; exit code 0 (a planned stop, e.g. --max-tweets) and 2 (a configuration error that
   a restart cannot fix) are final, like systemd's RestartPreventExitStatus;
-- SIGTERM is forwarded to the streamer, which then sends what it holds (its flush); the
-  supervisor exits when the streamer has. `stop_service` escalates to SIGKILL of the whole
-  process group only after a timeout (`processes.terminate`), and says so;
-- the streamer's output goes to a size-rotated log file (nohup.out grew without limit);
+- SIGTERM is forwarded to the service (the streamer then sends what it holds, its flush; the
+  scorer finishes its micro-batch); the supervisor exits when the service has.
+  `stop_service` escalates to SIGKILL of the whole process group only after a timeout
+  (`processes.terminate`), and says so;
+- the service's output goes to a size-rotated log file beside the pid file;
 - with `every`, a schedule instead (the triage host's daily retrain and drift check, where no
   systemd timer can run them): the command runs a period after its last run, whatever its
   exit code, and a restarted scheduler keeps that rhythm (systemd's `Persistent=`): the last
   run's time is kept in the state file, so a run missed while stopped happens at the start.
 
 `supervisor_status` reads the supervisor's state file, or systemd's view of a unit, plus the
-streamer's stats file, so `stream-status` prints the same line on both kinds of host.
+streamer's stats file, so `stream-status` (and the triage host's status) print the same line
+on both kinds of host.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ class Supervisor:
         self._state: dict[str, Any] = {}
 
     def run(self) -> int:
-        """Supervise until stopped; the exit code is the streamer's last one (0 when stopped)."""
+        """Supervise until stopped; the exit code is the service's last one (0 when stopped)."""
         pid_file = self.service.pid_file
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         lock_fd = os.open(pid_file, os.O_RDWR | os.O_CREAT, 0o644)
@@ -196,20 +198,20 @@ class Supervisor:
             ran_for = time.monotonic() - started
             self._update(last_exit_code=code, child_pid=None)
             if self._stopping.is_set():
-                self._note(f"supervisor: streamer exited with code {code} after SIGTERM")
+                self._note(f"supervisor: service exited with code {code} after SIGTERM")
                 return 0 if code in (0, -signal.SIGTERM) else code
             if self.every is not None:
                 self._note(f"supervisor: run exited with code {code} after {ran_for:.1f} s")
                 continue
             if code in FINAL_EXIT_CODES:
                 reason = "finished" if code == 0 else "configuration error, not restarting"
-                self._note(f"supervisor: streamer exited with code {code} ({reason})")
+                self._note(f"supervisor: service exited with code {code} ({reason})")
                 return code
             failures = 1 if ran_for >= self.policy.stable_after else failures + 1
             delay = self.policy.next_delay(failures)
             self._update(state="backoff", restarts=self._state["restarts"] + 1)
             self._note(
-                f"supervisor: streamer failed with code {code} after {ran_for:.1f} s; "
+                f"supervisor: service failed with code {code} after {ran_for:.1f} s; "
                 f"restarting in {delay:.0f} s"
             )
             if self._stopping.wait(delay):
@@ -309,7 +311,7 @@ def stop_service(service: Service, timeout: float) -> tuple[bool, str]:
     """SIGTERM the supervisor (it forwards to its service and waits for its flush).
 
     Returns (was_running, message). After `timeout` seconds the supervisor's whole process
-    group gets SIGKILL, and the message says so: records the streamer still held are then
+    group gets SIGKILL, and the message says so: records a streamer still held are then
     only in its spool (re-sent by the next start), not yet in Firehose.
     """
     pid = service.pid()
@@ -407,7 +409,7 @@ _STATS_FIELDS = ("received", "sent", "retried", "failed", "dead_lettered", "spoo
 
 
 def format_status(status: dict[str, Any]) -> str:
-    """Two lines: running or not with uptime, then the streamer's last stats."""
+    """Two lines: running or not with uptime, then the streamer's last stats (if given)."""
     if status["running"] and status.get("next_run_at"):
         head = (
             f"scheduled ({status['manager']}, supervisor pid {status['supervisor_pid']}, next "
