@@ -54,13 +54,15 @@ def test_score_without_a_model_is_503_saying_to_train_first(
     from tweet_triage.live.web.app import create_app
 
     def no_model() -> tuple[str, object]:
-        raise ModelUnavailableError("no champion model in the MLflow registry")
+        raise ModelUnavailableError(
+            "no champion model in the MLflow registry: train one first (make train)"
+        )
 
     app = create_app(store, ModelProvider(no_model, lambda _: KeywordScorer()), inbox_config)
     with TestClient(app, headers={"Authorization": f"Bearer {api_token}"}) as client:
         response = client.post("/api/score", json={"texts": ["hello"]})
     assert response.status_code == 503
-    assert "train one first" in response.json()["detail"].lower()
+    assert response.json()["detail"].lower().count("train one first") == 1  # said once
 
 
 def test_the_model_is_loaded_once_and_lazily(store: TriageStore, inbox_config) -> None:
@@ -226,7 +228,8 @@ def test_score_with_a_real_model_folder(
     folder = build_scorer_model(tmp_path_factory.mktemp("inbox-model"), threshold=0.5)
     provider = ModelProvider.from_settings(load_settings(), str(folder))
     app = create_app(store, provider, inbox_config)
-    texts = ["my order never arrived", "what a lovely launch"]
+    past_the_token_limit = "it broke again " * 600
+    texts = ["my order never arrived", "what a lovely launch", past_the_token_limit]
     with TestClient(app, headers={"Authorization": f"Bearer {api_token}"}) as client:
         results = client.post("/api/score", json={"texts": texts}).json()
     expected = load_scorer(folder).score(texts)
@@ -279,3 +282,77 @@ def test_metrics_export_the_learning_loop_through_the_registry(
     assert gauges["triage_loop_last_retrain_promoted"] == 1
     assert gauges["triage_drift_passed"] == 1
     assert text.count("# TYPE triage_loop_champion_version gauge") == 1
+
+
+def test_texts_are_cut_at_the_token_limit_between_words() -> None:
+    from tweet_triage.live.web.scoring import ClippedScorer, clip_to_tokens
+
+    assert clip_to_tokens("one  two\nthree four", 3) == "one  two\nthree"
+    assert clip_to_tokens("  one two ", 5) == "  one two "
+    assert clip_to_tokens("x" * 5_000, 2) == "x" * 5_000  # a word is never cut
+    scorer = KeywordScorer()
+    ClippedScorer(scorer, 2).score(["help me now please", "fine"])
+    assert scorer.calls == [["help me", "fine"]]
+
+
+def test_a_single_text_is_not_held_up_behind_large_requests() -> None:
+    """Two 64-text requests and a 1-text one: the single text is in the next pass."""
+    started, go = threading.Event(), threading.Event()
+
+    class GatedScorer(KeywordScorer):
+        def score(self, texts: list[str]) -> list[float]:
+            started.set()
+            assert go.wait(10)
+            return super().score(texts)
+
+    scorer = GatedScorer()
+    provider = ModelProvider(
+        lambda: ("1", None), lambda _: scorer, max_batch_texts=8, chunk_texts=4
+    )
+    big = [f"fine {i}" for i in range(64)]
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(provider.score, big)
+        assert started.wait(10)  # the first pass runs, holding the model
+        second = pool.submit(provider.score, big)
+        single = pool.submit(provider.score, ["help"])
+        deadline = time.monotonic() + 10
+        while len(provider._waiting) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        go.set()
+        assert single.result(10).probabilities == [0.9]
+        assert [r.probabilities for r in (first.result(10), second.result(10))] == [[0.1] * 64] * 2
+    passes_until_single = next(i for i, call in enumerate(scorer.calls) if "help" in call)
+    assert passes_until_single == 1
+    assert max(len(call) for call in scorer.calls) <= 8
+
+
+def test_a_full_queue_is_429_with_retry_after(
+    store: TriageStore, inbox_config, api_token: str
+) -> None:
+    from tweet_triage.live.web.app import create_app
+
+    started, go = threading.Event(), threading.Event()
+
+    class GatedScorer(KeywordScorer):
+        def score(self, texts: list[str]) -> list[float]:
+            started.set()
+            assert go.wait(10)
+            return super().score(texts)
+
+    provider = ModelProvider(lambda: ("1", None), lambda _: GatedScorer(), max_waiting_texts=8)
+    app = create_app(store, provider, inbox_config)
+    headers = {"Authorization": f"Bearer {api_token}"}
+    with TestClient(app, headers=headers) as client, ThreadPoolExecutor(2) as pool:
+        running = pool.submit(client.post, "/api/score", json={"texts": ["a"]})
+        assert started.wait(10)
+        waiting = pool.submit(client.post, "/api/score", json={"texts": ["b"] * 8})
+        deadline = time.monotonic() + 10
+        while not provider._waiting and time.monotonic() < deadline:
+            time.sleep(0.01)
+        refused = client.post("/api/score", json={"texts": ["c"]})
+        go.set()
+        assert running.result(10).status_code == 200
+        assert waiting.result(10).status_code == 200
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
+    assert "waiting to be scored" in refused.json()["detail"]

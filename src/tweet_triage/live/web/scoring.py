@@ -6,19 +6,28 @@ scores with it (no restart).
 
 One forward pass runs at a time (tokenizers and torch modules are not safe to share between
 threads, and on two cores a second concurrent pass only slows both). Requests that arrive
-while a pass runs are not queued one by one: the next pass takes all of them together (up to
-`max_batch_texts`), so twenty clients sending one text each cost a few batched passes, not
-twenty single ones. An idle server adds no waiting: the first request runs at once.
+while a pass runs wait together, and the next pass takes from each of them in turn: every
+waiting request gets up to `chunk_texts` texts into it before any gets more, up to
+`max_batch_texts` in all. A large request is scored over several passes, so a single text
+sent beside it waits for one bounded pass, not for the whole large request. An idle server
+adds no waiting: the first request runs at once. At most `max_waiting_texts` texts wait; past
+that a request is refused (`ScoringBusyError`, the API's 429 with Retry-After).
+
+Texts are cut to the model's token limit before they are tokenised (`ClippedScorer`): what
+lies past it would be dropped by the tokenizer anyway, after the cost of tokenising it.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tweet_triage.errors import TriageError
@@ -28,6 +37,17 @@ log = logging.getLogger(__name__)
 
 class ModelUnavailableError(TriageError):
     """No model to score with (nothing trained or promoted yet), or it cannot be loaded."""
+
+
+class ScoringBusyError(TriageError):
+    """Too many texts are waiting to be scored; try again after `retry_after` seconds."""
+
+    def __init__(self, waiting: int, retry_after: int) -> None:
+        super().__init__(
+            f"{waiting} texts are waiting to be scored; retry in {retry_after} s, or send "
+            "fewer texts per request"
+        )
+        self.retry_after = retry_after
 
 
 class TextScorer(Protocol):
@@ -49,7 +69,38 @@ class Scores:
 @dataclass
 class _Request:
     texts: list[str]
+    cursor: int = 0  # texts handed to passes so far
+    scored: list[float] = field(default_factory=list)
+    version: str | None = None
     outcome: Scores | BaseException | None = None
+
+
+_WORD = re.compile(r"\S+")
+
+
+def clip_to_tokens(text: str, max_tokens: int) -> str:
+    """`text` up to its `max_tokens`-th whitespace-separated word: every word is at least one
+    token, so the tokenizer keeps nothing past it; words are never cut (that would change
+    how they tokenise)."""
+    words = list(itertools.islice(_WORD.finditer(text), max_tokens + 1))
+    return text if len(words) <= max_tokens else text[: words[max_tokens - 1].end()]
+
+
+class ClippedScorer:
+    """A scorer whose texts are cut to its token limit before they reach its tokenizer."""
+
+    def __init__(self, scorer: TextScorer, max_tokens: int) -> None:
+        self.scorer = scorer
+        self.max_tokens = max_tokens
+
+    @property
+    def threshold(self) -> float:
+        return self.scorer.threshold
+
+    def score(self, texts: Sequence[object]) -> list[float]:
+        return self.scorer.score(
+            [clip_to_tokens(t, self.max_tokens) if isinstance(t, str) else t for t in texts]
+        )
 
 
 Resolver = Callable[[], tuple[str, Any]]  # -> (version, what `loader` loads)
@@ -64,12 +115,17 @@ class ModelProvider:
         resolve: Resolver,
         load: Loader,
         recheck_seconds: float = 30.0,
-        max_batch_texts: int = 128,
+        max_batch_texts: int = 64,
+        chunk_texts: int = 16,
+        max_waiting_texts: int = 1024,
     ) -> None:
         self._resolve = resolve
         self._load = load
         self._recheck = recheck_seconds
         self._max_batch = max_batch_texts
+        self._chunk = chunk_texts
+        self._max_waiting = max_waiting_texts
+        self._seconds_per_text = 0.05  # a running estimate, for Retry-After
         self._lock = threading.Lock()  # guards the loaded model
         self._turn = threading.Condition()  # guards the waiting requests and `_running`
         self._waiting: deque[_Request] = deque()
@@ -96,7 +152,8 @@ class ModelProvider:
         def load(folder: Any) -> TextScorer:
             from tweet_triage.model.inference import load_scorer
 
-            return load_scorer(folder)
+            scorer = load_scorer(folder)
+            return ClippedScorer(scorer, scorer.meta.max_length)
 
         return cls(resolve, load)
 
@@ -109,6 +166,9 @@ class ModelProvider:
         """P(needs support) per text, with the threshold and version that produced them."""
         mine = _Request(list(texts))
         with self._turn:
+            waiting = sum(len(r.texts) - r.cursor for r in self._waiting)
+            if self._waiting and waiting + len(mine.texts) > self._max_waiting:
+                raise ScoringBusyError(waiting, max(1, math.ceil(waiting * self._seconds_per_text)))
             self._waiting.append(mine)
         while True:
             with self._turn:
@@ -123,35 +183,68 @@ class ModelProvider:
             raise mine.outcome
         return mine.outcome
 
-    def _next_batch(self) -> list[_Request]:
-        batch = [self._waiting.popleft()]
-        size = len(batch[0].texts)
-        while self._waiting and size + len(self._waiting[0].texts) <= self._max_batch:
-            size += len(self._waiting[0].texts)
-            batch.append(self._waiting.popleft())
-        return batch
+    def _next_batch(self) -> list[tuple[_Request, int, int]]:
+        """(request, start, end) slices for one pass: a turn of up to `chunk_texts` for each
+        waiting request, then whatever room is left, in the same order: the oldest request
+        first (it always moves on), then the ones with the fewest texts left (a single text
+        is not held up behind large requests)."""
+        room = self._max_batch
+        taken: dict[int, tuple[_Request, int, int]] = {}
+        oldest, *others = self._waiting
+        order = [oldest, *sorted(others, key=lambda r: len(r.texts) - r.cursor)]
+        for share in (self._chunk, self._max_batch):
+            for request in order:
+                if room == 0:
+                    break
+                start = taken[id(request)][1] if id(request) in taken else request.cursor
+                end = min(len(request.texts), request.cursor + share, request.cursor + room)
+                room -= end - request.cursor
+                request.cursor = end
+                taken[id(request)] = (request, start, end)
+        for request, _start, end in taken.values():
+            if end == len(request.texts):
+                self._waiting.remove(request)
+        return [slice_ for slice_ in taken.values() if slice_[2] > slice_[1]]
 
-    def _run(self, batch: list[_Request]) -> None:
+    def _run(self, batch: list[tuple[_Request, int, int]]) -> None:
+        started = time.monotonic()
         try:
             with self._lock:
                 scorer, version = self._current()
-                texts = [t for request in batch for t in request.texts]
+                texts = [t for request, start, end in batch for t in request.texts[start:end]]
                 probabilities = scorer.score(texts)
                 threshold = float(scorer.threshold)
                 self.passes += 1
                 self.texts_scored += len(texts)
-            start = 0
-            for request in batch:
-                end = start + len(request.texts)
-                request.outcome = Scores(probabilities[start:end], threshold, version)
-                start = end
-        except Exception as exc:  # every waiting request gets the failure, none hangs
-            for request in batch:
-                request.outcome = exc
+            self._seconds_per_text = (time.monotonic() - started) / max(1, len(texts))
+            at = 0
+            for request, start, end in batch:
+                self._take(request, probabilities[at : at + end - start], threshold, version)
+                at += end - start
+        except Exception as exc:  # every request in the pass gets the failure, none hangs
+            with self._turn:
+                for request, _start, _end in batch:
+                    request.outcome = exc
+                    if request in self._waiting:
+                        self._waiting.remove(request)
         finally:
             with self._turn:
                 self._running = False
                 self._turn.notify_all()
+
+    def _take(self, request: _Request, scored: list[float], threshold: float, version: str) -> None:
+        """Add one pass's scores to `request`; a request whose earlier texts another model
+        version scored starts again, so one answer never mixes versions."""
+        with self._turn:
+            if request.version not in (None, version):
+                request.cursor, request.scored, request.version = 0, [], None
+                if request not in self._waiting:
+                    self._waiting.appendleft(request)
+                return
+            request.version = version
+            request.scored.extend(scored)
+            if len(request.scored) == len(request.texts):
+                request.outcome = Scores(request.scored, threshold, version)
 
     def _current(self) -> tuple[TextScorer, str]:
         now = time.monotonic()

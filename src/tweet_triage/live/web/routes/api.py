@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, StringConstraints
@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, St
 from tweet_triage.data.decisions import Decision
 from tweet_triage.live.web.deciding import decision_json, record_decision
 from tweet_triage.live.web.deps import ApiUserDep, InboxDep, Order, StoreDep
-from tweet_triage.live.web.scoring import ModelUnavailableError
+from tweet_triage.live.web.scoring import ModelUnavailableError, ScoringBusyError
 
 router = APIRouter(prefix="/api")
 MAX_TEXT_CHARS = 10_000
@@ -75,9 +75,9 @@ def score(body: ScoreRequest, user: ApiUserDep, box: InboxDep) -> Response:
     try:
         scores = box.model.score(body.texts)
     except ModelUnavailableError as exc:
-        return JSONResponse(
-            {"detail": f"no model to score with: {exc}. Train one first (make train)."}, 503
-        )
+        raise HTTPException(503, f"no model to score with: {exc}") from exc
+    except ScoringBusyError as exc:
+        raise HTTPException(429, str(exc), {"Retry-After": str(exc.retry_after)}) from exc
     box.metrics.scored_request(len(body.texts), time.perf_counter() - started)
     return JSONResponse(
         [
