@@ -155,13 +155,15 @@ def make_predict_fn(folder: str, engine: str) -> Callable[[], Callable[[Any], An
 
     def make() -> Callable[[Any], Any]:
         import os
+        import sys
 
         import numpy as np
 
         from tweet_triage.model.inference import load_scorer
 
         scorer = load_scorer(folder, engine=engine)
-        log.info("Python worker %d loaded %s (%s)", os.getpid(), folder, scorer.engine)
+        # The worker's stderr is the scorer's log: one line per model load shows the reuse.
+        print(f"Python worker {os.getpid()} loaded {folder} ({scorer.engine})", file=sys.stderr)
 
         def predict(texts: Any) -> Any:
             p = scorer.predict_proba(texts.tolist(), batch_size=FORWARD_BATCH)
