@@ -132,3 +132,31 @@ def test_a_script_decision_after_expiry_is_401_and_logging_out_needs_no_session(
     assert fetched.status_code == 401 and "expired" in fetched.json()["detail"]
     out = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
     assert out.headers["location"] == "/login"
+
+
+def test_all_tweets_pages_back_through_older_tweets(client: TestClient, store: TriageStore) -> None:
+    store.upsert_scored([scored(i, 0.1, minutes_ago=i) for i in range(1, 251)])
+    log_in(client)
+    first = client.get("/tweets", params={"window": "all"}).text
+    assert 'id="tweet-1"' in first and 'id="tweet-100"' in first and 'id="tweet-101"' not in first
+    assert 'id="newer"' not in first
+    older = re.search(r'href="([^"]+)" id="older"', first).group(1).replace("&amp;", "&")
+    second = client.get(older).text
+    assert 'id="tweet-101"' in second and 'id="tweet-200"' in second
+    assert 'id="tweet-100"' not in second and 'id="newer"' in second
+    last = client.get("/tweets", params={"window": "all", "page": 3}).text
+    assert 'id="tweet-250"' in last and 'id="older"' not in last
+
+
+def test_a_long_tweet_is_collapsed_and_the_label_page_styled(
+    client: TestClient, store: TriageStore
+) -> None:
+    long_text = "the launch stream froze " * 400
+    store.upsert_scored([scored(1, 0.9, text=long_text)])
+    log_in(client)
+    page = client.get("/").text
+    tweet = page.split('id="tweet-1"')[1].split("</article>")[0]
+    assert '<details class="long">' in tweet and f"show all {len(long_text)} characters" in tweet
+    label = client.get("/label").text
+    assert '<details class="long">' in label
+    assert "button.handled {" in label  # the answer buttons are coloured outside .decide too

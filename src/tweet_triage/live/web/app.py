@@ -22,6 +22,8 @@ from tweet_triage.live.web.routes import api, auth, dashboard, labelling, operat
 from tweet_triage.live.web.scoring import ModelProvider
 from tweet_triage.live.web.security import LoginThrottle, PasswordChecks, server_secret
 
+LONG_TEXT_CHARS = 600  # longer tweet texts show this much until opened
+
 
 def create_app(store: TriageStore, model: ModelProvider, config: InboxConfig) -> FastAPI:
     """The inbox app over a migrated store."""
@@ -67,4 +69,5 @@ def _templates() -> Jinja2Templates:
     templates.env.filters["ago"] = ago
     templates.env.filters["utc"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else ""
     templates.env.filters["decision_text"] = lambda value: Decision(value).display
+    templates.env.globals["long_text"] = LONG_TEXT_CHARS
     return templates

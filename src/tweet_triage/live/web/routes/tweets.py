@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from tweet_triage.data.decisions import Decision
@@ -26,6 +26,8 @@ from tweet_triage.live.web.deps import (
 )
 
 router = APIRouter()
+PAGE_SIZE = 100  # tweets per page of "All tweets"
+MAX_PAGES = 100  # further back, a narrower window or filter finds them
 
 
 def _queue_context(
@@ -84,17 +86,28 @@ def tweets_page(
     flagged: Literal["all", "yes", "no"] = "all",
     tag: str = "",
     window: Window = "24h",
+    page: Annotated[int, Query(ge=1, le=MAX_PAGES)] = 1,
 ) -> Response:
     flag = {"all": None, "yes": True, "no": False}[flagged]
-    tweets = store.tweets(flagged=flag, tag=tag or None, since=window_start(window), limit=300)
+    newest = store.tweets(
+        flagged=flag, tag=tag or None, since=window_start(window), limit=page * PAGE_SIZE + 1
+    )
+    filters = {"flagged": flagged, "tag": tag, "window": window}
     return render(
         request,
         "tweets.html",
         {
-            "tweets": tweets,
-            "flagged": flagged,
-            "tag": tag,
-            "window": window,
+            "tweets": newest[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
+            "first": (page - 1) * PAGE_SIZE + 1,
+            "newer_url": f"/tweets?{urlencode({**filters, 'page': page - 1})}"
+            if page > 1
+            else None,
+            "older_url": (
+                f"/tweets?{urlencode({**filters, 'page': page + 1})}"
+                if len(newest) > page * PAGE_SIZE and page < MAX_PAGES
+                else None
+            ),
+            **filters,
             "windows": list(WINDOWS),
             "tags": store.rule_tags(),
         },
