@@ -14,15 +14,24 @@ from fastapi.testclient import TestClient
 
 from tests.unit.live.conftest import PASSWORD, KeywordScorer, log_in, scored
 from tests.unit.live.test_store import (  # noqa: F401 - collected here against PostgreSQL
+    test_a_decision_says_who_decided_first,
+    test_a_new_password_revokes_api_tokens,
+    test_a_user_who_never_decided_can_be_removed,
     test_all_tweets_view_shows_the_latest_decision,
+    test_api_tokens_expire,
+    test_counts_and_latencies_are_computed_by_the_database,
     test_dashboard_counts_hours_tags_queue_and_decision_time,
     test_decisions_on_unknown_tweets_or_bad_values_are_refused,
+    test_disabled_users_cannot_log_in_or_use_tokens,
     test_migrate_is_safe_to_repeat,
     test_queue_orders_filters_and_drops_decided,
     test_rescoring_keeps_arrival_and_decisions,
     test_stored_tweet_round_trips,
+    test_the_first_user_is_the_admin_and_one_admin_always_stays,
     test_the_migrations_build_exactly_the_models_schema,
+    test_two_people_deciding_at_once_one_is_told,
     test_upsert_is_idempotent_by_tweet_id,
+    test_user_names_are_stripped_and_checked,
     test_users_tokens_and_sessions,
 )
 from tweet_triage.hosts.processes import free_port
@@ -47,7 +56,7 @@ def test_plain_postgresql_urls_use_psycopg_3(postgres_url: str) -> None:
     plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
     store = TriageStore(plain)
     assert store.engine.dialect.driver == "psycopg"
-    assert store.migrate() == "0001"
+    assert store.migrate() == "0002"
 
 
 def test_concurrent_writers_of_the_same_tweets_leave_one_row_each(store: TriageStore) -> None:

@@ -78,6 +78,13 @@ def serve(
 @users_app.command("add")
 def users_add(
     name: Annotated[str, typer.Argument(help="User name to log in with.")],
+    role: Annotated[
+        str | None,
+        typer.Option(
+            help="admin (manages accounts and tokens) or agent; default: the first "
+            "account is the admin, later ones agents."
+        ),
+    ] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
@@ -86,8 +93,10 @@ def users_add(
     ] = False,
 ) -> None:
     """Create an inbox account (argon2-hashed password; prompted unless --password-stdin)."""
+    from tweet_triage.live.store import check_user_name
     from tweet_triage.live.web.security import hash_password
 
+    name = check_user_name(name)  # before the prompt: a bad name fails at once
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -96,30 +105,75 @@ def users_add(
     store = _store()
     if replace:
         store.set_password_hash(name, password_hash)
-        typer.echo(f"new password set for {name}; their sessions are logged out")
+        typer.echo(f"new password set for {name}; their sessions and API tokens are ended")
+        if role is not None:
+            store.set_role(name, role)
     else:
-        store.add_user(name, password_hash)
-        typer.echo(f"user {name} created")
+        user = store.add_user(name, password_hash, role)
+        typer.echo(f"user {user.name} created ({user.role})")
 
 
 @users_app.command("list")
 def users_list() -> None:
-    """List inbox accounts."""
+    """List inbox accounts with their role and state."""
     for user in _store().users():
-        typer.echo(f"{user.name}\tcreated {user.created_at:%Y-%m-%d %H:%M UTC}")
+        state = f"disabled {user.disabled_at:%Y-%m-%d %H:%M UTC}" if user.disabled_at else "active"
+        typer.echo(
+            f"{user.name}\t{user.role}\t{state}\tcreated {user.created_at:%Y-%m-%d %H:%M UTC}"
+        )
+
+
+@users_app.command("role")
+def users_role(
+    name: Annotated[str, typer.Argument(help="An existing user.")],
+    role: Annotated[str, typer.Argument(help="admin or agent.")],
+) -> None:
+    """Make a user an admin or an agent (the last active admin stays one)."""
+    user = _store().set_role(name, role)
+    typer.echo(f"{user.name} is now {user.role}")
+
+
+@users_app.command("disable")
+def users_disable(name: Annotated[str, typer.Argument(help="An existing user.")]) -> None:
+    """Stop a user logging in or using API tokens; their decisions keep their name."""
+    _store().disable_user(name)
+    typer.echo(f"{name} disabled; their sessions are logged out")
+
+
+@users_app.command("enable")
+def users_enable(name: Annotated[str, typer.Argument(help="A disabled user.")]) -> None:
+    """Let a disabled user log in again."""
+    _store().enable_user(name)
+    typer.echo(f"{name} enabled")
+
+
+@users_app.command("remove")
+def users_remove(name: Annotated[str, typer.Argument(help="A user who never decided.")]) -> None:
+    """Delete an account with its tokens (one with decisions can only be disabled)."""
+    _store().remove_user(name)
+    typer.echo(f"{name} removed")
 
 
 @tokens_app.command("create")
 def tokens_create(
     user: Annotated[str, typer.Argument(help="The user the token acts as (decisions name it).")],
     name: Annotated[str, typer.Option(help="A label to recognise the token by.")] = "api",
+    days: Annotated[int, typer.Option(min=1, max=3650, help="Days until the token expires.")] = 90,
 ) -> None:
     """Create an API token and print it once (only its SHA-256 is stored)."""
+    from datetime import timedelta
+
+    from tweet_triage.live.store import utc_now
     from tweet_triage.live.web.security import new_api_token, token_digest
 
     token = new_api_token()
-    token_id = _store().add_token(user, name, token_digest(token))
-    typer.echo(f"token {token_id} ({name}) for {user}; shown once, keep it safe:", err=True)
+    expires_at = utc_now() + timedelta(days=days)
+    token_id = _store().add_token(user, name, token_digest(token), expires_at)
+    typer.echo(
+        f"token {token_id} ({name}) for {user}, expires {expires_at:%Y-%m-%d %H:%M} UTC; "
+        "shown once, keep it safe:",
+        err=True,
+    )
     typer.echo(token)
 
 
@@ -128,7 +182,10 @@ def tokens_list() -> None:
     """List API tokens (never their values)."""
     for token in _store().tokens():
         used = f"{token.last_used_at:%Y-%m-%d %H:%M UTC}" if token.last_used_at else "never"
-        typer.echo(f"{token.id}\t{token.user_name}\t{token.name}\tlast used {used}")
+        typer.echo(
+            f"{token.id}\t{token.user_name}\t{token.name}\tlast used {used}"
+            f"\texpires {token.expires_at:%Y-%m-%d %H:%M UTC}"
+        )
 
 
 @tokens_app.command("revoke")

@@ -3,26 +3,35 @@ tests against a real PostgreSQL server."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from tests.unit.live.conftest import NOW, scored
+from tweet_triage.data.decisions import Decision
 from tweet_triage.live.store import (
+    TOKEN_LIFETIME,
     DatabaseUnavailableError,
+    DecisionView,
     DuplicateUserError,
+    InvalidUserNameError,
+    LastAdminError,
+    Role,
     StoreError,
     TriageStore,
     UnknownTweetError,
     UnknownUserError,
+    utc_now,
 )
 
 
 def test_migrate_is_safe_to_repeat(store: TriageStore) -> None:
-    assert store.migrate() == "0001"
-    assert store.migrate() == "0001"
+    assert store.migrate() == "0002"
+    assert store.migrate() == "0002"
     assert store.count_scored() == 0
 
 
@@ -180,3 +189,244 @@ def test_the_migrations_build_exactly_the_models_schema(store: TriageStore) -> N
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_user_names_are_stripped_and_checked(store: TriageStore) -> None:
+    assert store.add_user("  spacey ", "h").name == "spacey"
+    assert store.user_by_name("spacey") is not None  # the login form strips too
+    with pytest.raises(DuplicateUserError):
+        store.add_user("spacey\t", "h")
+    with pytest.raises(InvalidUserNameError, match="cannot be empty"):
+        store.add_user("   ", "h")
+    for bad in ("two words", "<b>x</b>", "-dash-first", "x" * 65, "caf\u00e9", "tab\there"):
+        with pytest.raises(InvalidUserNameError, match="letters A-Z, digits"):
+            store.add_user(bad, "h")
+    assert store.add_user("maria.lopez@team-1_", "h").name == "maria.lopez@team-1_"
+    assert [u.name for u in store.users()] == ["maria.lopez@team-1_", "spacey"]
+
+
+def test_the_first_user_is_the_admin_and_one_admin_always_stays(store: TriageStore) -> None:
+    alice = store.add_user("alice", "h")
+    bob = store.add_user("bob", "h")
+    assert (alice.role, bob.role) == (Role.ADMIN, Role.AGENT) and alice.is_admin
+    assert store.add_user("carol", "h", role="admin").role == Role.ADMIN
+    with pytest.raises(StoreError, match="role 'owner' is not one of admin, agent"):
+        store.add_user("dave", "h", role="owner")
+    assert store.set_role("carol", Role.AGENT).role == Role.AGENT
+    for change in (
+        lambda: store.set_role("alice", "agent"),
+        lambda: store.disable_user("alice"),
+        lambda: store.remove_user("alice"),
+    ):
+        with pytest.raises(LastAdminError, match="alice is the only active admin"):
+            change()
+    store.set_role("bob", "admin")
+    assert store.disable_user("alice").disabled  # bob is an admin now
+    with pytest.raises(UnknownUserError):
+        store.set_role("nobody", "agent")
+
+
+def test_api_tokens_expire(store: TriageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.add_user("alice", "h")
+    store.add_token("alice", "ci", "a" * 64)
+    (token,) = store.tokens()
+    assert token.expires_at - token.created_at == TOKEN_LIFETIME
+    assert store.user_for_token("a" * 64) is not None
+    later = utc_now() + TOKEN_LIFETIME + timedelta(minutes=1)
+    monkeypatch.setattr("tweet_triage.live.store.accounts.utc_now", lambda: later)
+    assert store.user_for_token("a" * 64) is None
+    with pytest.raises(StoreError, match="give an expiry in the future"):
+        store.add_token("alice", "old", "b" * 64, expires_at=later - timedelta(days=1))
+
+
+def test_a_new_password_revokes_api_tokens(store: TriageStore) -> None:
+    store.add_user("alice", "h")
+    store.add_token("alice", "ci", "a" * 64, expires_at=utc_now() + timedelta(days=1))
+    assert store.user_for_token("a" * 64) is not None
+    store.set_password_hash("alice", "new-hash")
+    assert store.user_for_token("a" * 64) is None and store.tokens() == []
+
+
+def test_disabled_users_cannot_log_in_or_use_tokens(store: TriageStore) -> None:
+    store.add_user("admin", "h")
+    bob = store.add_user("bob", "h")
+    store.upsert_scored([scored(1, 0.9)])
+    store.decide("1", bob.id, "handled")
+    store.add_token("bob", "ci", "a" * 64)
+    store.add_session("s" * 64, bob.id, "csrf", utc_now() + timedelta(hours=1))
+    disabled = store.disable_user("bob")
+    assert disabled.disabled and disabled.disabled_at is not None
+    assert store.user_by_name("bob") is None  # so the login refuses them
+    assert store.user_for_token("a" * 64) is None
+    assert store.session_for("s" * 64) is None
+    assert [u.name for u in store.users() if u.disabled] == ["bob"]
+    with pytest.raises(StoreError, match="users enable bob"):
+        store.add_token("bob", "new", "b" * 64)
+    with pytest.raises(StoreError, match=r"1 decision\(s\).*users disable bob"):
+        store.remove_user("bob")
+    store.enable_user("bob")
+    assert store.user_for_token("a" * 64) is not None
+    assert store.session_for("s" * 64) is None  # disabling ended the session for good
+    assert [(d.tweet_id, d.user_name) for d in store.decisions()] == [("1", "bob")]
+
+
+def test_a_user_who_never_decided_can_be_removed(store: TriageStore) -> None:
+    store.add_user("admin", "h")
+    carol = store.add_user("carol", "h")
+    store.add_token("carol", "ci", "a" * 64)
+    store.add_session("s" * 64, carol.id, "csrf", utc_now() + timedelta(hours=1))
+    store.remove_user("carol")
+    assert [u.name for u in store.users()] == ["admin"]
+    assert store.tokens() == [] and store.session_for("s" * 64) is None
+    with pytest.raises(UnknownUserError):
+        store.remove_user("carol")
+
+
+def test_a_decision_says_who_decided_first(store: TriageStore) -> None:
+    store.upsert_scored([scored(1, 0.9)])
+    alice = store.add_user("alice", "h")
+    bob = store.add_user("bob", "h")
+    first = store.decide("1", alice.id, "handled", decided_at=NOW)
+    assert first.earlier_by_other is None
+    second = store.decide("1", bob.id, Decision.NOT_FOR_US, decided_at=NOW + timedelta(seconds=1))
+    assert second.earlier_by_other == DecisionView(
+        first.id, "1", "alice", Decision.HANDLED, NOW, None
+    )
+    again = store.decide("1", bob.id, "needed_us", decided_at=NOW + timedelta(seconds=2))
+    assert again.earlier_by_other is None  # bob corrects himself
+
+
+def test_two_people_deciding_at_once_one_is_told(store: TriageStore) -> None:
+    store.upsert_scored([scored(i, 0.9) for i in range(1, 9)])
+    people = [store.add_user("alice", "h"), store.add_user("bob", "h")]
+    for tweet in range(1, 9):
+        start = threading.Barrier(2)
+
+        def decide(user_id: int, tweet_id: str = str(tweet), start=start) -> DecisionView:
+            start.wait()
+            return store.decide(tweet_id, user_id, "handled")
+
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(decide, [p.id for p in people]))
+        told = [r for r in results if r.earlier_by_other is not None]
+        assert len(told) == 1, f"tweet {tweet}: {results}"
+        other = next(r for r in results if r is not told[0])
+        assert told[0].earlier_by_other.user_name == other.user_name
+
+
+def test_counts_and_latencies_are_computed_by_the_database(store: TriageStore) -> None:
+    minutes = [1, 2, 5, 10, 30]  # arrival to first decision, one tweet each
+    store.upsert_scored([scored(i, 0.9, minutes_ago=m + 60) for i, m in enumerate(minutes, 1)])
+    store.upsert_scored([scored(9, 0.9, minutes_ago=600)])
+    alice = store.add_user("alice", "h")
+    bob = store.add_user("bob", "h")
+    store.decide("9", alice.id, "handled", decided_at=NOW - timedelta(hours=5))  # before window
+    store.decide("9", bob.id, "needed_us", decided_at=NOW)  # not a first decision
+    for i in range(1, 6):
+        store.decide(str(i), alice.id, "handled", decided_at=NOW - timedelta(minutes=60))
+    store.decide("1", bob.id, "not_for_us", decided_at=NOW)  # a second look: no new latency
+    since = NOW - timedelta(hours=2)
+
+    assert store.count_decisions() == 8
+    assert store.count_decisions(since=since) == 7
+    assert store.count_decisions(user_id=bob.id) == 2
+    assert store.count_decisions(user_id=alice.id, since=since) == 5
+    assert store.count_decided_tweets() == 6
+    assert store.decision_counts(since) == {
+        Decision.HANDLED: 5,
+        Decision.NEEDED_US: 1,
+        Decision.NOT_FOR_US: 1,
+    }
+    stats = store.decision_latency(since, quantiles=(0.5, 0.95), buckets=(400, 60, 3600))
+    assert stats.count == 5
+    assert stats.total_seconds == pytest.approx(60 * sum(minutes), abs=0.01)
+    assert stats.quantiles[0.5] == pytest.approx(300, abs=0.01)
+    assert stats.quantiles[0.95] == pytest.approx(600 + (1800 - 600) * 0.8, abs=0.01)
+    assert stats.buckets == [(60.0, 1), (400.0, 3), (3600.0, 5)]
+    everything = store.decision_latency()
+    assert everything.count == 6 and everything.quantiles[0.5] == pytest.approx(450, abs=0.01)
+    empty = store.decision_latency(NOW + timedelta(days=1), buckets=(60,))
+    assert (empty.count, empty.quantiles, empty.buckets) == (0, {}, [(60.0, 0)])
+    with pytest.raises(StoreError, match="between 0 and 1"):
+        store.decision_latency(quantiles=(95,))
+
+
+def test_window_queries_search_the_decisions_by_index(store: TriageStore) -> None:
+    """A windowed page reads the decisions in its window, not every decision ever made."""
+    store.upsert_scored([scored(i, 0.9, minutes_ago=i) for i in range(1, 50)])
+    alice = store.add_user("alice", "h")
+    for i in range(1, 50):
+        store.decide(str(i), alice.id, "handled", decided_at=NOW - timedelta(days=i))
+    statements: list[tuple[str, object]] = []
+
+    def remember(_conn, _cursor, statement, parameters, _context, _many) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    since = NOW - timedelta(hours=1)
+    event.listen(store.engine, "before_cursor_execute", remember)
+    try:
+        store.dashboard(since)
+        store.count_decisions(user_id=alice.id, since=since)
+        store.decision_latency(since, quantiles=(0.5, 0.9), buckets=(60,))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", remember)
+    with store.engine.connect() as connection:
+        raw = connection.connection.driver_connection
+        plans = [
+            " / ".join(row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+            for sql, params in statements
+        ]
+    scans = [p for p in plans if "SCAN decisions" in p or "SCAN before" in p]
+    assert scans == [], scans
+
+
+def test_upgrading_a_store_makes_its_first_user_admin_and_dates_its_tokens(
+    tmp_path: Path,
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from tweet_triage.live.store import MIGRATIONS_DIR
+
+    store = TriageStore(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        for user_id, name in ((1, "first"), (2, "second")):
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, name, password_hash, created_at) "
+                    "VALUES (:id, :name, 'h', '2026-01-01 00:00:00.000000')"
+                ),
+                {"id": user_id, "name": name},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO api_tokens (user_id, name, token_hash, created_at) "
+                "VALUES (2, 'ci', :hash, '2026-01-01 00:00:00.000000')"
+            ),
+            {"hash": "a" * 64},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO scored_tweets VALUES ('1', :t, NULL, :t, :t, 'text', 'url', '[]', "
+                "0.9, 1, 'v1')"
+            ),
+            {"t": "2026-01-01 00:00:00.000000"},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO decisions (tweet_id, user_id, decision, decided_at) "
+                "VALUES ('1', 2, 'handled', '2026-01-01 00:01:00.000000')"
+            )
+        )
+    assert store.migrate() == "0002"
+    assert [(d.tweet_id, d.user_name) for d in store.decisions()] == [("1", "second")]
+    assert {u.name: u.role for u in store.users()} == {"first": Role.ADMIN, "second": Role.AGENT}
+    (token,) = store.tokens()
+    assert token.expires_at - utc_now() > TOKEN_LIFETIME - timedelta(minutes=5)
+    assert store.user_for_token("a" * 64) is not None
+    store.close()

@@ -7,7 +7,7 @@ models it hands out are in `views`. Each concern has its module (`tweets`, `deci
 
 from __future__ import annotations
 
-from tweet_triage.live.store.accounts import Accounts
+from tweet_triage.live.store.accounts import TOKEN_LIFETIME, Accounts, check_user_name
 from tweet_triage.live.store.dashboard import Dashboard
 from tweet_triage.live.store.engine import (
     MIGRATIONS_DIR,
@@ -18,16 +18,19 @@ from tweet_triage.live.store.engine import (
 from tweet_triage.live.store.errors import (
     DatabaseUnavailableError,
     DuplicateUserError,
+    InvalidUserNameError,
+    LastAdminError,
     StoreError,
     UnknownTweetError,
     UnknownUserError,
 )
-from tweet_triage.live.store.schema import Base, UTCDateTime, tweet_url, utc_now
+from tweet_triage.live.store.schema import Base, Role, UTCDateTime, tweet_url, utc_now
 from tweet_triage.live.store.tweets import QueueOrder
 from tweet_triage.live.store.views import (
     DashboardStats,
     DecisionView,
     HourCount,
+    LatencyStats,
     ScoredRecord,
     SessionView,
     TagCount,
@@ -43,6 +46,7 @@ class TriageStore(Dashboard, Accounts):
 
 __all__ = [
     "MIGRATIONS_DIR",
+    "TOKEN_LIFETIME",
     "Base",
     "DashboardStats",
     "Database",
@@ -50,7 +54,11 @@ __all__ = [
     "DecisionView",
     "DuplicateUserError",
     "HourCount",
+    "InvalidUserNameError",
+    "LastAdminError",
+    "LatencyStats",
     "QueueOrder",
+    "Role",
     "ScoredRecord",
     "SessionView",
     "StoreError",
@@ -62,6 +70,7 @@ __all__ = [
     "UnknownTweetError",
     "UnknownUserError",
     "UserView",
+    "check_user_name",
     "normalise_database_url",
     "redact_url",
     "tweet_url",

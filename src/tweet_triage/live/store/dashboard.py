@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import statistics
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Integer, func, select
 
 from tweet_triage.live.store.decisions import Decisions
-from tweet_triage.live.store.schema import DecisionRecord, ScoredTweet, TweetTag, as_utc
+from tweet_triage.live.store.schema import ScoredTweet, TweetTag, as_utc
 from tweet_triage.live.store.tweets import ScoredTweets
 from tweet_triage.live.store.views import DashboardStats, HourCount, TagCount
 
@@ -54,15 +53,7 @@ class Dashboard(ScoredTweets, Decisions):
             latest_version = session.scalar(
                 select(ScoredTweet.model_version).order_by(ScoredTweet.scored_at.desc()).limit(1)
             )
-            decisions = {
-                decision: int(n)
-                for decision, n in session.execute(
-                    select(DecisionRecord.decision, func.count())
-                    .where(DecisionRecord.decided_at >= since)
-                    .group_by(DecisionRecord.decision)
-                )
-            }
-        latencies = self.decision_latencies(since)
+        latency = self.decision_latency(since, quantiles=(0.5,))
         return DashboardStats(
             since=since,
             hours=hours,
@@ -70,8 +61,8 @@ class Dashboard(ScoredTweets, Decisions):
             scored=sum(h.total for h in hours),
             flagged=sum(h.flagged for h in hours),
             queue_size=self.queue_size(),
-            decisions=decisions,
-            median_decision_seconds=statistics.median(latencies) if latencies else None,
+            decisions=self.decision_counts(since),
+            median_decision_seconds=latency.quantiles.get(0.5),
             model_versions=versions,
             latest_model_version=latest_version,
         )

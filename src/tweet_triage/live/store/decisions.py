@@ -1,23 +1,24 @@
-"""The team's decisions on tweets: who decided what and when (the latest one counts)."""
+"""The team's decisions on tweets: who decided what and when (the latest one counts).
+
+Counts and latencies are computed by the database over a time window, so no request reads
+every decision; `decisions()` (every row) is for the learning loop's exports.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, case, delete, exists, func, literal, or_, select
+from sqlalchemy.orm import aliased
 
 from tweet_triage.data.decisions import Decision
 from tweet_triage.live.store.engine import Database
 from tweet_triage.live.store.errors import StoreError, UnknownTweetError
-from tweet_triage.live.store.schema import (
-    DecisionRecord,
-    ScoredTweet,
-    User,
-    UTCDateTime,
-    as_utc,
-    utc_now,
-)
-from tweet_triage.live.store.views import DecisionView
+from tweet_triage.live.store.schema import DecisionRecord, ScoredTweet, User, as_utc, utc_now
+from tweet_triage.live.store.views import DecisionView, LatencyStats
 
 
 def as_decision(value: str) -> Decision:
@@ -39,10 +40,15 @@ class Decisions(Database):
         decision: str | Decision,
         decided_at: datetime | None = None,
     ) -> DecisionView:
-        """Record a decision on a tweet (who and when); the latest one counts."""
+        """Record a decision on a tweet (who and when); the latest one counts.
+
+        Decisions on one tweet are serialised (a row lock on PostgreSQL, the write lock on
+        SQLite, taken by the insert before the earlier decision is read), so of two people
+        deciding at once exactly one learns that the other decided first.
+        """
         decision = as_decision(decision)
         with self._session() as session:
-            if session.get(ScoredTweet, tweet_id) is None:
+            if session.get(ScoredTweet, tweet_id, with_for_update=True) is None:
                 raise UnknownTweetError(tweet_id)
             user = session.get(User, user_id)
             if user is None:
@@ -55,7 +61,19 @@ class Decisions(Database):
             )
             session.add(record)
             session.flush()
-            return DecisionView(record.id, tweet_id, user.name, decision, record.decided_at)
+            before = session.execute(
+                select(DecisionRecord, User.name)
+                .join(User, User.id == DecisionRecord.user_id)
+                .where(DecisionRecord.tweet_id == tweet_id, DecisionRecord.id != record.id)
+                .order_by(DecisionRecord.decided_at.desc(), DecisionRecord.id.desc())
+                .limit(1)
+            ).first()
+            earlier = None
+            if before is not None and before[0].user_id != user_id:
+                earlier = _decision_view(*before)
+            return DecisionView(
+                record.id, tweet_id, user.name, decision, record.decided_at, earlier
+            )
 
     def undo_last_decision(self, tweet_id: str, user_id: int) -> bool:
         """Delete this user's latest decision on a tweet (the label page's undo)."""
@@ -72,7 +90,7 @@ class Decisions(Database):
         return True
 
     def decisions(self, since: datetime | None = None) -> list[DecisionView]:
-        """Every decision (oldest first): the team's labels."""
+        """Every decision (oldest first): the team's labels, for exports and retraining."""
         query = (
             select(DecisionRecord, User.name)
             .join(User, User.id == DecisionRecord.user_id)
@@ -81,32 +99,121 @@ class Decisions(Database):
         if since is not None:
             query = query.where(DecisionRecord.decided_at >= as_utc(since))
         with self._session() as session:
-            return [
-                DecisionView(d.id, d.tweet_id, name, Decision(d.decision), d.decided_at)
-                for d, name in session.execute(query)
-            ]
+            return [_decision_view(d, name) for d, name in session.execute(query)]
 
-    def decision_latencies(self, since: datetime | None = None) -> list[float]:
-        """Seconds from each decided tweet's arrival to its first decision."""
-        first = (
-            select(DecisionRecord.tweet_id, func.min(DecisionRecord.decided_at).label("decided_at"))
-            .group_by(DecisionRecord.tweet_id)
-            .subquery()
+    def count_decisions(self, *, user_id: int | None = None, since: datetime | None = None) -> int:
+        """How many decisions (one person's with `user_id`) were made since `since`."""
+        query = select(func.count()).select_from(DecisionRecord)
+        if user_id is not None:
+            query = query.where(DecisionRecord.user_id == user_id)
+        if since is not None:
+            query = query.where(DecisionRecord.decided_at >= as_utc(since))
+        with self._session() as session:
+            return int(session.scalar(query) or 0)
+
+    def decision_counts(self, since: datetime | None = None) -> dict[Decision, int]:
+        """Decisions per kind since `since` (kinds nobody chose are left out)."""
+        query = select(DecisionRecord.decision, func.count()).group_by(DecisionRecord.decision)
+        if since is not None:
+            query = query.where(DecisionRecord.decided_at >= as_utc(since))
+        with self._session() as session:
+            return {Decision(kind): int(n) for kind, n in session.execute(query)}
+
+    def count_decided_tweets(self) -> int:
+        """Tweets with at least one decision: what "new labels" are counted against."""
+        query = select(func.count(func.distinct(DecisionRecord.tweet_id)))
+        with self._session() as session:
+            return int(session.scalar(query) or 0)
+
+    def decision_latency(
+        self,
+        since: datetime | None = None,
+        *,
+        quantiles: Sequence[float] = (0.5,),
+        buckets: Sequence[float] = (),
+    ) -> LatencyStats:
+        """Seconds from arrival to first decision of the tweets first decided since `since`:
+        count, sum, the asked quantiles and cumulative bucket counts, all in SQL."""
+        if any(not 0 <= q <= 1 for q in quantiles):
+            raise StoreError(f"quantiles {list(quantiles)} must lie between 0 and 1")
+        latency = self._first_decision_latencies(since)
+        bounds = sorted(buckets)
+        summary = select(
+            func.count(),
+            func.coalesce(func.sum(latency.c.seconds), 0.0),
+            *(
+                func.coalesce(func.sum(case((latency.c.seconds <= b, 1), else_=0)), 0)
+                for b in bounds
+            ),
         )
-        query = select(ScoredTweet.arrived_at, first.c.decided_at).join(
-            first, first.c.tweet_id == ScoredTweet.id
+        with self._session() as session:
+            count, total, *cumulative = session.execute(summary).one()
+            values: dict[float, float] = {}
+            if count:
+                values = self._quantiles(session, latency, int(count), quantiles)
+        return LatencyStats(
+            count=int(count),
+            total_seconds=float(total),
+            quantiles=values,
+            buckets=[(float(b), int(n)) for b, n in zip(bounds, cumulative, strict=True)],
+        )
+
+    def _first_decision_latencies(self, since: datetime | None) -> Any:
+        """A subquery (tweet_id, seconds): arrival to first decision, clamped at zero.
+
+        A first decision is one with no earlier decision on its tweet: the window's range on
+        decided_at drives the query and each tweet's earlier decisions are an index probe.
+        """
+        earlier = aliased(DecisionRecord)
+        is_first = ~exists().where(
+            earlier.tweet_id == DecisionRecord.tweet_id,
+            or_(
+                earlier.decided_at < DecisionRecord.decided_at,
+                and_(
+                    earlier.decided_at == DecisionRecord.decided_at, earlier.id < DecisionRecord.id
+                ),
+            ),
+        )
+        seconds = self._seconds_between(ScoredTweet.arrived_at, DecisionRecord.decided_at)
+        query = (
+            select(
+                DecisionRecord.tweet_id,
+                case((seconds < 0, literal(0.0)), else_=seconds).label("seconds"),
+            )
+            .join(ScoredTweet, ScoredTweet.id == DecisionRecord.tweet_id)
+            .where(is_first)
         )
         if since is not None:
-            query = query.where(first.c.decided_at >= as_utc(since))
-        decided_type = UTCDateTime()
-        with self._session() as session:
-            rows = session.execute(query).all()
-        dialect = self.engine.dialect
-        latencies = []
-        for arrived, decided in rows:
-            if not isinstance(decided, datetime):  # SQLite returns MIN() as text
-                decided = decided_type.process_result_value(
-                    datetime.fromisoformat(str(decided)), dialect
-                )
-            latencies.append(max(0.0, (as_utc(decided) - arrived).total_seconds()))
-        return latencies
+            query = query.where(DecisionRecord.decided_at >= as_utc(since))
+        return query.subquery().alias("latency")
+
+    def _seconds_between(self, start: Any, end: Any) -> Any:
+        if self.dialect == "postgresql":
+            return func.extract("epoch", end - start)
+        return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+    @staticmethod
+    def _quantiles(
+        session: Any, latency: Any, count: int, quantiles: Sequence[float]
+    ) -> dict[float, float]:
+        """Each quantile linear between the two order statistics around q * (count - 1)."""
+        positions = {q: q * (count - 1) for q in quantiles}
+        wanted = sorted({i for p in positions.values() for i in (math.floor(p), math.ceil(p))})
+        ranked = select(
+            latency.c.seconds,
+            (func.row_number().over(order_by=latency.c.seconds) - 1).label("rank"),
+        ).subquery()
+        rows = session.execute(
+            select(ranked.c.rank, ranked.c.seconds).where(ranked.c.rank.in_(wanted))
+        )
+        at = {int(rank): float(seconds) for rank, seconds in rows}
+        return {
+            q: at[math.floor(p)] + (at[math.ceil(p)] - at[math.floor(p)]) * (p - math.floor(p))
+            for q, p in positions.items()
+        }
+
+
+def _decision_view(record: DecisionRecord, user_name: str) -> DecisionView:
+    return DecisionView(
+        record.id, record.tweet_id, user_name, Decision(record.decision), record.decided_at
+    )

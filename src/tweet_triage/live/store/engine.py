@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol, Self
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -88,6 +88,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+@contextmanager
+def _foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite changes a table by copying it and dropping the old one, and with foreign keys
+    on, that drop would cascade to the rows that refer to it (tokens, sessions)."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
+
+
 def _first_line(exc: OperationalError) -> str:
     return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
 
@@ -138,7 +154,11 @@ class Database:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         try:
-            with self.engine.begin() as connection:
+            with (
+                self.engine.connect() as connection,
+                _foreign_keys_off(connection),
+                connection.begin(),
+            ):
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
             return self.schema_revision() or "none"

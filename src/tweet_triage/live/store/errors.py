@@ -30,3 +30,11 @@ class DuplicateUserError(StoreError):
 
 class DatabaseUnavailableError(StoreError):
     """The database cannot be reached (or is locked); retrying later may work."""
+
+
+class InvalidUserNameError(StoreError, ValueError):
+    pass
+
+
+class LastAdminError(StoreError):
+    """The change would leave the inbox without an active admin to manage it."""

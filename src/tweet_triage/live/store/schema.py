@@ -7,6 +7,7 @@ the migrations build exactly this schema.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -39,6 +40,17 @@ def utc_now() -> datetime:
 
 def tweet_url(tweet_id: str) -> str:
     return f"https://x.com/i/web/status/{tweet_id}"
+
+
+class Role(StrEnum):
+    """What an account may do: an admin manages accounts and tokens, an agent triages."""
+
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+def _one_of(column: str, values: type[StrEnum]) -> str:
+    return "{} IN ({})".format(column, ", ".join(f"'{v.value}'" for v in values))
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -101,24 +113,28 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     password_hash: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    role: Mapped[str] = mapped_column(String(16), server_default=Role.AGENT.value)
+    # Set while the account is disabled: it cannot log in and its API tokens do not work.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (CheckConstraint(_one_of("role", Role), name="ck_users_role"),)
 
 
 class DecisionRecord(Base):
     __tablename__ = "decisions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    tweet_id: Mapped[str] = mapped_column(
-        ForeignKey("scored_tweets.id", ondelete="CASCADE"), index=True
-    )
+    tweet_id: Mapped[str] = mapped_column(ForeignKey("scored_tweets.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     decision: Mapped[str] = mapped_column(String(16))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
     __table_args__ = (
-        CheckConstraint(
-            "decision IN ({})".format(", ".join(f"'{d.value}'" for d in Decision)),
-            name="ck_decisions_decision",
-        ),
+        CheckConstraint(_one_of("decision", Decision), name="ck_decisions_decision"),
+        # A tweet's decisions in time order (latest decision, first decision, undo) and a
+        # person's decisions in a window (the label page's count): index lookups, no scans.
+        Index("ix_decisions_tweet_decided", "tweet_id", "decided_at"),
+        Index("ix_decisions_user_decided", "user_id", "decided_at"),
     )
 
 
@@ -131,6 +147,7 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class WebSession(Base):

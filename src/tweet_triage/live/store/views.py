@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from tweet_triage.data.decisions import Decision
+from tweet_triage.live.store.schema import Role
 
 
 @dataclass(frozen=True)
@@ -63,15 +64,29 @@ class UserView:
     name: str
     password_hash: str
     created_at: datetime
+    role: Role = Role.AGENT
+    disabled_at: datetime | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
 
 
 @dataclass(frozen=True)
 class DecisionView:
+    """A recorded decision. `earlier_by_other` is set when, as it was recorded, the tweet's
+    latest decision was someone else's: they decided first, and the page can say so."""
+
     id: int
     tweet_id: str
     user_name: str
     decision: Decision
     decided_at: datetime
+    earlier_by_other: DecisionView | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +103,22 @@ class TokenView:
     name: str
     created_at: datetime
     last_used_at: datetime | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Seconds from tweets' arrival to their first decision, summarised by the database.
+
+    `quantiles` maps each asked-for q (0..1) to its value (linear between order statistics,
+    so q=0.5 is the median); `buckets` holds cumulative counts per upper bound, as
+    Prometheus histograms want them.
+    """
+
+    count: int
+    total_seconds: float
+    quantiles: dict[float, float]
+    buckets: list[tuple[float, int]]
 
 
 @dataclass(frozen=True)
@@ -112,7 +143,7 @@ class DashboardStats:
     scored: int
     flagged: int
     queue_size: int
-    decisions: dict[str, int]
+    decisions: dict[Decision, int]
     median_decision_seconds: float | None
     model_versions: dict[str, int]
     latest_model_version: str | None
