@@ -44,10 +44,13 @@ def score(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc  # transient: a timer or supervisor runs it again
     stats = run.stats
+    rate = f"; {stats.scored / stats.busy_seconds:.0f} tweets/s" if stats.busy_seconds else ""
     typer.echo(
         f"scorer: {stats.batches} batch(es), {stats.records} record(s), {stats.scored} scored, "
         f"{stats.flagged} flagged, {stats.quarantined} quarantined, "
-        f"{stats.dropped_by_filter} dropped by the profile; model {stats.model_version}"
+        f"{stats.quarantined_objects} unreadable object(s) quarantined, "
+        f"{stats.dropped_by_filter} dropped by the profile; model {stats.model_version} "
+        f"({stats.engine}){rate}"
     )
 
 
