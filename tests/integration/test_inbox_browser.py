@@ -213,6 +213,43 @@ def test_triage_in_a_browser(inbox: RunningInbox, browser) -> None:
         assert json.load(health)["status"] == "ok"
 
 
+def _log_in(driver: object) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.NAME, "username").send_keys("alice")  # type: ignore[attr-defined]
+    driver.find_element(By.NAME, "password").send_keys(PASSWORD)  # type: ignore[attr-defined]
+    driver.find_element(By.CSS_SELECTOR, "form.login button").click()  # type: ignore[attr-defined]
+
+
+def test_an_expired_session_and_the_error_pages_in_a_browser(inbox: RunningInbox, browser) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    from tweet_triage.live.web.security import token_digest
+
+    driver = browser
+    inbox.store.upsert_scored([scored(201, 0.97, text="the app crashes on start")])
+    driver.delete_all_cookies()
+    driver.get(inbox.url + "/")
+    _log_in(driver)
+    _wait(driver, ec.presence_of_element_located((By.ID, "tweet-201")))
+    decided_before = len(inbox.store.decisions())
+
+    # the session ends on the server (as it does when it expires), then a decision is sent
+    inbox.store.delete_session(token_digest(driver.get_cookie("tt_session")["value"]))
+    _click(driver, "#tweet-201 button.handled")
+    _wait(driver, ec.presence_of_element_located((By.ID, "login-error")))
+    assert "was not saved" in driver.find_element(By.ID, "login-error").text
+    _log_in(driver)  # back to the queue, the tweet still waiting for its decision
+    _wait(driver, ec.presence_of_element_located((By.ID, "tweet-201")))
+    assert len(inbox.store.decisions()) == decided_before
+
+    # error pages in the inbox's style, with a way back
+    driver.get(inbox.url + "/no-such-page")
+    assert driver.find_element(By.CSS_SELECTOR, "#problem h1").text == "Not Found"
+    assert driver.find_element(By.CSS_SELECTOR, "header.top nav")  # the inbox's own page
+
+
 def test_chromedriver_is_the_debian_one() -> None:
     if shutil.which("chromedriver") is None:
         pytest.skip("chromium-driver is not installed")

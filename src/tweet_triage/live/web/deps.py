@@ -113,14 +113,21 @@ InboxDep = Annotated[Inbox, Depends(get_inbox)]
 StoreDep = Annotated[TriageStore, Depends(get_store)]
 
 
-def current_session(request: Request, store: StoreDep) -> SessionView:
+def known_session(request: Request) -> SessionView | None:
+    """The browser's live session, if it has one (kept on the request for the page)."""
+    if getattr(request.state, "session", None) is None:
+        token = request.cookies.get(SESSION_COOKIE)
+        found = get_store(request).session_for(token_digest(token)) if token else None
+        request.state.session = found
+        request.state.user = found.user if found else None
+    return request.state.session
+
+
+def current_session(request: Request) -> SessionView:
     """The logged-in browser session, else a redirect to the login page."""
-    token = request.cookies.get(SESSION_COOKIE)
-    found = store.session_for(token_digest(token)) if token else None
+    found = known_session(request)
     if found is None:
         raise LoginRequired
-    request.state.user = found.user
-    request.state.session = found
     return found
 
 
@@ -161,8 +168,7 @@ def any_user(request: Request, store: StoreDep, credentials: BearerDep) -> UserV
     """An API token's user, else a session's (for /metrics, scraped or looked at)."""
     if credentials is not None:
         return api_user(store, credentials)
-    token = request.cookies.get(SESSION_COOKIE)
-    found = store.session_for(token_digest(token)) if token else None
+    found = known_session(request)
     if found is None:
         raise HTTPException(401, "log in or send an API token", {"WWW-Authenticate": "Bearer"})
     return found.user

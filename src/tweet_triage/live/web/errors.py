@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tweet_triage.live.store import DatabaseUnavailableError
-from tweet_triage.live.web.deps import LoginRequired, render, safe_next
+from tweet_triage.live.web.deps import LoginRequired, known_session, render, safe_next
 
 log = logging.getLogger(__name__)
 JSON_PATHS = ("/api/", "/metrics", "/healthz")
@@ -61,6 +61,8 @@ def error_response(
             media_type="application/problem+json",
         )
     message = detail if isinstance(detail, str) else _sentences(detail)
+    if status != 503:  # the page shows who is logged in, as every page does
+        known_session(request)
     response = render(
         request,
         "error.html",
