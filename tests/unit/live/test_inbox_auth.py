@@ -238,3 +238,10 @@ def test_two_login_tabs_both_work(client: TestClient) -> None:
         follow_redirects=False,
     )
     assert response.status_code == 303
+
+
+def test_the_throttle_table_stays_bounded_when_every_key_is_live() -> None:
+    throttle = LoginThrottle(5, 300, clock=lambda: 0.0, max_keys=2)
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+        throttle.reserve((address, "alice"))
+    assert len(throttle._attempts) == 2

@@ -160,3 +160,19 @@ def test_a_long_tweet_is_collapsed_and_the_label_page_styled(
     label = client.get("/label").text
     assert '<details class="long">' in label
     assert "button.handled {" in label  # the answer buttons are coloured outside .decide too
+
+
+def test_the_loop_card_names_the_model_scoring_the_stream_before_the_api_loads_one(
+    store: TriageStore, alice, scorer, tmp_path
+) -> None:
+    from tweet_triage.live.web.app import create_app
+    from tweet_triage.live.web.scoring import ModelProvider
+
+    store.upsert_scored([scored(1, 0.9, version="3")])
+    model = ModelProvider(resolve=lambda: ("3", None), load=lambda _source: scorer)
+    app = create_app(store, model, InboxConfig(state_dir=tmp_path / "state"))
+    with TestClient(app) as client:
+        log_in(client)
+        page = client.get("/dashboard", params={"window": "all"}).text
+    assert model.version is None  # the API has not scored yet
+    assert "champion 3" in page and "champion none" not in page

@@ -35,7 +35,10 @@ def create_app(store: TriageStore, model: ModelProvider, config: InboxConfig) ->
     )
 
     def read_loop() -> LoopState:
-        return read_loop_state(config.state_dir, config.reports_dir, model.version, store)
+        # The champion is the model the API has loaded, else the one scoring the stream.
+        newest = [] if model.version else store.tweets(limit=1)
+        champion = model.version or (newest[0].model_version if newest else None)
+        return read_loop_state(config.state_dir, config.reports_dir, champion, store)
 
     app.state.inbox = Inbox(
         store=store,

@@ -156,6 +156,8 @@ class LoginThrottle:
                 return max(0.0, attempts[0] + self.window - self._clock())
             if len(self._attempts) >= self._max_keys:
                 self._prune()
+            while len(self._attempts) >= self._max_keys:  # all live: the oldest key goes
+                del self._attempts[next(iter(self._attempts))]
             self._recent(key).append(self._clock())
             return 0.0
 
