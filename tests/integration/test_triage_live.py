@@ -28,7 +28,7 @@ from tests.conftest import SPARK_TEST_CONF
 from tests.unit.live.scorer_model import build_scorer_model
 from tweet_triage.cloud.plan import StackNames
 from tweet_triage.config import Settings, load_settings
-from tweet_triage.live.follow import follow_bucket
+from tweet_triage.data.sync import follow_bucket
 from tweet_triage.live.store import TriageStore
 from tweet_triage.profile import load_profile
 from tweet_triage.stream.sinks import FirehoseSink, firehose_client

@@ -36,7 +36,8 @@ def sync(
     if follow:
         import threading
 
-        from tweet_triage.live.follow import follow_bucket, stop_on_signals
+        from tweet_triage.data.sync import follow_bucket
+        from tweet_triage.signals import stop_on_signals
 
         with stop_on_signals(threading.Event()) as stop:
             totals = follow_bucket(

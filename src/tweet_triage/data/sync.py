@@ -6,11 +6,22 @@ records key, ETag and size). Each object is written atomically (`atomic_files`),
 interrupted sync never leaves a half object that looks complete. Objects are
 stored byte for byte; a gzip object gets a `.gz` name (found by its magic bytes, whatever
 Firehose called it) so Spark decompresses it.
+
+Follow mode (`sync --follow`, `follow_bucket`) runs the one pass every TRIAGE_FOLLOW_SECONDS
+so the raw folder the streaming scorer reads stays current; the ledger makes a restarted
+follower carry on where it stopped. The first pass fails loudly on a wrong setting (no bucket,
+no credentials); later passes treat a failure as transient (an endpoint that is briefly away),
+log it and try again at the next interval. A stop ends the loop between passes, never in
+the middle of one.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +36,8 @@ from tweet_triage.cloud.plan import bucket_name
 from tweet_triage.config import Settings
 from tweet_triage.data.combine import GZIP_MAGIC
 from tweet_triage.data.errors import DataInputError
+
+log = logging.getLogger(__name__)
 
 LEDGER_NAME = "_sync_ledger.json"  # '_' prefix: Spark never reads it as data
 # Bounded waits: an unreachable endpoint is reported in seconds, not retried for minutes.
@@ -178,3 +191,54 @@ def sync_raw(s3: Any, bucket: str, prefix: str, dest: Path, workers: int = 8) ->
     finally:
         _save_ledger(dest, ledger)
     return result
+
+
+@dataclass
+class FollowTotals:
+    passes: int = 0
+    failed_passes: int = 0
+    copied: int = 0
+    bytes_copied: int = 0
+
+
+def follow_bucket(
+    settings: Settings,
+    dest: Path,
+    every: float,
+    stop: threading.Event | None = None,
+    max_passes: int | None = None,
+    on_pass: Callable[[SyncResult], None] | None = None,
+) -> FollowTotals:
+    """Sync `settings.raw_prefix` of the stack's bucket to `dest` every `every` seconds.
+
+    Runs until `stop` is set (or `max_passes` passes, for tests and benchmarks).
+    """
+    stop = stop or threading.Event()
+    s3 = s3_client(settings)
+    bucket = raw_bucket_name(settings)
+    totals = FollowTotals()
+    log.info("following s3://%s/%s into %s every %g s", bucket, settings.raw_prefix, dest, every)
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            result = sync_raw(s3, bucket, settings.raw_prefix, dest)
+        except (DataInputError, BotoCoreError, ClientError):
+            if totals.passes == 0:
+                raise  # a wrong setting: say so once, do not loop on it
+            totals.failed_passes += 1
+            log.warning("sync pass failed; retrying in %g s", every, exc_info=True)
+        else:
+            totals.copied += result.copied
+            totals.bytes_copied += result.bytes_copied
+            if result.copied:
+                log.info("copied %d new object(s) (%d listed)", result.copied, result.listed)
+            if on_pass:
+                on_pass(result)
+        totals.passes += 1
+        if max_passes is not None and totals.passes >= max_passes:
+            break
+        stop.wait(max(0.0, every - (time.monotonic() - started)))
+    log.info(
+        "follower stopped after %d pass(es): %d object(s) copied", totals.passes, totals.copied
+    )
+    return totals

@@ -28,8 +28,8 @@ def score(
 ) -> None:
     """Score arriving tweets (Spark Structured Streaming) into the triage store and Parquet."""
     from tweet_triage.data.spark import spark_session
-    from tweet_triage.live.follow import stop_on_signals
     from tweet_triage.live.scorer import StoreUnavailableError, parse_every, run_scorer
+    from tweet_triage.signals import stop_on_signals
 
     settings = load_settings()
     configure_logging(settings)

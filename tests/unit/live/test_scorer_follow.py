@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from tweet_triage.config import Settings, load_settings
 from tweet_triage.data.errors import DataInputError
-from tweet_triage.live.follow import FollowTotals, follow_bucket
+from tweet_triage.data.sync import FollowTotals, follow_bucket
 
 BUCKET = "triage-follow-test"
 
@@ -76,7 +76,7 @@ def test_sync_follow_polls_every_triage_follow_seconds_unless_told(
     from typer.testing import CliRunner
 
     from tweet_triage import cli
-    from tweet_triage.live import follow
+    from tweet_triage.data import sync
 
     monkeypatch.setenv("TRIAGE_FOLLOW_SECONDS", "2.5")
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
@@ -87,7 +87,7 @@ def test_sync_follow_polls_every_triage_follow_seconds_unless_told(
         asked.append(every)
         return FollowTotals()
 
-    monkeypatch.setattr(follow, "follow_bucket", record)
+    monkeypatch.setattr(sync, "follow_bucket", record)
     result = CliRunner().invoke(cli.app, ["sync", "--follow", *args])
     assert result.exit_code == 0, result.output
     assert asked == [every]
