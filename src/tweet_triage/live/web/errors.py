@@ -61,7 +61,7 @@ def error_response(
             media_type="application/problem+json",
         )
     message = detail if isinstance(detail, str) else _sentences(detail)
-    if status != 503:  # the page shows who is logged in, as every page does
+    if status < 500:  # the page shows who is logged in (the database answers)
         known_session(request)
     response = render(
         request,
