@@ -11,9 +11,13 @@ are gzip Firehose objects of 5,000 in the hourly key layout, and an annotations 
 every tweet with its source's label. Both sizes run with the demo profile.
 
 Each size runs the stages in a fresh Python process with its own SparkSession (start-up
-reported on its own), one at a time. With `BENCH_DATA_BASELINE=<src folder of another
-checkout>` (for example a `git worktree` of the commit before a change) the same input also
-goes through that code first, so before and after are compared side by side in one run.
+reported on its own), one at a time: in `local[*]` and, for `make bench BENCH=data_cluster`
+(benchmarks/bench_data_cluster.py), then on a Spark standalone cluster on loopback
+(`tweet_triage_local.spark_cluster`: a master and two workers of one core each, the same two
+cores) in client mode, so the cluster's overhead on one machine is a ratio from one run.
+With `BENCH_DATA_BASELINE=<src folder of another checkout>` (for example a `git worktree` of
+the commit before a change) the same input also goes through that code first, so before and
+after are compared side by side in one run.
 The original needed 20 min 45 s to combine and 52 s to filter 1.16 M tweets with pandas on
 12 CPUs (original-system.md §4.1-4.2).
 """
@@ -29,6 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -128,6 +134,12 @@ def _run_stages(root: Path, annotations: Path) -> dict[str, Any]:
 
     started = time.perf_counter()
     spark = spark_session(Settings(), "bench-data", {"spark.ui.enabled": "false"})
+    executors = int(os.environ.get("BENCH_DATA_EXECUTORS", "0"))
+    if executors:  # a cluster: its executors registered before anything is timed
+        _wait_for_executors(spark, executors)
+    cluster_groups = {
+        int(g) for g in os.environ.get("BENCH_DATA_CLUSTER_GROUPS", "").split(",") if g
+    }
     result: dict[str, Any] = {
         "code": str(Path(tweet_triage.__file__).parent),
         "spark_start_s": round(time.perf_counter() - started, 1),
@@ -145,11 +157,11 @@ def _run_stages(root: Path, annotations: Path) -> dict[str, Any]:
         "split": lambda: jobs.run_split(spark, paths),
     }
     for stage in STAGES:
-        started, cpu = time.perf_counter(), _cpu_seconds(jvm)
+        started, cpu = time.perf_counter(), _cpu_seconds(jvm, cluster_groups)
         summary = runs[stage]()
         result["stages"][stage] = {
             "seconds": round(time.perf_counter() - started, 2),
-            "cpu_s": round(_cpu_seconds(jvm) - cpu, 1),
+            "cpu_s": round(_cpu_seconds(jvm, cluster_groups) - cpu, 1),
             "rows_in": summary.rows_in,
             "rows_out": summary.rows_out,
         }
@@ -163,22 +175,50 @@ def _run_stages(root: Path, annotations: Path) -> dict[str, Any]:
     return result
 
 
-def _cpu_seconds(jvm_pid: int) -> float:
-    """CPU time used so far by Spark's JVM (its tasks run there) and this Python driver.
+def _cpu_seconds(jvm_pid: int, cluster_groups: set[int]) -> float:
+    """CPU time used so far by Spark's JVM (in local mode its tasks run there), this Python
+    driver and, on a cluster, every process of the cluster's process groups (the master, the
+    workers, their executors and the executors' Python workers).
 
     On a shared machine wall time says how long the others let us run; CPU time says how
     much work a stage is, so it is what a before/after comparison should look at too.
     """
-    fields = Path(f"/proc/{jvm_pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+    ticks = _ticks(Path(f"/proc/{jvm_pid}/stat"))
+    if cluster_groups:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            ticks += _ticks(stat, cluster_groups)
     return ticks / os.sysconf("SC_CLK_TCK") + time.process_time()
 
 
+def _ticks(stat: Path, groups: set[int] | None = None) -> int:
+    """utime + stime + cutime + cstime of one process (0 if gone, or not in `groups`)."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    if groups is not None and int(fields[2]) not in groups:
+        return 0
+    return sum(int(x) for x in fields[11:15])
+
+
+def _wait_for_executors(spark: Any, count: int, timeout: float = 300) -> None:
+    """Until `count` executors have registered with the driver (it lists itself too)."""
+    deadline = time.monotonic() + timeout
+    while spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() < count + 1:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"fewer than {count} executors registered within {timeout:.0f} s")
+        time.sleep(0.5)
+
+
 def _stages_in_subprocess(
-    root: Path, annotations: Path, code: str | None, run_name: str
+    root: Path,
+    annotations: Path,
+    code: str | None,
+    run_name: str,
+    environment: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """`_run_stages` in a fresh interpreter, on `code` (a src folder) or the installed code."""
-    env = dict(os.environ, TT_IGNORE_DOTENV="1", BENCH_DATA_RUN=run_name)
+    env = dict(os.environ, TT_IGNORE_DOTENV="1", BENCH_DATA_RUN=run_name, **(environment or {}))
     if code:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [code, env.get("PYTHONPATH")]))
     load_before = os.getloadavg()[0]
@@ -200,20 +240,67 @@ def _stages_in_subprocess(
     return result
 
 
-def _sizes() -> dict[str, int | None]:
-    """SIZES, or BENCH_DATA_SIZES (e.g. 'demo,200000') for a quick profiling run."""
+def _gpu() -> str:
+    """The GPU this run had (the data stages use none; the results say whether one was there)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return str(torch.cuda.get_device_name(0))
+    return "none (no GPU machine was lent to this run: no GPU training or CUDA scoring figures)"
+
+
+def _sizes(default: dict[str, int | None]) -> dict[str, int | None]:
+    """`default`, or BENCH_DATA_SIZES (e.g. 'demo,200000') for a quick profiling run."""
     wanted = os.environ.get("BENCH_DATA_SIZES")
     if not wanted:
-        return SIZES
+        return default
     return {w: SIZES[w] if w in SIZES else int(w) for w in wanted.split(",")}
 
 
-def run() -> dict[str, Any]:
+@contextmanager
+def _cluster(wanted: bool) -> Iterator[dict[str, str] | None]:
+    """A Spark cluster on loopback for the run, and the environment that sends a session to
+    it; None when not `wanted`."""
+    if not wanted:
+        yield None
+        return
+    from tweet_triage_local.spark_cluster import (
+        ClusterFiles,
+        start_spark_cluster,
+        stop_spark_cluster,
+    )
+
+    with tempfile.TemporaryDirectory(prefix="bench-data-cluster-") as state:
+        layout = start_spark_cluster(Path(state))
+        try:
+            groups = [s.pid() for s in ClusterFiles(Path(state)).services()]
+            yield {
+                "SPARK_MASTER": layout.master_url,
+                "BENCH_DATA_EXECUTORS": str(layout.workers),
+                "BENCH_DATA_CLUSTER_GROUPS": ",".join(str(g) for g in groups if g),
+            }
+        finally:
+            stop_spark_cluster(Path(state))
+
+
+def run(cluster: bool = False, sizes: dict[str, int | None] = SIZES) -> dict[str, Any]:
+    """Every size in local mode (and a baseline, if given); with `cluster`, on the loopback
+    cluster too."""
+    with _cluster(cluster) as environment:
+        return _run(environment, _sizes(sizes))
+
+
+def _run(cluster: dict[str, str] | None, sizes: dict[str, int | None]) -> dict[str, Any]:
     baseline = os.environ.get("BENCH_DATA_BASELINE")
     # The baseline can be left out of the largest sizes when time is short.
     baseline_up_to = int(os.environ.get("BENCH_DATA_BASELINE_UP_TO", "0")) or None
-    result: dict[str, Any] = {"original": ORIGINAL, "baseline_code": baseline, "sizes": {}}
-    for label, size in _sizes().items():
+    result: dict[str, Any] = {
+        "original": ORIGINAL,
+        "baseline_code": baseline,
+        "gpu": _gpu(),
+        "sizes": {},
+    }
+    for label, size in sizes.items():
         with_baseline = baseline and (baseline_up_to is None or (size or 0) <= baseline_up_to)
         variants = {"baseline": baseline, "current": None} if with_baseline else {"current": None}
         with tempfile.TemporaryDirectory(prefix="bench-data-") as folder:
@@ -229,6 +316,18 @@ def run() -> dict[str, Any]:
                 run_ = _stages_in_subprocess(root, annotations, code, f"{label} {variant}")
                 run_["tweets_per_s"] = round(tweets / run_["timed_s"])
                 entry[variant] = run_
+            if cluster is not None:
+                run_ = _stages_in_subprocess(root, annotations, None, f"{label} cluster", cluster)
+                run_["tweets_per_s"] = round(tweets / run_["timed_s"])
+                entry["cluster"] = run_
+                entry["cluster_vs_local_x"] = {
+                    "wall": round(run_["timed_s"] / entry["current"]["timed_s"], 2),
+                    "cpu": round(run_["timed_cpu_s"] / entry["current"]["timed_cpu_s"], 2),
+                }
+                entry["same_rows"] = all(
+                    run_["stages"][s]["rows_out"] == entry["current"]["stages"][s]["rows_out"]
+                    for s in STAGES
+                )
             if with_baseline:
                 entry["cpu_saving_x"] = round(
                     entry["baseline"]["timed_cpu_s"] / entry["current"]["timed_cpu_s"], 1
@@ -280,13 +379,14 @@ def summarise(result: dict[str, Any]) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, size in result["sizes"].items():
-        for variant in ("baseline", "current"):
+        for variant in ("baseline", "current", "cluster"):
             if variant not in size:
                 continue
             run_ = size[variant]
             stage = run_["stages"]
+            code = f"cluster `{run_['spark_master']}`" if variant == "cluster" else variant
             lines.append(
-                f"| {label} | {variant} | {size['raw_tweets']:,} | "
+                f"| {label} | {code} | {size['raw_tweets']:,} | "
                 + " | ".join(f"{stage[s]['seconds']:.1f}" for s in STAGES)
                 + f" | {run_['timed_s']:.1f} | {run_['timed_cpu_s']:.1f} "
                 f"| {run_['tweets_per_s']:,} | {run_['load_average']['before']} |"
@@ -300,6 +400,17 @@ def summarise(result: dict[str, Any]) -> str:
                 + ", ".join(f"{s} {size['speedup_x'][s]}x" for s in STAGES)
                 + ")."
             )
+    for label, size in result["sizes"].items():
+        if "cluster" in size:
+            ratio = size["cluster_vs_local_x"]
+            lines.append(
+                f"{label} on the loopback cluster (a master and two one-core workers, client mode, "
+                f"the same 2 cores): {ratio['wall']}x the wall time of `local[*]` and "
+                f"{ratio['cpu']}x its CPU over the four stages; same rows out of every stage: "
+                f"{'yes' if size['same_rows'] else 'NO'}."
+            )
+    if "gpu" in result:
+        lines.append(f"GPU: {result['gpu']}.")
     if "growth" in result:
         growth, versus = result["growth"], result["vs_original"]
         large = result["sizes"]["1.2M"]["current"]["stages"]
