@@ -6,6 +6,7 @@ import json
 import sys
 import traceback
 from enum import StrEnum
+from importlib.metadata import entry_points
 from typing import Annotated, Any, get_args
 
 import typer
@@ -104,15 +105,24 @@ register_data(app)
 register_model(app)
 app.add_typer(triage_app, name="triage", help="Live triage: the store and the web inbox.")
 register_loop(app, triage_app)  # retrain, model promote|rollback, triage export-decisions
-# The stand-ins and demo tooling register themselves where installed; the streamer host's
-# wheel ships the runtime package only.
-try:
-    from tweet_triage_local.cli import register as register_local
-except ModuleNotFoundError as exc:
-    if exc.name != "tweet_triage_local":
-        raise
-else:
-    register_local(app)
+
+
+def _plugins(group: str) -> list[Any]:
+    """What other installed packages add (entry points); a plugin whose package is not
+    installed here (the streamer host's wheel ships the runtime only) is left out."""
+    loaded = []
+    for plugin in entry_points(group=group):
+        try:
+            loaded.append(plugin.load())
+        except ModuleNotFoundError as exc:
+            if exc.name != plugin.module.split(".")[0]:
+                raise
+    return loaded
+
+
+# The stand-ins and demo tooling register their commands where they are installed.
+for register_plugin in _plugins("tweet_triage.commands"):
+    register_plugin(app)
 
 
 @app.command()
@@ -204,14 +214,11 @@ def profile_validate(
             problems = "; ".join(f"{p!r}: {why}" for p, why in refused.items())
             raise ProfileError(f"profile {profile.name!r}: java.util.regex refuses {problems}")
     result: dict[str, object] = {"profile": profile.name, "patterns": len(patterns)}
-    try:
-        from tweet_triage_local.profile_check import count_matches
-    except ModuleNotFoundError as exc:
-        if exc.name != "tweet_triage_local":
-            raise
+    counters = _plugins("tweet_triage.rule_counters")
+    if not counters:
         result["rules"] = [{"tag": r.tag, "matched": None} for r in profile.stream.rules]
     else:
-        matches = count_matches(profile)
+        matches = counters[0](profile)
         result["corpus_tweets"], result["any_rule"] = matches.tweets, matches.any_rule
         result["rules"] = [{"tag": r.tag, "matched": r.matched} for r in matches.rules]
     if as_json:
