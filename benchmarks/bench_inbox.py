@@ -6,7 +6,10 @@ keep-alive connections) send a bounded number of requests per scenario:
 
 - the queue page (`GET /`, server-rendered, the 100 most likely open tweets) and
   `GET /api/queue` (100 tweets as JSON);
-- `POST /api/score` with one text and with a batch of 64.
+- `POST /api/score` with one text and with a batch of 64;
+- mixed load: one client sending single texts while two others keep sending 256 texts of
+  10,000 characters each (the single text's latency is the finding: passes take from every
+  waiting request in turn, and long texts are cut at the model's token limit).
 
 The model is MODEL_DIR when it holds a trained model, else the offline backbone with an
 untrained three-class head (speed does not depend on what the head learned). The clients
@@ -223,6 +226,66 @@ def _load(
     return result
 
 
+def _long_texts(texts: list[str], count: int, chars: int = 10_000) -> list[str]:
+    """`count` texts of `chars` characters, made of the corpus's tweets."""
+    rng = random.Random(11)
+    out = []
+    for _ in range(count):
+        parts: list[str] = []
+        while sum(len(p) + 1 for p in parts) < chars:
+            parts.append(rng.choice(texts))
+        out.append(" ".join(parts)[:chars])
+    return out
+
+
+def _mixed(url: str, headers: dict[str, str], texts: list[str], singles: int) -> dict[str, Any]:
+    """Single-text latency while two clients keep sending 256 texts of 10,000 characters."""
+    import httpx
+
+    big = {"texts": _long_texts(texts, 256)}
+    stop = threading.Event()
+    big_latencies: list[float] = []
+    statuses: list[int] = []
+
+    def flood() -> None:
+        with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
+            while not stop.is_set():
+                started = time.perf_counter()
+                response = client.post("/api/score", json=big)
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    big_latencies.append(time.perf_counter() - started)
+
+    floods = [threading.Thread(target=flood) for _ in range(2)]
+    for thread in floods:
+        thread.start()
+    time.sleep(1.0)  # both large requests are in
+    single: list[float] = []
+    with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
+        for text in texts[:singles]:
+            started = time.perf_counter()
+            response = client.post("/api/score", json={"texts": [text]})
+            statuses.append(response.status_code)
+            if response.status_code == 200:
+                single.append(time.perf_counter() - started)
+    stop.set()
+    for thread in floods:
+        thread.join()
+    ordered = sorted(single)
+
+    def pct(values: list[float], q: float) -> float:
+        return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else 0.0
+
+    return {
+        "single_requests": len(single),
+        "single_p50_ms": round(pct(ordered, 0.50), 1),
+        "single_p95_ms": round(pct(ordered, 0.95), 1),
+        "large_requests": len(big_latencies),
+        "large_p50_ms": round(pct(sorted(big_latencies), 0.50), 1),
+        "not_200": sorted({code for code in statuses if code != 200}),
+    }
+
+
 def run() -> dict[str, Any]:
     from tweet_triage.config import load_settings
     from tweet_triage.hosts.processes import free_port
@@ -300,6 +363,7 @@ def run() -> dict[str, Any]:
                     result["forward_passes"] = passes
                     result["texts_per_pass"] = round(result["ok"] * scenario.texts / passes, 1)
                 results.append(result)
+            mixed = _mixed(url, headers, texts, max(5, int(40 * SCALE)))
         finally:
             server.terminate()
             server.wait(timeout=60)
@@ -311,6 +375,7 @@ def run() -> dict[str, Any]:
         "first_score_with_model_load_s": round(model_load_s, 2),
         "load_average_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "scenarios": results,
+        "mixed_load": mixed,
         "batch_vs_single_texts_per_s": round(batch["texts_per_s"] / single["texts_per_s"], 1)
         if single["texts_per_s"]
         else None,
@@ -347,6 +412,15 @@ def summarise(result: dict[str, Any]) -> str:
         "cost little more than one caller sending batches. A batch's p95 is its wait behind "
         "the other clients' batches (one pass at a time).",
     ]
+    mixed = result.get("mixed_load")
+    if mixed:
+        lines += [
+            "",
+            f"Mixed load: while two clients kept sending 256 texts of 10,000 characters "
+            f"(p50 {mixed['large_p50_ms'] / 1000:.1f} s each), single texts took p50 "
+            f"{mixed['single_p50_ms']:.0f} ms, p95 {mixed['single_p95_ms']:.0f} ms "
+            f"({mixed['single_requests']} requests).",
+        ]
     load = result.get("load_average_1min")
     if load:
         lines.append(

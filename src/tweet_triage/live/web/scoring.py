@@ -115,8 +115,8 @@ class ModelProvider:
         resolve: Resolver,
         load: Loader,
         recheck_seconds: float = 30.0,
-        max_batch_texts: int = 64,
-        chunk_texts: int = 16,
+        max_batch_texts: int = 32,
+        chunk_texts: int = 8,
         max_waiting_texts: int = 1024,
     ) -> None:
         self._resolve = resolve
