@@ -94,8 +94,10 @@ def estimate_prior(
 
 def live_threshold(curve: dict[str, Any], live_prior: float) -> float:
     """The cut on the scorer's scores for `live_prior`, from a model's `by_live_prior` curve
-    (linear between its grid points; a share beyond the grid gets the end point's cut)."""
-    check_prior(live_prior, "the live share needing support")
+    (linear between its grid points; a share beyond the grid, up to 0 or 1 where EM can
+    end on scores that barely separate the classes, gets the end point's cut)."""
+    if not 0.0 <= float(live_prior) <= 1.0:
+        raise PriorShiftError(f"the live share needing support {live_prior!r} is not in [0, 1]")
     return float(np.interp(live_prior, curve["priors"], curve["thresholds"]))
 
 

@@ -152,3 +152,13 @@ def test_threshold_command_follows_a_live_share(
     pd.DataFrame({"id": ["1"], "text": ["hi"]}).to_csv(unscored, index=False)
     missing = runner.invoke(app, [*base, "--live-predictions", str(unscored)])
     assert missing.exit_code != 0 and "predict" in str(missing.exception)
+
+
+def test_an_estimate_at_the_boundary_takes_the_curves_end() -> None:
+    # Every live score high and alike: EM ends at (or next to) a share of 1.
+    choice = choose_threshold("cost", Y, P, WORDS)
+    decision = prior_shift.live_decision(np.full(50, 0.9), choice.as_dict())
+    assert decision.live_prior > 0.98
+    assert decision.threshold == pytest.approx(choice.by_live_prior["thresholds"][-1])
+    with pytest.raises(TriageError, match="not in"):
+        prior_shift.live_threshold(choice.by_live_prior, 1.5)
