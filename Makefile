@@ -63,8 +63,9 @@ data: sync combine filter process label split ## All data stages in order
 train: $(STAMP) ## Fine-tune the needs-support classifier (GPU if present)
 	$(CLI) train $(TRAIN_ARGS)
 
-train-best: $(STAMP) ## The best CPU model: mission + bundled general set, 1 epoch; registered as champion
+train-best: $(STAMP) ## The best CPU model: mission + bundled general set, 1 epoch; champion, test figures in its run
 	$(CLI) train --budget full --num-train-epochs 1 --promote $(TRAIN_ARGS)
+	$(CLI) evaluate
 
 evaluate: $(STAMP) ## ML and business metrics on the test split, plots, report
 	$(CLI) evaluate
