@@ -19,9 +19,11 @@ import time
 
 from tweet_triage.config import PROJECT_ROOT, load_settings
 from tweet_triage.errors import TriageError
+from tweet_triage.live.store import TriageStore
 from tweet_triage_local.demo import DEMO_ENVIRONMENT, _make, _stream_make
 
 LIVE_USER = "live"
+FIRST_TWEETS_WAIT = 300.0  # seconds `make live` waits to report the first scored tweets
 
 
 class LiveError(TriageError):
@@ -46,6 +48,25 @@ def has_model() -> bool:
     return True
 
 
+def wait_for_first_tweets(store: TriageStore, before: int, started: float) -> None:
+    """Say when the scorer's first micro-batch reached the inbox (it takes a backlog in small
+    batches, so this is well within a minute of its start on a quiet machine)."""
+    deadline = started + FIRST_TWEETS_WAIT
+    while time.monotonic() < deadline:
+        if store.count_scored() > before:
+            print(
+                f"first tweets in the inbox {time.monotonic() - started:.0f} s after `triage-up`",
+                flush=True,
+            )
+            return
+        time.sleep(1.0)
+    print(
+        f"no new tweet in the inbox {FIRST_TWEETS_WAIT:.0f} s after `triage-up`; the scorer's "
+        "log is in the state folder's triage/ (`make -f Makefile-stream triage-status`)",
+        flush=True,
+    )
+
+
 def live_up(rate: float, stream_before_training: float) -> None:
     cli = [sys.executable, "-m", "tweet_triage"]
     _run(_stream_make("local-aws-up"))
@@ -62,7 +83,12 @@ def live_up(rate: float, stream_before_training: float) -> None:
         for target in ("sync", "combine", "filter", "process", "label", "split"):
             _run(_make(target))
         _run(_make("train", TRAIN_ARGS="--budget demo"))
+    store = TriageStore(load_settings().triage_store_url)
+    store.migrate()
+    before = store.count_scored()
+    started = time.monotonic()
     _run(_stream_make("triage-up"))
+    wait_for_first_tweets(store, before, started)
     password = secrets.token_urlsafe(12)
     login = subprocess.run(
         [*cli, "triage", "users", "add", LIVE_USER, "--password-stdin", "--replace"],

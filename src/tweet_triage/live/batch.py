@@ -32,13 +32,12 @@ from pyspark.sql import functions as F
 from tweet_triage.atomic_files import write_atomic
 from tweet_triage.config import Settings
 from tweet_triage.data import combine, filtering, process
+from tweet_triage.data.paths import DataPaths
 from tweet_triage.live.store import DatabaseUnavailableError, ScoredRecord, TriageStore
 from tweet_triage.model.registry import ResolvedModel, resolve_model
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-    from tweet_triage.live.scorer import ScorerPaths
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +74,35 @@ SCORED_COLUMNS = (
     "hour",
     "batch",
 )
+
+
+@dataclass(frozen=True)
+class ScorerPaths:
+    """Where the scorer reads and writes; local folders or s3a:// URIs."""
+
+    raw: str
+    scored: str
+    checkpoint: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ScorerPaths:
+        data = DataPaths.from_settings(settings)
+        return cls(
+            raw=settings.triage_raw_dir or str(data.raw),
+            scored=settings.triage_scored_dir or str(data.root / "scored"),
+            checkpoint=settings.triage_checkpoint_dir
+            or str(settings.state_dir.expanduser().resolve() / "triage" / "checkpoint"),
+        )
+
+    @property
+    def quarantine(self) -> str:
+        """Inside the table folder under a '_' name, so readers of the table skip it."""
+        return f"{self.scored.rstrip('/')}/_quarantine"
+
+    def create_local(self) -> None:
+        for path in (self.raw, self.scored):
+            if "://" not in path or path.startswith("file:"):
+                Path(path.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 
 
 def classified(records: DataFrame, compiled: filtering.CompiledFilter) -> DataFrame:

@@ -33,7 +33,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -41,9 +40,14 @@ from pyspark.sql import functions as F
 
 from tweet_triage.config import Settings
 from tweet_triage.data import combine, filtering
-from tweet_triage.data.paths import DataPaths
 from tweet_triage.errors import TriageError
-from tweet_triage.live.batch import DEDUPE_KEY, STORE_RETRY_DELAYS, ScoreBatch, ScorerStats
+from tweet_triage.live.batch import (
+    DEDUPE_KEY,
+    STORE_RETRY_DELAYS,
+    ScoreBatch,
+    ScorerPaths,
+    ScorerStats,
+)
 from tweet_triage.live.store import DatabaseUnavailableError, TriageStore
 from tweet_triage.profile import load_profile, profile_path
 
@@ -76,35 +80,6 @@ def parse_every(text: str) -> float:
         raise TriageError(f"--every {text!r}: use a positive duration like 30s, 2m or 1h")
     factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
     return float(match.group(1)) * factor
-
-
-@dataclass(frozen=True)
-class ScorerPaths:
-    """Where the scorer reads and writes; local folders or s3a:// URIs."""
-
-    raw: str
-    scored: str
-    checkpoint: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ScorerPaths:
-        data = DataPaths.from_settings(settings)
-        return cls(
-            raw=settings.triage_raw_dir or str(data.raw),
-            scored=settings.triage_scored_dir or str(data.root / "scored"),
-            checkpoint=settings.triage_checkpoint_dir
-            or str(settings.state_dir.expanduser().resolve() / "triage" / "checkpoint"),
-        )
-
-    @property
-    def quarantine(self) -> str:
-        """Inside the table folder under a '_' name, so readers of the table skip it."""
-        return f"{self.scored.rstrip('/')}/_quarantine"
-
-    def create_local(self) -> None:
-        for path in (self.raw, self.scored):
-            if "://" not in path or path.startswith("file:"):
-                Path(path.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 
 
 # --- the streaming part: source, parse, de-duplicate ------------------------------------
