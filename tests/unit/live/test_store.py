@@ -32,7 +32,7 @@ from tweet_triage.live.store import (
 def test_migrate_is_safe_to_repeat(store: TriageStore) -> None:
     assert store.migrate() == "0002"
     assert store.migrate() == "0002"
-    assert store.count_scored() == 0
+    assert store.count_scored() == 0 and store.rule_tags() == []
 
 
 def test_upsert_is_idempotent_by_tweet_id(store: TriageStore) -> None:
@@ -56,6 +56,7 @@ def test_rescoring_keeps_arrival_and_decisions(store: TriageStore) -> None:
     assert tweet.arrived_at == NOW - timedelta(minutes=10)
     assert tweet.model_version == "2"
     assert tweet.decision == "handled"
+    assert store.queue_size() == 0 and store.count_decided_tweets() == 1
 
 
 def test_stored_tweet_round_trips(store: TriageStore) -> None:
@@ -425,8 +426,49 @@ def test_upgrading_a_store_makes_its_first_user_admin_and_dates_its_tokens(
         )
     assert store.migrate() == "0002"
     assert [(d.tweet_id, d.user_name) for d in store.decisions()] == [("1", "second")]
+    assert store.queue_size() == 0 and store.count_decided_tweets() == 1
+    assert store.decision_latency().total_seconds == pytest.approx(60, abs=0.01)
     assert {u.name: u.role for u in store.users()} == {"first": Role.ADMIN, "second": Role.AGENT}
     (token,) = store.tokens()
     assert token.expires_at - utc_now() > TOKEN_LIFETIME - timedelta(minutes=5)
     assert store.user_for_token("a" * 64) is not None
     store.close()
+
+
+def test_undecided_closest_to_a_score_comes_from_both_sides(store: TriageStore) -> None:
+    scores = {1: 0.10, 2: 0.42, 3: 0.47, 4: 0.50, 5: 0.55, 6: 0.61, 7: 0.95}
+    store.upsert_scored([scored(i, p) for i, p in scores.items()])
+    alice = store.add_user("alice", "h")
+    store.decide("4", alice.id, "handled")
+    closest = store.undecided(closest_to=0.5, limit=4)
+    assert [t.id for t in closest] == ["3", "5", "2", "6"]
+    assert [t.id for t in store.undecided(closest_to=0.0, limit=2)] == ["1", "2"]
+    assert sorted(t.id for t in store.undecided()) == ["1", "2", "3", "5", "6", "7"]
+
+
+def test_undo_reopens_a_tweet_and_restores_its_first_decision(store: TriageStore) -> None:
+    store.upsert_scored([scored(1, 0.9, minutes_ago=10)])
+    alice = store.add_user("alice", "h")
+    bob = store.add_user("bob", "h")
+    store.decide("1", bob.id, "handled", decided_at=NOW + timedelta(minutes=5))
+    store.decide("1", alice.id, "needed_us", decided_at=NOW)  # recorded later, decided earlier
+    assert store.decision_latency().quantiles[0.5] == pytest.approx(600, abs=0.01)
+    assert store.undo_last_decision("1", alice.id)
+    assert store.decision_latency().quantiles[0.5] == pytest.approx(900, abs=0.01)
+    assert store.queue_size() == 0
+    assert store.undo_last_decision("1", bob.id) and not store.undo_last_decision("1", bob.id)
+    assert [t.id for t in store.queue()] == ["1"] and store.count_decided_tweets() == 0
+
+
+def test_the_random_pool_is_a_fresh_sample_of_open_tweets(store: TriageStore) -> None:
+    store.upsert_scored([scored(i, 0.3) for i in range(1, 201)])
+    alice = store.add_user("alice", "h")
+    store.decide("7", alice.id, "handled")
+    seen: set[str] = set()
+    for _ in range(30):
+        sample = [t.id for t in store.undecided(limit=10)]
+        assert len(set(sample)) == 10 and "7" not in sample
+        seen.update(sample)
+    assert len(seen) > 100  # a fixed order would show the same 10 every time
+    everything = [t.id for t in store.undecided(limit=500)]  # wraps around the order
+    assert sorted(everything, key=int) == [str(i) for i in range(1, 201) if i != 7]

@@ -32,12 +32,22 @@ class Dashboard(ScoredTweets, Decisions):
                     .order_by("hour")
                 )
             ]
+            # The window's tweets first (materialised), then their tags by primary key: the
+            # planner would otherwise walk every tag row in tag order to skip a sort.
+            window = (
+                select(ScoredTweet.id, ScoredTweet.flagged)
+                .where(in_window)
+                .cte("window")
+                .prefix_with("MATERIALIZED")
+            )
             tags = [
                 TagCount(tag, int(total), int(flagged or 0))
                 for tag, total, flagged in session.execute(
-                    select(TweetTag.tag, func.count(), flagged_count)
-                    .join(ScoredTweet, ScoredTweet.id == TweetTag.tweet_id)
-                    .where(in_window)
+                    select(
+                        TweetTag.tag, func.count(), func.sum(func.cast(window.c.flagged, Integer))
+                    )
+                    .select_from(window)
+                    .join(TweetTag, TweetTag.tweet_id == window.c.id)
                     .group_by(TweetTag.tag)
                     .order_by(func.count().desc(), TweetTag.tag)
                 )

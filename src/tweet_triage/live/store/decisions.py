@@ -1,7 +1,9 @@
 """The team's decisions on tweets: who decided what and when (the latest one counts).
 
 Counts and latencies are computed by the database over a time window, so no request reads
-every decision; `decisions()` (every row) is for the learning loop's exports.
+every decision; `decisions()` (every row) is for the learning loop's exports. Each tweet
+keeps the time of its first decision (`first_decided_at`), which `decide` and the undo
+maintain: whether a tweet is open, and how long it waited, need no look at its decisions.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, literal, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import case, delete, func, literal, or_, select, update
 
 from tweet_triage.data.decisions import Decision
 from tweet_triage.live.store.engine import Database
@@ -61,6 +62,17 @@ class Decisions(Database):
             )
             session.add(record)
             session.flush()
+            first = ScoredTweet.first_decided_at
+            session.execute(
+                update(ScoredTweet)
+                .where(ScoredTweet.id == tweet_id)
+                .values(
+                    first_decided_at=case(
+                        (or_(first.is_(None), first > record.decided_at), record.decided_at),
+                        else_=first,
+                    )
+                )
+            )
             before = session.execute(
                 select(DecisionRecord, User.name)
                 .join(User, User.id == DecisionRecord.user_id)
@@ -87,6 +99,14 @@ class Decisions(Database):
             if latest is None:
                 return False
             session.execute(delete(DecisionRecord).where(DecisionRecord.id == latest))
+            first = (
+                select(func.min(DecisionRecord.decided_at))
+                .where(DecisionRecord.tweet_id == tweet_id)
+                .scalar_subquery()
+            )
+            session.execute(
+                update(ScoredTweet).where(ScoredTweet.id == tweet_id).values(first_decided_at=first)
+            )
         return True
 
     def decisions(self, since: datetime | None = None) -> list[DecisionView]:
@@ -121,7 +141,7 @@ class Decisions(Database):
 
     def count_decided_tweets(self) -> int:
         """Tweets with at least one decision: what "new labels" are counted against."""
-        query = select(func.count(func.distinct(DecisionRecord.tweet_id)))
+        query = select(func.count()).where(ScoredTweet.first_decided_at.is_not(None))
         with self._session() as session:
             return int(session.scalar(query) or 0)
 
@@ -159,32 +179,15 @@ class Decisions(Database):
         )
 
     def _first_decision_latencies(self, since: datetime | None) -> Any:
-        """A subquery (tweet_id, seconds): arrival to first decision, clamped at zero.
-
-        A first decision is one with no earlier decision on its tweet: the window's range on
-        decided_at drives the query and each tweet's earlier decisions are an index probe.
-        """
-        earlier = aliased(DecisionRecord)
-        is_first = ~exists().where(
-            earlier.tweet_id == DecisionRecord.tweet_id,
-            or_(
-                earlier.decided_at < DecisionRecord.decided_at,
-                and_(
-                    earlier.decided_at == DecisionRecord.decided_at, earlier.id < DecisionRecord.id
-                ),
-            ),
-        )
-        seconds = self._seconds_between(ScoredTweet.arrived_at, DecisionRecord.decided_at)
-        query = (
-            select(
-                DecisionRecord.tweet_id,
-                case((seconds < 0, literal(0.0)), else_=seconds).label("seconds"),
-            )
-            .join(ScoredTweet, ScoredTweet.id == DecisionRecord.tweet_id)
-            .where(is_first)
-        )
+        """A subquery (tweet_id, seconds): arrival to first decision, clamped at zero."""
+        first = ScoredTweet.first_decided_at
+        seconds = self._seconds_between(ScoredTweet.arrived_at, first)
+        query = select(
+            ScoredTweet.id.label("tweet_id"),
+            case((seconds < 0, literal(0.0)), else_=seconds).label("seconds"),
+        ).where(first.is_not(None))
         if since is not None:
-            query = query.where(DecisionRecord.decided_at >= as_utc(since))
+            query = query.where(first >= as_utc(since))
         return query.subquery().alias("latency")
 
     def _seconds_between(self, start: Any, end: Any) -> Any:

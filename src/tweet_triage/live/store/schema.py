@@ -91,8 +91,24 @@ class ScoredTweet(Base):
     p_needs_support: Mapped[float] = mapped_column(Float)
     flagged: Mapped[bool] = mapped_column(Boolean)
     model_version: Mapped[str] = mapped_column(String(200))
+    # When the tweet's first decision was made; NULL while nobody has decided. Kept by
+    # `decide` and the undo, so the queue, its size and decision latencies are index ranges
+    # over the open (or decided) tweets instead of a probe of the decisions per tweet.
+    first_decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A fixed pseudo-random number per tweet (from a hash of its id): a random slice of the
+    # open tweets in this order is a uniform sample, read from an index instead of sorting
+    # every open tweet by random().
+    sample_key: Mapped[float] = mapped_column(Float)
 
-    __table_args__ = (Index("ix_scored_tweets_flagged_p", "flagged", "p_needs_support"),)
+    __table_args__ = (
+        Index("ix_scored_tweets_flagged_p", "flagged", "p_needs_support"),
+        Index("ix_scored_tweets_queue", "flagged", "first_decided_at", "p_needs_support"),
+        # Open tweets by score (the label page); decided ones by when, with their arrival
+        # (decision latencies read the index alone).
+        Index("ix_scored_tweets_decided_p", "first_decided_at", "p_needs_support", "arrived_at"),
+        Index("ix_scored_tweets_scored_at", "scored_at"),  # the model scoring now
+        Index("ix_scored_tweets_sample", "first_decided_at", "sample_key"),
+    )
 
 
 class TweetTag(Base):

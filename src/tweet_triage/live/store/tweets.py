@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import random
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
@@ -76,7 +78,7 @@ class ScoredTweets(Database):
         limit: int = 100,
     ) -> list[TweetView]:
         """Flagged tweets nobody has decided on yet: most likely first, or newest first."""
-        query = select(ScoredTweet).where(ScoredTweet.flagged.is_(True), ~has_decision())
+        query = select(ScoredTweet).where(ScoredTweet.flagged.is_(True), is_open())
         query = _filtered(query, tag, since)
         if order == "newest":
             query = query.order_by(ScoredTweet.arrived_at.desc(), ScoredTweet.id.desc())
@@ -94,18 +96,37 @@ class ScoredTweets(Database):
 
     def undecided(self, *, closest_to: float | None = None, limit: int = 200) -> list[TweetView]:
         """Tweets nobody has decided on (flagged or not): the scores closest to `closest_to`
-        first, or in random order without it (the label page's two pools)."""
-        order = (
-            func.random()
-            if closest_to is None
-            else func.abs(ScoredTweet.p_needs_support - closest_to)
-        )
-        query = select(ScoredTweet).where(~has_decision()).order_by(order, ScoredTweet.id)
+        first, or a uniform random sample without it (the label page's two pools).
+
+        Both read an index: closest first walks the scores up and down from `closest_to` and
+        merges the two sides; the sample is the open tweets following a random point in the
+        order of their `sample_key`.
+        """
+        open_tweets = select(ScoredTweet).where(is_open())
+        if closest_to is None:
+            start = random.random()
+            key = ScoredTweet.sample_key
+            with self._session() as session:
+                rows = list(
+                    session.scalars(open_tweets.where(key >= start).order_by(key).limit(limit))
+                )
+                if len(rows) < limit:  # wrap around to the start of the order
+                    wrapped = open_tweets.where(key < start).order_by(key)
+                    rows += session.scalars(wrapped.limit(limit - len(rows)))
+            return [tweet_view(row) for row in rows]
+        score = ScoredTweet.p_needs_support
+        above = open_tweets.where(score >= closest_to).order_by(score, ScoredTweet.id)
+        below = open_tweets.where(score < closest_to).order_by(score.desc(), ScoredTweet.id)
         with self._session() as session:
-            return [tweet_view(row) for row in session.scalars(query.limit(limit))]
+            rows = [
+                *session.scalars(above.limit(limit)),
+                *session.scalars(below.limit(limit)),
+            ]
+        rows.sort(key=lambda row: (abs(row.p_needs_support - closest_to), row.id))
+        return [tweet_view(row) for row in rows[:limit]]
 
     def queue_size(self) -> int:
-        query = select(func.count()).where(ScoredTweet.flagged.is_(True), ~has_decision())
+        query = select(func.count()).where(ScoredTweet.flagged.is_(True), is_open())
         with self._session() as session:
             return int(session.scalar(query) or 0)
 
@@ -131,8 +152,14 @@ class ScoredTweets(Database):
             ]
 
     def rule_tags(self) -> list[str]:
+        """The distinct tags, found by hopping the tag index from one tag to the next (a
+        recursive query: as many index lookups as tags, not a scan of every tweet's tags)."""
+        hops = select(func.min(TweetTag.tag).label("tag")).cte("tags", recursive=True)
+        after = select(func.min(TweetTag.tag)).where(TweetTag.tag > hops.c.tag).scalar_subquery()
+        hops = hops.union_all(select(after).where(hops.c.tag.is_not(None)))
+        query = select(hops.c.tag).where(hops.c.tag.is_not(None)).order_by(hops.c.tag)
         with self._session() as session:
-            return list(session.scalars(select(TweetTag.tag).distinct().order_by(TweetTag.tag)))
+            return list(session.scalars(query))
 
 
 def tweet_view(row: ScoredTweet, decision: str | None = None) -> TweetView:
@@ -152,8 +179,9 @@ def tweet_view(row: ScoredTweet, decision: str | None = None) -> TweetView:
     )
 
 
-def has_decision() -> Any:
-    return exists().where(DecisionRecord.tweet_id == ScoredTweet.id)
+def is_open() -> Any:
+    """Nobody has decided on the tweet yet."""
+    return ScoredTweet.first_decided_at.is_(None)
 
 
 def latest_decision_of(tweet_id: Any) -> Select[tuple[str]]:
@@ -191,11 +219,19 @@ def _scored_row(record: ScoredRecord) -> dict[str, Any]:
         "p_needs_support": float(record.p_needs_support),
         "flagged": bool(record.flagged),
         "model_version": str(record.model_version),
+        "sample_key": sample_key(str(record.id)),
     }
 
 
+def sample_key(tweet_id: str) -> float:
+    """A number in [0, 1) fixed by the id (its own hash salt: independent of other samples)."""
+    digest = hashlib.sha256(f"triage-sample:{tweet_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def _upsert_statement(dialect: str) -> Insert:
-    """The scored-tweet upsert for executemany: a rescored tweet keeps its first arrival."""
+    """The scored-tweet upsert for executemany: a rescored tweet keeps its first arrival and
+    its first decision; the scorer's columns take the new values."""
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = ScoredTweet.__table__
     statement = dialect_insert(table)
@@ -203,7 +239,7 @@ def _upsert_statement(dialect: str) -> Insert:
     replaced: dict[str, Any] = {
         column.name: excluded[column.name]
         for column in table.columns
-        if column.name not in ("id", "received_at", "arrived_at")
+        if column.name not in ("id", "received_at", "arrived_at", "first_decided_at")
     }
     replaced["received_at"] = func.coalesce(table.c.received_at, excluded.received_at)
     replaced["arrived_at"] = func.coalesce(table.c.arrived_at, excluded.arrived_at)

@@ -1,0 +1,285 @@
+"""Store benchmark: the triage store at a team's year, on SQLite and on a real PostgreSQL.
+
+The store is seeded with BENCH_STORE_TWEETS scored tweets (default 1,000,000, arrivals spread
+over a year, a fifth flagged) and BENCH_STORE_DECISIONS decisions (default 200,000): the team
+worked the queue from the most likely tweets down, and answered some label-page questions near
+the threshold. Then BENCH_STORE_CLIENTS concurrent clients (threads, default 20) make the
+store calls of each page and API request, as the inbox makes them:
+
+- queue page: `queue` + `queue_size` + `rule_tags`; `/api/queue?order=newest`: `queue`;
+- all tweets: `tweets(limit=300)`; one tweet: `get_tweet`;
+- dashboard (24 h and 30 d windows): `dashboard` + `count_decided_tweets` (the loop card);
+- label page: `lowest_flagged_score` + `undecided(closest_to=...)` + `count_decisions(user)`,
+  and its random pool `undecided()`;
+- `/metrics`: the store counts and `count_decided_tweets`; decision latency (quantiles and a
+  histogram) over 7 days and over all time;
+- a decision: `decide` on an open tweet.
+
+Store calls only (no HTTP): the figures are what the database adds to each request. The
+PostgreSQL server is the stand-in of `tweet_triage_local.postgres` (fsync off), on the same
+shared cores as the clients, so absolute figures are a floor.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+TWEETS = int(os.environ.get("BENCH_STORE_TWEETS", "1000000"))
+DECISIONS = int(os.environ.get("BENCH_STORE_DECISIONS", "200000"))
+CLIENTS = int(os.environ.get("BENCH_STORE_CLIENTS", "20"))
+REQUESTS = int(os.environ.get("BENCH_STORE_REQUESTS", "100"))  # per scenario
+BACKENDS = tuple(os.environ.get("BENCH_STORE_BACKENDS", "sqlite,postgresql").split(","))
+TAGS = ("jwst", "launch", "nasa", "webb-deploy", "livestream")
+USERS = 20
+PAGE = 10_000
+LATENCY_BUCKETS = (30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400, 259200)
+
+
+def _seed(store: Any, now: datetime) -> dict[str, Any]:
+    """Tweets through `upsert_scored` (timed: the streaming scorer's write path), then users
+    and decisions in bulk."""
+    from sqlalchemy import func, select, update
+
+    from tweet_triage.live.store import ScoredRecord
+    from tweet_triage.live.store.schema import DecisionRecord, ScoredTweet
+
+    rng = random.Random(7)
+    started = time.perf_counter()
+    scores: list[tuple[str, float, datetime]] = []
+    for start in range(0, TWEETS, PAGE):
+        records = []
+        for i in range(start, min(start + PAGE, TWEETS)):
+            arrived = now - timedelta(seconds=rng.uniform(0, 365 * 86400))
+            p = rng.betavariate(0.6, 1.6)
+            tweet_id = str(1_600_000_000_000_000_000 + i)
+            scores.append((tweet_id, p, arrived))
+            records.append(
+                ScoredRecord(
+                    id=tweet_id,
+                    created_at=arrived - timedelta(seconds=2),
+                    received_at=arrived,
+                    scored_at=arrived + timedelta(seconds=20),
+                    text=f"tweet {i}: the telescope page does not load for me since the update",
+                    rule_tags=rng.sample(TAGS, rng.randint(1, 2)),
+                    p_needs_support=p,
+                    flagged=False,  # set below from the score quantile
+                    model_version="bench",
+                )
+            )
+        store.upsert_scored(records)
+    upsert_s = time.perf_counter() - started
+
+    by_score = sorted(scores, key=lambda s: -s[1])
+    threshold = by_score[len(by_score) // 5][1]
+    with store.engine.begin() as connection:
+        connection.execute(
+            update(ScoredTweet).where(ScoredTweet.p_needs_support >= threshold).values(flagged=True)
+        )
+    users = [store.add_user(f"agent{u:02d}", "argon2-hash-not-used") for u in range(USERS)]
+    flagged = [s for s in by_score if s[1] >= threshold]
+    from_queue = flagged[: int(DECISIONS * 0.9)]  # most likely first
+    near = sorted(by_score[len(flagged) :], key=lambda s: abs(s[1] - threshold))
+    from_label = near[: DECISIONS - len(from_queue)]
+    rows = []
+    for tweet_id, p, arrived in from_queue + from_label:
+        decided = min(now, arrived + timedelta(seconds=rng.expovariate(1 / 1800)))
+        kind = "handled" if p >= threshold else rng.choice(("needed_us", "not_for_us"))
+        rows.append(
+            {
+                "tweet_id": tweet_id,
+                "user_id": rng.choice(users).id,
+                "decision": kind,
+                "decided_at": decided,
+            }
+        )
+    first = (
+        select(func.min(DecisionRecord.decided_at))
+        .where(DecisionRecord.tweet_id == ScoredTweet.id)
+        .scalar_subquery()
+    )
+    with store.engine.begin() as connection:  # in bulk, so what `decide` keeps is set here
+        for start in range(0, len(rows), PAGE):
+            connection.execute(DecisionRecord.__table__.insert(), rows[start : start + PAGE])
+        connection.execute(update(ScoredTweet).values(first_decided_at=first))
+    open_ids = [s[0] for s in flagged[len(from_queue) :]]
+    return {
+        "upsert_tweets_per_s": round(TWEETS / upsert_s),
+        "threshold": round(threshold, 4),
+        "flagged": len(flagged),
+        "decisions": len(rows),
+        "open_ids": open_ids,
+        "users": [u.id for u in users],
+    }
+
+
+def _scenarios(store: Any, seeded: dict[str, Any], now: datetime) -> dict[str, Callable[[], Any]]:
+    rng = random.Random(11)
+    lock = threading.Lock()
+    open_ids = list(seeded["open_ids"])
+    rng.shuffle(open_ids)
+
+    def queue_page() -> None:
+        store.queue(limit=100)
+        store.queue_size()
+        store.rule_tags()
+
+    def dashboard(hours: int) -> Callable[[], None]:
+        def page() -> None:
+            store.dashboard(now - timedelta(hours=hours))
+            store.count_decided_tweets()
+
+        return page
+
+    def label_page() -> None:
+        lowest = store.lowest_flagged_score()
+        store.undecided(closest_to=lowest, limit=200)
+        store.count_decisions(user_id=rng.choice(seeded["users"]))
+
+    def metrics() -> None:
+        store.count_scored()
+        store.count_flagged()
+        store.queue_size()
+        store.count_decided_tweets()
+
+    def decide() -> None:
+        with lock:
+            tweet_id = open_ids.pop()
+        store.decide(tweet_id, rng.choice(seeded["users"]), "handled")
+
+    return {
+        "queue page": queue_page,
+        "/api/queue newest": lambda: store.queue(order="newest", limit=100),
+        "all tweets (300)": lambda: store.tweets(limit=300),
+        "one tweet": lambda: store.get_tweet(rng.choice(open_ids)),
+        "dashboard 24 h": dashboard(24),
+        "dashboard 30 d": dashboard(24 * 30),
+        "label page": label_page,
+        "label page, random pool": lambda: store.undecided(limit=200),
+        "/metrics": metrics,
+        "decision latency, 7 d (p50, p95, histogram)": lambda: store.decision_latency(
+            now - timedelta(days=7), quantiles=(0.5, 0.95), buckets=LATENCY_BUCKETS
+        ),
+        "decision latency, all time": lambda: store.decision_latency(
+            quantiles=(0.5, 0.95), buckets=LATENCY_BUCKETS
+        ),
+        "decide": decide,
+    }
+
+
+def _load(call: Callable[[], Any]) -> dict[str, Any]:
+    call()  # warm the caches and the connection pool
+    latencies: list[float] = []
+    errors = 0
+
+    def one(_: int) -> None:
+        nonlocal errors
+        started = time.perf_counter()
+        try:
+            call()
+        except Exception:
+            errors += 1
+        latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        list(pool.map(one, range(REQUESTS)))
+    wall = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return {
+        "requests": REQUESTS,
+        "errors": errors,
+        "requests_per_s": round(REQUESTS / wall, 1),
+        "p50_ms": round(statistics.median(ordered) * 1000, 1),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+    }
+
+
+def _run_backend(url: str) -> dict[str, Any]:
+    from tweet_triage.live.store import TriageStore, utc_now
+
+    store = TriageStore(url)
+    store.migrate()
+    now = utc_now()
+    try:
+        started = time.perf_counter()
+        seeded = _seed(store, now)
+        seed_s = time.perf_counter() - started
+        results = {name: _load(call) for name, call in _scenarios(store, seeded, now).items()}
+    finally:
+        store.close()
+    seeded.pop("open_ids")
+    seeded.pop("users")
+    return {"seed_s": round(seed_s, 1), **seeded, "scenarios": results}
+
+
+def run() -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "tweets": TWEETS,
+        "decisions_asked": DECISIONS,
+        "clients": CLIENTS,
+        "requests_per_scenario": REQUESTS,
+        "backends": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as scratch:
+        if "sqlite" in BACKENDS:
+            result["backends"]["sqlite"] = _run_backend(f"sqlite:///{Path(scratch) / 't.db'}")
+            print(summarise(result), flush=True)
+        if "postgresql" in BACKENDS:
+            from tweet_triage_local.postgres import remove_postgres, start_postgres
+
+            state = Path(scratch) / "postgres"
+            server = start_postgres(state, durable=False)
+            try:
+                url = server.create_database("bench_store")
+                result["backends"]["postgresql"] = _run_backend(url)
+            finally:
+                remove_postgres(state)
+    result["load_average_1min"] = round(os.getloadavg()[0], 1)
+    return result
+
+
+def summarise(result: dict[str, Any]) -> str:
+    backends = result["backends"]
+    names = list(backends)
+    lines = [
+        "## Triage store at a team's year",
+        "",
+        f"{result['tweets']:,} scored tweets, {result['decisions_asked']:,} decisions; "
+        f"{result['clients']} concurrent clients, {result['requests_per_scenario']} requests "
+        "per row; store calls only, on the same shared cores as the database.",
+        "",
+        "| request | " + " | ".join(f"{n} p50 ms | {n} p95 ms" for n in names) + " |",
+        "|---|" + "---:|---:|" * len(names),
+    ]
+    scenarios = next(iter(backends.values()))["scenarios"] if backends else {}
+    for scenario in scenarios:
+        cells = []
+        for name in names:
+            row = backends[name]["scenarios"][scenario]
+            flag = f" ({row['errors']} errors)" if row["errors"] else ""
+            cells.append(f"{row['p50_ms']:.0f} | {row['p95_ms']:.0f}{flag}")
+        lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for name in names:
+        b = backends[name]
+        lines.append(
+            f"- {name}: `upsert_scored` wrote {b['upsert_tweets_per_s']:,} tweets/s while "
+            f"seeding ({b['flagged']:,} flagged, {b['decisions']:,} decisions; seeding "
+            f"{b['seed_s']} s)."
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(summarise(run()))
