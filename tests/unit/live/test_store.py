@@ -16,6 +16,7 @@ from tweet_triage.data.decisions import Decision
 from tweet_triage.live.store import (
     TOKEN_LIFETIME,
     DatabaseUnavailableError,
+    DecidedByOtherError,
     DecisionView,
     DuplicateUserError,
     InvalidUserNameError,
@@ -295,6 +296,16 @@ def test_a_decision_says_who_decided_first(store: TriageStore) -> None:
     )
     again = store.decide("1", bob.id, "needed_us", decided_at=NOW + timedelta(seconds=2))
     assert again.earlier_by_other is None  # bob corrects himself
+    assert store.latest_decision("1") == DecisionView(
+        again.id, "1", "bob", Decision.NEEDED_US, again.decided_at
+    )
+    with pytest.raises(DecidedByOtherError, match="bob decided tweet 1 first") as refused:
+        store.decide("1", alice.id, "handled", replace_others=False)
+    assert refused.value.earlier == store.latest_decision("1")  # nothing was recorded
+    assert len(store.decisions()) == 3
+    store.upsert_scored([scored(2, 0.9)])
+    assert store.latest_decision("2") is None
+    assert store.decide("2", alice.id, "handled", replace_others=False).earlier_by_other is None
 
 
 def test_two_people_deciding_at_once_one_is_told(store: TriageStore) -> None:

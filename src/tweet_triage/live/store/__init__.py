@@ -17,6 +17,7 @@ from tweet_triage.live.store.engine import (
 )
 from tweet_triage.live.store.errors import (
     DatabaseUnavailableError,
+    DecidedByOtherError,
     DuplicateUserError,
     InvalidUserNameError,
     LastAdminError,
@@ -51,6 +52,7 @@ __all__ = [
     "DashboardStats",
     "Database",
     "DatabaseUnavailableError",
+    "DecidedByOtherError",
     "DecisionView",
     "DuplicateUserError",
     "HourCount",

@@ -17,7 +17,7 @@ from sqlalchemy import case, delete, func, literal, or_, select, update
 
 from tweet_triage.data.decisions import Decision
 from tweet_triage.live.store.engine import Database
-from tweet_triage.live.store.errors import StoreError, UnknownTweetError
+from tweet_triage.live.store.errors import DecidedByOtherError, StoreError, UnknownTweetError
 from tweet_triage.live.store.schema import DecisionRecord, ScoredTweet, User, as_utc, utc_now
 from tweet_triage.live.store.views import DecisionView, LatencyStats
 
@@ -40,12 +40,16 @@ class Decisions(Database):
         user_id: int,
         decision: str | Decision,
         decided_at: datetime | None = None,
+        *,
+        replace_others: bool = True,
     ) -> DecisionView:
         """Record a decision on a tweet (who and when); the latest one counts.
 
         Decisions on one tweet are serialised (a row lock on PostgreSQL, the write lock on
         SQLite, taken by the insert before the earlier decision is read), so of two people
-        deciding at once exactly one learns that the other decided first.
+        deciding at once exactly one learns that the other decided first: in the returned
+        view's `earlier_by_other`, or, with `replace_others=False`, as DecidedByOtherError
+        with nothing recorded.
         """
         decision = as_decision(decision)
         with self._session() as session:
@@ -83,9 +87,24 @@ class Decisions(Database):
             earlier = None
             if before is not None and before[0].user_id != user_id:
                 earlier = _decision_view(*before)
+                if not replace_others:
+                    raise DecidedByOtherError(earlier)  # leaving the session rolls back
             return DecisionView(
                 record.id, tweet_id, user.name, decision, record.decided_at, earlier
             )
+
+    def latest_decision(self, tweet_id: str) -> DecisionView | None:
+        """The decision that counts for a tweet (its latest), or None while it is open."""
+        query = (
+            select(DecisionRecord, User.name)
+            .join(User, User.id == DecisionRecord.user_id)
+            .where(DecisionRecord.tweet_id == tweet_id)
+            .order_by(DecisionRecord.decided_at.desc(), DecisionRecord.id.desc())
+            .limit(1)
+        )
+        with self._session() as session:
+            row = session.execute(query).first()
+            return None if row is None else _decision_view(*row)
 
     def undo_last_decision(self, tweet_id: str, user_id: int) -> bool:
         """Delete this user's latest decision on a tweet (the label page's undo)."""

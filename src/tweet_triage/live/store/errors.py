@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tweet_triage.errors import TriageError
+
+if TYPE_CHECKING:
+    from tweet_triage.live.store.views import DecisionView
 
 
 class StoreError(TriageError):
@@ -38,3 +43,15 @@ class InvalidUserNameError(StoreError, ValueError):
 
 class LastAdminError(StoreError):
     """The change would leave the inbox without an active admin to manage it."""
+
+
+class DecidedByOtherError(StoreError):
+    """Someone else decided the tweet first; `earlier` says who, what and when."""
+
+    def __init__(self, earlier: DecisionView) -> None:
+        super().__init__(
+            f"{earlier.user_name} decided tweet {earlier.tweet_id} first "
+            f"({earlier.decision.display}, {earlier.decided_at:%Y-%m-%d %H:%M:%S} UTC); "
+            "this decision was not saved"
+        )
+        self.earlier = earlier
