@@ -16,13 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 
+from tweet_triage.config import Settings, TriageSettings
 from tweet_triage.live.store import SessionView, TriageStore, UserView, utc_now
 from tweet_triage.live.web.loop import LoopState
 from tweet_triage.live.web.metrics import InboxMetrics
@@ -34,9 +35,6 @@ from tweet_triage.live.web.security import (
     token_digest,
 )
 
-if TYPE_CHECKING:
-    from tweet_triage.config import Settings
-
 WEB_DIR = Path(__file__).resolve().parent
 SESSION_COOKIE = "tt_session"
 WINDOWS = {"1h": 1, "6h": 6, "24h": 24, "7d": 24 * 7, "30d": 24 * 30, "all": None}
@@ -44,21 +42,30 @@ Window = Literal["1h", "6h", "24h", "7d", "30d", "all"]
 Order = Literal["likely", "newest"]
 
 
+def _setting(name: str) -> Any:
+    """A setting's default: InboxConfig's defaults are the settings', defined there once."""
+    return TriageSettings.model_fields[name].default
+
+
 @dataclass
 class InboxConfig:
-    """What the app needs from the settings (kept small so tests can build one directly)."""
+    """What the app needs from the settings (kept small so tests can build one directly).
 
-    secure_cookies: bool | None = None
-    session_hours: float = 12.0
-    login_attempts: int = 5
-    login_window_seconds: float = 300.0
-    score_max_texts: int = 256
+    Every default is the setting's, except `allowed_hosts`: any host, so that tests can call
+    the app by any name (`from_settings` gives TRIAGE_ALLOWED_HOSTS).
+    """
+
+    secure_cookies: bool | None = _setting("triage_secure_cookies")
+    session_hours: float = _setting("triage_session_hours")
+    login_attempts: int = _setting("triage_login_attempts")
+    login_window_seconds: float = _setting("triage_login_window_seconds")
+    score_max_texts: int = _setting("triage_score_max_texts")
     max_body_bytes: int = 4 * 1024 * 1024  # the largest /api/score request, with room
-    refresh_seconds: float = 5.0
+    refresh_seconds: float = _setting("triage_refresh_seconds")
     reports_dir: Path | None = None
     state_dir: Path | None = None  # the closed loop's state (triage/loop.json)
-    trusted_proxies: tuple[str, ...] = ()  # whose X-Forwarded-For/-Proto are believed
-    allowed_hosts: tuple[str, ...] = ("*",)  # from_settings: TRIAGE_ALLOWED_HOSTS
+    trusted_proxies: tuple[str, ...] = ()  # TRIAGE_TRUSTED_PROXIES: none by default
+    allowed_hosts: tuple[str, ...] = ("*",)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InboxConfig:
