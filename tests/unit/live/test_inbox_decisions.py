@@ -88,3 +88,18 @@ def test_the_api_records_and_says_whose_decision_it_replaced(
     assert body["replaced"]["decision"] == "handled"
     fresh = api.post("/api/decisions", json={"id": "1", "decision": "handled"})
     assert "replaced" not in fresh.json()  # alice's own earlier decision
+
+
+def test_handled_is_only_for_flagged_tweets(
+    client: TestClient, api: TestClient, store: TriageStore
+) -> None:
+    store.upsert_scored([scored(1, 0.1)])  # not flagged: never in the queue
+    refused = api.post("/api/decisions", json={"id": "1", "decision": "handled"})
+    assert refused.status_code == 422 and "needed_us" in refused.json()["detail"]
+    csrf = log_in(client)
+    form = client.post(
+        "/decisions", data={"tweet_id": "1", "decision": "handled", "csrf_token": csrf}
+    )
+    assert form.status_code == 422 and 'id="problem"' in form.text
+    assert store.decisions() == []
+    assert api.post("/api/decisions", json={"id": "1", "decision": "needed_us"}).status_code == 201

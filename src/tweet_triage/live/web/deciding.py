@@ -1,5 +1,8 @@
 """Recording a decision from the inbox: the one path the queue, the label page and the API share.
 
+`handled` is for flagged tweets (the queue's); a tweet the model did not flag is
+`needed_us` (a miss) or `not_for_us`.
+
 Two people may decide the same tweet at nearly the same time. Decisions are recorded one at a
 time (the inbox is one process), and a page's decision on a tweet someone else has decided
 meanwhile is not recorded: the person is told who decided first (409). The API records it (the
@@ -24,10 +27,17 @@ def record_decision(
     decision it replaced (`replace`) or met (409 without `replace`). 404: no such tweet."""
     with box.decisions_lock:
         try:
-            decided = box.store.get_tweet(tweet_id).decision is not None
+            tweet = box.store.get_tweet(tweet_id)
         except UnknownTweetError as exc:
             raise HTTPException(404, str(exc)) from exc
-        earlier = _latest_decision(box.store, tweet_id) if decided else None
+        if decision is Decision.HANDLED and not tweet.flagged:
+            raise HTTPException(
+                422,
+                f"tweet {tweet_id} was not flagged, so it was never in the queue to be handled; "
+                f"decide {Decision.NEEDED_US.value} (the model missed it) or "
+                f"{Decision.NOT_FOR_US.value}",
+            )
+        earlier = _latest_decision(box.store, tweet_id) if tweet.decision is not None else None
         if earlier is not None and earlier.user_name == user.name:
             earlier = None  # people may correct themselves
         if earlier is not None and not replace:
