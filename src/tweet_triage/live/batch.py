@@ -337,7 +337,8 @@ class ScoreBatch:
         frame = classified(batch, self.compiled).coalesce(1)  # one Python worker: one model
         raw_p = udf(F.when(F.col("kind") == KEPT, F.coalesce("text", F.lit(""))).otherwise(""))
         p = F.when(~F.isnan(raw_p), raw_p)
-        scored_at = datetime.now(UTC)
+        # The plan holds no value that changes between batches (scored_at is added on the
+        # driver below), so Spark's generated code is compiled once, not for every batch.
         table = frame.select(
             "kind",
             F.col("source.path").alias("source"),
@@ -345,8 +346,8 @@ class ScoreBatch:
             "value",
             *[c for c in SCORED_COLUMNS if c not in DERIVED_COLUMNS],
             p.alias("p_needs_support"),
-            F.lit(scored_at).cast("timestamp").alias("scored_at"),
         )
+        scored_at = datetime.now(UTC)
         rows = table.toArrow()  # the one pass over the batch
         self.stats.score_seconds = _add(self.stats.score_seconds, started)
         kinds = rows.column("kind")
@@ -354,7 +355,9 @@ class ScoreBatch:
         kept = rows.filter(pc.equal(kinds, KEPT))
         usable = kept.filter(pc.is_valid(kept.column("p_needs_support")))
         self._quarantine(batch.sparkSession, bad, bad_objects, batch_id, tag)
-        written = self._write(batch.sparkSession, usable, model, threshold, tag, batch_id)
+        written = self._write(
+            batch.sparkSession, usable, model, threshold, scored_at, tag, batch_id
+        )
         flagged = sum(r.flagged for r in written)
         self.stats.records += rows.num_rows
         self.stats.quarantined += bad.num_rows
@@ -413,6 +416,7 @@ class ScoreBatch:
         usable: pa.Table,
         model: ResolvedModel,
         threshold: float,
+        scored_at: datetime,
         tag: str,
         batch_id: int,
     ) -> list[ScoredRecord]:
@@ -425,6 +429,9 @@ class ScoreBatch:
         p = usable.column("p_needs_support")
         usable = (
             usable.append_column("needs_support", pc.greater_equal(p, threshold).cast(pa.int32()))
+            .append_column(
+                "scored_at", pa.array([scored_at] * usable.num_rows, pa.timestamp("us", "UTC"))
+            )
             .append_column("model_version", pa.array([model.version] * usable.num_rows))
             .append_column("batch", pa.array([tag] * usable.num_rows))
             .select(list(SCORED_COLUMNS))
