@@ -11,7 +11,6 @@ Authentication, one FastAPI dependency per kind of caller:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -101,7 +100,6 @@ class Inbox:
     templates: Jinja2Templates
     read_loop: Callable[[], LoopState]  # the learning loop's state, read when shown
     assets: dict[str, str] = field(default_factory=dict)
-    decisions_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class LoginRequired(Exception):

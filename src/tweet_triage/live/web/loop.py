@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tweet_triage.live.labels import decided_tweets
 from tweet_triage.live.store import TriageStore
 from tweet_triage.model.loop_state import LoopStatus, read_loop_status
 
@@ -59,4 +58,4 @@ def read_loop_state(
     drift = read_drift_status(reports_dir)
     if state_dir is None:
         return LoopState(None, drift)
-    return LoopState(read_loop_status(state_dir, champion, decided_tweets(store)), drift)
+    return LoopState(read_loop_status(state_dir, champion, store.count_decided_tweets()), drift)

@@ -105,5 +105,5 @@ def api_queue(
 
 @router.post("/decisions")
 def api_decide(body: DecisionRequest, user: ApiUserDep, box: InboxDep) -> Response:
-    recorded, replaced = record_decision(box, body.id, user, body.decision, replace=True)
-    return JSONResponse(decision_json(recorded, replaced), 201)
+    recorded = record_decision(box, body.id, user, body.decision, replace=True)
+    return JSONResponse(decision_json(recorded), 201)

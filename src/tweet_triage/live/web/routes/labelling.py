@@ -52,9 +52,7 @@ def label_page(
             "pool": pool,
             "skip": ",".join(skips),
             "last": last if last.isdigit() else "",
-            "answers_so_far": sum(
-                1 for d in box.store.decisions() if d.user_name == session.user.name
-            ),
+            "answers_so_far": box.store.count_decisions(user_id=session.user.id),
         },
     )
 

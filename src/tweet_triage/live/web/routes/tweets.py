@@ -123,7 +123,7 @@ def decide_from_form(
     decision: Annotated[Decision, Form()],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    recorded, _ = record_decision(box, tweet_id, session.user, decision, replace=False)
+    recorded = record_decision(box, tweet_id, session.user, decision, replace=False)
     if request.headers.get("accept", "").startswith("application/json"):
         return JSONResponse(decision_json(recorded))
     return RedirectResponse(safe_next(next), status_code=303)
