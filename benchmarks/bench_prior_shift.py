@@ -56,7 +56,8 @@ def _model(root: Path) -> tuple[Path, Path, dict[str, Any]]:
         os.environ.get("BENCH_PRIOR_SHIFT_DATA"),
     )
     if given_model and given_data:
-        return Path(given_model), Path(given_data), {"model": given_model, "data": given_data}
+        made = {"model": given_model, "data": given_data, "trained": trained_as(Path(given_model))}
+        return Path(given_model), Path(given_data), made
     from benchmarks.bench_corpus_model import build_splits
     from tweet_triage.config import Settings
     from tweet_triage.model.arguments import train_arguments
@@ -72,6 +73,23 @@ def _model(root: Path) -> tuple[Path, Path, dict[str, Any]]:
         data,
         {"data": built, "trained": {"budget": "demo", "steps": result.steps}},
     )
+
+
+def trained_as(model: Path) -> dict[str, Any]:
+    """How a given model was trained, from its triage.json."""
+    from tweet_triage.model.folder import ModelMeta
+
+    meta = ModelMeta.load(model)
+    config = meta.training.get("config", {})
+    return {
+        "budget": config.get("budget"),
+        "steps": meta.training.get("steps"),
+        "train_seconds": meta.training.get("train_seconds"),
+        "learning_rate": config.get("learning_rate"),
+        "max_train_seconds": config.get("max_train_seconds"),
+        "val_roc_auc": meta.validation.get("roc_auc"),
+        "calibration": meta.calibration.get("method"),
+    }
 
 
 def _scores(model: Path, data: Path) -> dict[str, dict[str, np.ndarray]]:
