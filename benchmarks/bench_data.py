@@ -384,7 +384,7 @@ def summarise(result: dict[str, Any]) -> str:
                 continue
             run_ = size[variant]
             stage = run_["stages"]
-            code = f"cluster `{run_['spark_master']}`" if variant == "cluster" else variant
+            code = f"`{run_['spark_master']}`" if "cluster" in size else variant
             lines.append(
                 f"| {label} | {code} | {size['raw_tweets']:,} | "
                 + " | ".join(f"{stage[s]['seconds']:.1f}" for s in STAGES)
@@ -405,8 +405,10 @@ def summarise(result: dict[str, Any]) -> str:
             ratio = size["cluster_vs_local_x"]
             lines.append(
                 f"{label} on the loopback cluster (a master and two one-core workers, client mode, "
-                f"the same 2 cores): {ratio['wall']}x the wall time of `local[*]` and "
-                f"{ratio['cpu']}x its CPU over the four stages; same rows out of every stage: "
+                f"the same 2 cores) took {ratio['cpu']}x the CPU of `local[*]` over the four "
+                f"stages (the cluster's cost: executor JVMs, task serialisation, shuffles over "
+                f"loopback) and {ratio['wall']}x its wall time (on a shared machine wall time "
+                f"follows the other jobs' load); same rows out of every stage: "
                 f"{'yes' if size['same_rows'] else 'NO'}."
             )
     if "gpu" in result:
