@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from tweet_triage.live.store.errors import DatabaseUnavailableError, StoreError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# Connections per process on both back ends: the inbox's worker threads and the scorer.
+POOL: dict[str, Any] = {"pool_size": 10, "max_overflow": 20}
 
 
 class StoreSettings(Protocol):
@@ -63,15 +65,14 @@ def new_engine(url: str) -> Engine:
                     f"cannot create {folder} for the triage database ({exc.strerror}); set "
                     "TRIAGE_DATABASE_URL or TT_STATE_DIR to a writable place"
                 ) from exc
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, **POOL)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if backend == "postgresql":
         return create_engine(
             url,
             pool_pre_ping=True,
-            pool_size=10,
-            max_overflow=20,
+            **POOL,
             connect_args={"options": "-c timezone=UTC", "connect_timeout": 10},
         )
     raise StoreError(

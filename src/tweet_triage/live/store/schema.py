@@ -103,6 +103,7 @@ class ScoredTweet(Base):
     __table_args__ = (
         Index("ix_scored_tweets_flagged_p", "flagged", "p_needs_support"),
         Index("ix_scored_tweets_queue", "flagged", "first_decided_at", "p_needs_support"),
+        Index("ix_scored_tweets_queue_newest", "flagged", "first_decided_at", "arrived_at"),
         # Open tweets by score (the label page); decided ones by when, with their arrival
         # (decision latencies read the index alone).
         Index("ix_scored_tweets_decided_p", "first_decided_at", "p_needs_support", "arrived_at"),

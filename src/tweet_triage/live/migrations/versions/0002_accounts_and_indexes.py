@@ -70,6 +70,11 @@ def upgrade() -> None:
         ["flagged", "first_decided_at", "p_needs_support"],
     )
     op.create_index(
+        "ix_scored_tweets_queue_newest",
+        "scored_tweets",
+        ["flagged", "first_decided_at", "arrived_at"],
+    )
+    op.create_index(
         "ix_scored_tweets_decided_p",
         "scored_tweets",
         ["first_decided_at", "p_needs_support", "arrived_at"],
@@ -101,6 +106,7 @@ def downgrade() -> None:
     op.drop_index("ix_scored_tweets_sample", table_name="scored_tweets")
     op.drop_index("ix_scored_tweets_scored_at", table_name="scored_tweets")
     op.drop_index("ix_scored_tweets_decided_p", table_name="scored_tweets")
+    op.drop_index("ix_scored_tweets_queue_newest", table_name="scored_tweets")
     op.drop_index("ix_scored_tweets_queue", table_name="scored_tweets")
     with op.batch_alter_table("scored_tweets") as scored:
         scored.drop_column("sample_key")
