@@ -179,15 +179,14 @@ def _scenarios(store: Any, seeded: dict[str, Any], now: datetime) -> dict[str, C
 def _load(call: Callable[[], Any]) -> dict[str, Any]:
     call()  # warm the caches and the connection pool
     latencies: list[float] = []
-    errors = 0
+    errors: list[str] = []
 
     def one(_: int) -> None:
-        nonlocal errors
         started = time.perf_counter()
         try:
             call()
-        except Exception:
-            errors += 1
+        except Exception as exc:  # counted and reported: the run goes on
+            errors.append(f"{type(exc).__name__}: {str(exc)[:160]}")
         latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
@@ -197,7 +196,8 @@ def _load(call: Callable[[], Any]) -> dict[str, Any]:
     ordered = sorted(latencies)
     return {
         "requests": REQUESTS,
-        "errors": errors,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
         "requests_per_s": round(REQUESTS / wall, 1),
         "p50_ms": round(statistics.median(ordered) * 1000, 1),
         "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 1),
