@@ -82,7 +82,7 @@ class ScoredTweet(Base):
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # When the tweet reached us: received_at where the streamer recorded it, else scored_at.
     # Time windows and the dashboard's hours use it (a replayed corpus has old created_at).
-    arrived_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    arrived_at: Mapped[datetime] = mapped_column(UTCDateTime)
     text: Mapped[str] = mapped_column(Text)
     url: Mapped[str] = mapped_column(String(80))
     rule_tags: Mapped[list[str]] = mapped_column(
@@ -102,6 +102,8 @@ class ScoredTweet(Base):
 
     __table_args__ = (
         Index("ix_scored_tweets_flagged_p", "flagged", "p_needs_support"),
+        # A time window's counts (per hour, per model, the tags' tweets) from the index alone.
+        Index("ix_scored_tweets_window", "arrived_at", "flagged", "model_version", "id"),
         Index("ix_scored_tweets_queue", "flagged", "first_decided_at", "p_needs_support"),
         Index("ix_scored_tweets_queue_newest", "flagged", "first_decided_at", "arrived_at"),
         # Open tweets by score (the label page); decided ones by when, with their arrival

@@ -7,8 +7,8 @@
 - decisions are indexed by (tweet, time) and (user, time): counts over a window read it;
 - each scored tweet keeps its first decision time (filled from the decisions) and a sample
   key (from its id), indexed so that the queue, its size, the label page's two pools and
-  decision latencies are index ranges; and scored tweets are indexed by when they were
-  scored (the model scoring now).
+  decision latencies are index ranges; scored tweets are indexed by when they were scored
+  (the model scoring now), and by arrival with the columns a time window's counts need.
 
 Revision ID: 0002
 Revises: 0001
@@ -80,6 +80,12 @@ def upgrade() -> None:
         ["first_decided_at", "p_needs_support", "arrived_at"],
     )
     op.create_index("ix_scored_tweets_scored_at", "scored_tweets", ["scored_at"])
+    op.drop_index("ix_scored_tweets_arrived_at", table_name="scored_tweets")
+    op.create_index(
+        "ix_scored_tweets_window",
+        "scored_tweets",
+        ["arrived_at", "flagged", "model_version", "id"],
+    )
     op.create_index("ix_scored_tweets_sample", "scored_tweets", ["first_decided_at", "sample_key"])
 
 
@@ -103,6 +109,8 @@ def _fill_sample_keys() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_scored_tweets_window", table_name="scored_tweets")
+    op.create_index("ix_scored_tweets_arrived_at", "scored_tweets", ["arrived_at"])
     op.drop_index("ix_scored_tweets_sample", table_name="scored_tweets")
     op.drop_index("ix_scored_tweets_scored_at", table_name="scored_tweets")
     op.drop_index("ix_scored_tweets_decided_p", table_name="scored_tweets")
