@@ -59,7 +59,8 @@ def _seed(store: Any, now: datetime) -> dict[str, Any]:
     for start in range(0, TWEETS, PAGE):
         records = []
         for i in range(start, min(start + PAGE, TWEETS)):
-            arrived = now - timedelta(seconds=rng.uniform(0, 365 * 86400))
+            # Tweets arrive in id order over the year (X ids grow with time).
+            arrived = now - timedelta(seconds=(TWEETS - i) / TWEETS * 365 * 86400)
             p = rng.betavariate(0.6, 1.6)
             tweet_id = str(1_600_000_000_000_000_000 + i)
             scores.append((tweet_id, p, arrived))
