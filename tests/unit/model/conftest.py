@@ -95,8 +95,10 @@ def write_splits(data_dir: Path, sizes: dict[str, int] | None = None) -> Path:
 
 def build_tiny_backbone(folder: Path) -> Path:
     """A 1-layer, 16-wide BERT with a classification head and a 30-word tokenizer."""
+    import torch
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
+    torch.manual_seed(0)  # the same weights in every session: tests on its scores repeat
     tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(VOCAB)})
     config = BertConfig(
         vocab_size=len(VOCAB),
