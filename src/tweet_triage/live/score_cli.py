@@ -44,7 +44,7 @@ def score(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc  # transient: a timer or supervisor runs it again
     stats = run.stats
-    rate = f"; {stats.scored / stats.busy_seconds:.0f} tweets/s" if stats.busy_seconds else ""
+    rate = f"; {stats.scored / stats.busy_seconds:.1f} tweets/s" if stats.busy_seconds else ""
     typer.echo(
         f"scorer: {stats.batches} batch(es), {stats.records} record(s), {stats.scored} scored, "
         f"{stats.flagged} flagged, {stats.quarantined} quarantined, "
