@@ -112,6 +112,9 @@ def _seed(store: Any, now: datetime) -> dict[str, Any]:
         for start in range(0, len(rows), PAGE):
             connection.execute(DecisionRecord.__table__.insert(), rows[start : start + PAGE])
         connection.execute(update(ScoredTweet).values(first_decided_at=first))
+    with store.engine.connect() as connection:  # statistics, as autovacuum would gather them
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
     open_ids = [s[0] for s in flagged[len(from_queue) :]]
     return {
         "upsert_tweets_per_s": round(TWEETS / upsert_s),
