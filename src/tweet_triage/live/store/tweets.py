@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, delete, exists, func, select
+from sqlalchemy import Select, delete, exists, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
@@ -58,9 +58,7 @@ class ScoredTweets(Database):
 
     def count_flagged(self) -> int:
         with self._session() as session:
-            return int(
-                session.scalar(select(func.count()).where(ScoredTweet.flagged.is_(True))) or 0
-            )
+            return int(session.scalar(select(func.count()).where(is_flagged())) or 0)
 
     def get_tweet(self, tweet_id: str) -> TweetView:
         with self._session() as session:
@@ -78,7 +76,7 @@ class ScoredTweets(Database):
         limit: int = 100,
     ) -> list[TweetView]:
         """Flagged tweets nobody has decided on yet: most likely first, or newest first."""
-        query = select(ScoredTweet).where(ScoredTweet.flagged.is_(True), is_open())
+        query = select(ScoredTweet).where(is_flagged(), is_open())
         query = _filtered(query, tag, since)
         if order == "newest":
             query = query.order_by(ScoredTweet.arrived_at.desc(), ScoredTweet.id.desc())
@@ -89,7 +87,7 @@ class ScoredTweets(Database):
 
     def lowest_flagged_score(self) -> float | None:
         """The lowest P(needs support) the scorer flagged: the threshold it scores at."""
-        query = select(func.min(ScoredTweet.p_needs_support)).where(ScoredTweet.flagged.is_(True))
+        query = select(func.min(ScoredTweet.p_needs_support)).where(is_flagged())
         with self._session() as session:
             lowest = session.scalar(query)
         return None if lowest is None else float(lowest)
@@ -126,7 +124,7 @@ class ScoredTweets(Database):
         return [tweet_view(row) for row in rows[:limit]]
 
     def queue_size(self) -> int:
-        query = select(func.count()).where(ScoredTweet.flagged.is_(True), is_open())
+        query = select(func.count()).where(is_flagged(), is_open())
         with self._session() as session:
             return int(session.scalar(query) or 0)
 
@@ -142,7 +140,7 @@ class ScoredTweets(Database):
         latest = latest_decision_of(ScoredTweet.id).limit(1).scalar_subquery().label("decision")
         query = select(ScoredTweet, latest)
         if flagged is not None:
-            query = query.where(ScoredTweet.flagged.is_(flagged))
+            query = query.where(ScoredTweet.flagged == flagged)
         query = _filtered(query, tag, since).order_by(
             ScoredTweet.arrived_at.desc(), ScoredTweet.id.desc()
         )
@@ -177,6 +175,12 @@ def tweet_view(row: ScoredTweet, decision: str | None = None) -> TweetView:
         model_version=row.model_version,
         decision=None if decision is None else Decision(decision),
     )
+
+
+def is_flagged() -> Any:
+    """`flagged = true`: an index can serve it on both back ends (`IS TRUE` PostgreSQL's
+    cannot)."""
+    return ScoredTweet.flagged == true()
 
 
 def is_open() -> Any:
