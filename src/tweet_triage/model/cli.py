@@ -391,6 +391,61 @@ def tracking_uri() -> None:
     sys.stdout.write(effective_uri(load_settings()) + "\n")
 
 
+def export_for_labelling(
+    size: int = typer.Option(500, min=1, help="Tweets to sample."),
+    seed: int = typer.Option(42, help="Sampling seed: same seed and data, same sample."),
+    output: Annotated[
+        Path | None, typer.Option(help="CSV to write; default DATA_DIR/for-labelling/.")
+    ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            help="Active labelling: uncertain | random | mixed, ranked by the champion model "
+            "(docs/loop.md); default: a plain seeded sample, no model needed."
+        ),
+    ] = None,
+    random_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="mixed: share drawn at random, held out.")
+    ] = 0.2,
+    candidates: Annotated[
+        int, typer.Option(min=1, help="With --strategy: unlabelled tweets to score and rank.")
+    ] = 5000,
+    model: Annotated[
+        str | None, typer.Option(help="With --strategy: 'champion' (default) or a model folder.")
+    ] = None,
+) -> None:
+    """Write a seeded sample of unlabelled tweets as CSV for annotators (see docs/labelling.md);
+    with --strategy, ranked by a model (active labelling, model.active)."""
+    if strategy is not None:
+        import json
+
+        from tweet_triage.model.active import export_for_labelling as export_active
+
+        settings = load_settings()
+        configure_logging(settings)
+        found = export_active(
+            settings,
+            strategy=strategy,
+            size=size,
+            seed=seed,
+            random_share=random_share,
+            candidates=candidates,
+            output=output,
+            model=model,
+        )
+        typer.echo(json.dumps(found, indent=2))
+        return
+    from tweet_triage.data.jobs import run_export_for_labelling
+    from tweet_triage.data.paths import DataPaths
+    from tweet_triage.data.spark import spark_session
+
+    settings = load_settings()
+    configure_logging(settings)
+    spark = spark_session(settings, "export-for-labelling")
+    paths = DataPaths.from_settings(settings)
+    typer.echo(run_export_for_labelling(spark, paths, size, seed, output).as_text())
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
     app.command()(train)
@@ -400,3 +455,4 @@ def register(app: typer.Typer) -> None:
     app.command()(trends)
     app.command()(report)
     app.command("tracking-uri")(tracking_uri)
+    app.command("export-for-labelling")(export_for_labelling)

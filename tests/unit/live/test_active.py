@@ -10,14 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.unit.live.conftest import log_in, scored
-from tweet_triage.live.active import (
+from tweet_triage.live.active import next_from_store
+from tweet_triage.live.store import TriageStore
+from tweet_triage.model.active import (
     EVALUATION,
     TRAINING,
     ActiveLabellingError,
-    next_from_store,
     select_for_labelling,
 )
-from tweet_triage.live.store import TriageStore
 from tweet_triage.model.evaluation_pool import in_evaluation_pool
 
 
@@ -121,7 +121,7 @@ def test_label_page_needs_a_login(client: TestClient) -> None:
 def test_export_ranks_unlabelled_tweets_with_the_model(tmp_path) -> None:
     from tests.unit.model.conftest import build_learned_scorer, random_tweets
     from tweet_triage.config import Settings
-    from tweet_triage.live.active import export_for_labelling
+    from tweet_triage.model.active import export_for_labelling
 
     model = build_learned_scorer(tmp_path / "model")
     texts, _ = random_tweets(120, seed=5)

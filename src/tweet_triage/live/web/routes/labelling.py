@@ -2,8 +2,8 @@
 
 `y` needs support, `n` not, `s` skip, `z` undo the last answer. Answers are inbox decisions
 (`needed_us` or `not_for_us`, with who and when), so `label` and `retrain` read them like any
-other. A share of the tweets shown (`live.active.DEFAULT_RANDOM_SHARE`) is drawn at random
-from the evaluation pool, kept apart for unbiased comparison (see `live.active`).
+other. A share of the tweets shown (`model.active.DEFAULT_RANDOM_SHARE`) is drawn at random
+from the evaluation pool, kept apart for unbiased comparison (see `model.active`).
 """
 
 from __future__ import annotations
