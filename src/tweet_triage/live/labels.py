@@ -41,11 +41,6 @@ def decisions_with_text(store: TriageStore) -> pd.DataFrame:
     return frame.assign(text=frame["id"].map(texts))
 
 
-def decided_tweets(store: TriageStore) -> int:
-    """Tweets with at least one decision: the count "new labels since retrain" is measured by."""
-    return len({d.tweet_id for d in store.decisions()})
-
-
 def write_decisions_csv(store: TriageStore, path: Path) -> int:
     """Every decision in the store (full history, who and when) as a CSV; rows written."""
     frame = decisions_frame(store.decisions())

@@ -127,13 +127,12 @@ def rollback() -> None:
 @model_app.command()
 def status() -> None:
     """Champion version and age, the last retrain, labels gathered since (JSON)."""
-    from tweet_triage.live.labels import decided_tweets
     from tweet_triage.model.loop_state import read_loop_status
     from tweet_triage.model.registry import champion_version
 
     settings = load_settings()
     status = read_loop_status(
-        settings.state_dir, champion_version(settings), decided_tweets(_store())
+        settings.state_dir, champion_version(settings), _store().count_decided_tweets()
     )
     typer.echo(json.dumps(status.as_dict(), indent=2, default=str))
 

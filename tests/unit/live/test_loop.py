@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.unit.live.conftest import scored
 from tweet_triage.data.decisions import DECISION_COLUMNS
-from tweet_triage.live.labels import decided_tweets, decisions_with_text
+from tweet_triage.live.labels import decisions_with_text
 from tweet_triage.live.store import TriageStore
 from tweet_triage.model.retrain import RETRAIN_COLUMNS
 
@@ -24,7 +24,7 @@ def test_decisions_leave_the_store_with_their_texts(store: TriageStore) -> None:
     _decide(store, [2, 3], "not_for_us")  # tweet 2 decided twice: both rows, one tweet
     frame = decisions_with_text(store)
     assert list(frame.columns) == [*DECISION_COLUMNS, "text"] == list(RETRAIN_COLUMNS)
-    assert len(frame) == 4 and decided_tweets(store) == 3
+    assert len(frame) == 4 and store.count_decided_tweets() == 3
     rows = frame.set_index(["id", "decision"])
     assert rows.loc[("3", "not_for_us"), "needs_support"] == 0
     assert rows.loc[("1", "handled"), "text"] == "why is my app broken 1"
