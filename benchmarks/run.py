@@ -19,8 +19,9 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 STAGES = ("stream", "data", "model", "inbox", "triage")
 # Only when named (`make bench BENCH=soak`): soak takes 10 minutes, corpus_model about an hour,
 # prior_shift a demo-budget training run and scoring the corpus val and test splits, data_cluster
-# the 1.2 M data bench twice (local mode, then a cluster on loopback).
-LONG_STAGES = ("soak", "corpus_model", "prior_shift", "data_cluster")
+# the 1.2 M data bench twice (local mode, then a cluster on loopback), store the triage store
+# at a team's year (1 M tweets, 200 k decisions) on SQLite and PostgreSQL.
+LONG_STAGES = ("soak", "corpus_model", "prior_shift", "data_cluster", "store")
 
 
 def machine() -> dict[str, object]:
