@@ -83,7 +83,11 @@ def live_up(rate: float, stream_before_training: float) -> None:
         for target in ("sync", "combine", "filter", "process", "label", "split"):
             _run(_make(target))
         _run(_make("train", TRAIN_ARGS="--budget demo"))
-    store = TriageStore(load_settings().triage_store_url)
+    from tweet_triage.model.registry import describe_model
+
+    settings = load_settings()
+    print(f"scoring with {describe_model(settings, settings.triage_model)}", flush=True)
+    store = TriageStore(settings.triage_store_url)
     store.migrate()
     before = store.count_scored()
     started = time.monotonic()

@@ -203,3 +203,36 @@ def resolve_model(settings: Settings, model: str | Path | None = None) -> Resolv
     return ResolvedModel(
         _download(settings, version), version, f"models:/{REGISTERED_MODEL}@{CHAMPION}"
     )
+
+
+def describe_model(settings: Settings, model: str | Path | None = None) -> str:
+    """One line for people: which model scores (version, where from, backbone, how many
+    tweets it learnt from), its threshold, and its test figures when `evaluate` logged them."""
+    from mlflow.exceptions import MlflowException
+
+    resolved = resolve_model(settings, model)
+    meta = ModelMeta.load(resolved.folder)
+    learnt = Path(meta.backbone).name
+    if isinstance(meta.training.get("train_rows"), int):
+        learnt += f", {meta.training['train_rows']:,} training tweets"
+    strategy = meta.threshold_strategy.get("strategy", "f-beta")
+    parts = [
+        f"model v{resolved.version} ({resolved.source})",
+        learnt,
+        f"threshold {meta.threshold:.3f} ({strategy})",
+    ]
+    metrics: dict[str, float] = {}
+    run_id = meta.mlflow.get("run_id")
+    if run_id:
+        try:
+            metrics = dict(_client(settings).get_run(run_id).data.metrics)
+        except MlflowException as exc:  # the run may live in another tracking store
+            log.info("no test figures for run %s: %s", run_id, exc)
+    if "test.roc_auc" in metrics:
+        figures = f"test ROC AUC {metrics['test.roc_auc']:.3f}"
+        if "test.pr_auc" in metrics:
+            figures += f", PR AUC {metrics['test.pr_auc']:.3f}"
+        parts.append(figures)
+    else:
+        parts.append("not evaluated on a test split yet (make evaluate)")
+    return "; ".join(parts)

@@ -98,3 +98,28 @@ def test_a_missing_or_damaged_state_file_reads_as_no_loop_yet(tmp_path: Path) ->
     assert status.last_retrain is None and status.champion_since is None
     with pytest.raises(LoopStateError, match=r"not valid JSON.*delete it"):
         read_state(tmp_path)  # what promote, rollback and retrain read before writing
+
+
+def test_describe_model_names_the_model_and_its_test_figures(
+    tmp_path: Path, trained_model: Path
+) -> None:
+    import shutil
+
+    import mlflow
+
+    from tweet_triage.model.folder import ModelMeta
+    from tweet_triage.model.registry import describe_model
+
+    settings = loop_settings(tmp_path)
+    folder = Path(shutil.copytree(trained_model, tmp_path / "copy"))
+    meta = ModelMeta.load(folder)
+    line = describe_model(settings, folder)
+    assert f"threshold {meta.threshold:.3f}" in line and str(folder) in line
+    assert "not evaluated on a test split yet" in line
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    with mlflow.start_run() as run:
+        mlflow.log_metrics({"test.roc_auc": 0.912, "test.pr_auc": 0.871})
+    meta.mlflow = {"run_id": run.info.run_id}
+    meta.save(folder)
+    assert "test ROC AUC 0.912, PR AUC 0.871" in describe_model(settings, folder)
