@@ -212,7 +212,9 @@ def describe_model(settings: Settings, model: str | Path | None = None) -> str:
 
     resolved = resolve_model(settings, model)
     meta = ModelMeta.load(resolved.folder)
-    learnt = Path(meta.backbone).name
+    backbone = Path(meta.backbone)
+    # A packaged backbone sits in a folder named `model` inside its package: name the package.
+    learnt = backbone.parent.name if backbone.name == "model" else backbone.name
     if isinstance(meta.training.get("train_rows"), int):
         learnt += f", {meta.training['train_rows']:,} training tweets"
     strategy = meta.threshold_strategy.get("strategy", "f-beta")
