@@ -47,6 +47,7 @@ from typing import IO, Any
 
 from dotenv import dotenv_values
 
+from tweet_triage.atomic_files import write_atomic
 from tweet_triage.hosts.processes import (
     Service,
     ServiceError,
@@ -91,9 +92,7 @@ def state_file(service: Service) -> Path:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data) + "\n")
-    os.replace(temporary, path)
+    write_atomic(path, json.dumps(data) + "\n")
 
 
 class Supervisor:

@@ -38,6 +38,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from tweet_triage.atomic_files import atomic_path, write_atomic
 from tweet_triage.config import PROJECT_ROOT
 from tweet_triage.errors import TriageError
 
@@ -64,15 +65,16 @@ class Wheelhouse:
 
 def _write_archive(folder: Path, names: list[str], archive: Path) -> None:
     """A byte-for-byte reproducible tar, so a re-copy of unchanged files changes nothing."""
-    temporary = archive.with_suffix(".tmp")
-    with tarfile.open(temporary, "w", format=tarfile.PAX_FORMAT) as tar:
+    with (
+        atomic_path(archive) as temporary,
+        tarfile.open(temporary, "w", format=tarfile.PAX_FORMAT) as tar,
+    ):
         for name in sorted(names):
             info = tar.gettarinfo(str(folder / name), arcname=name)
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "root", "root"
             info.mode = 0o644
             with (folder / name).open("rb") as handle:
                 tar.addfile(info, handle)
-    os.replace(temporary, archive)
 
 
 def cache_root() -> Path:
@@ -314,9 +316,7 @@ def _dependency_archive(deps: Path) -> dict[str, str]:
         wheels = sorted(deps.glob("*.whl"))
         _write_archive(deps, [path.name for path in wheels], deps / DEPS_ARCHIVE)
         hashes = {path.name: _sha256(path) for path in wheels}
-        temporary = hashes_file.with_suffix(".tmp")
-        temporary.write_text(json.dumps(hashes, sort_keys=True))
-        os.replace(temporary, hashes_file)
+        write_atomic(hashes_file, json.dumps(hashes, sort_keys=True))
     return dict(json.loads(hashes_file.read_text()))
 
 

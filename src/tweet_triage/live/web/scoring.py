@@ -28,9 +28,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tweet_triage.errors import TriageError
+
+if TYPE_CHECKING:
+    from tweet_triage.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +140,7 @@ class ModelProvider:
         self._checked_at = float("-inf")
 
     @classmethod
-    def from_settings(cls, settings: Any, model: str | None = None) -> ModelProvider:
+    def from_settings(cls, settings: Settings, model: str | None = None) -> ModelProvider:
         """The registry's champion (or the model folder `model`), as the scorer resolves it."""
 
         def resolve() -> tuple[str, Any]:
