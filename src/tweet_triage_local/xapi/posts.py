@@ -158,12 +158,13 @@ class PostBook:
         saved = files.read(POSTS_FILE) or []
         self.posts: list[Post] = [Post(**item) for item in saved]
 
-    def _rate(self, user_id: str) -> tuple[_Window, dict[str, str]]:
+    def _window(self, user_id: str) -> _Window:
+        """The user's current 15-minute window, a new one once the last has passed."""
         now = self.clock()
         window = self._windows.get(user_id)
         if window is None or now >= window.start + self.window_seconds:
             window = self._windows[user_id] = _Window(now)
-        return window, self._headers(window)
+        return window
 
     def _headers(self, window: _Window) -> dict[str, str]:
         return {
@@ -175,11 +176,11 @@ class PostBook:
     def create(self, grant: Grant, body: Any) -> Answer:
         """`POST /2/tweets` for a user-context grant: (status, body, headers)."""
         with self.lock:
-            window, headers = self._rate(grant.account.id)
+            window = self._window(grant.account.id)
             if window.used >= self.limit or self.faults.rate_limited:
                 if self.faults.rate_limited:
                     self.faults.rate_limited -= 1
-                return 429, TOO_MANY, {**headers, "x-rate-limit-remaining": "0"}
+                return 429, TOO_MANY, {**self._headers(window), "x-rate-limit-remaining": "0"}
             window.used += 1
             headers = self._headers(window)
             if self.faults.server_errors:

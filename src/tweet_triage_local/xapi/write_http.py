@@ -86,6 +86,23 @@ class WriteRoutes:
             return None
         return self.standin.oauth.grant_for(header[7:])
 
+    def _refuse_without_user(self) -> None:
+        """X's answer to a user-context route without a user token: 403 for the app's bearer
+        (app-only auth is not allowed there), 401 for anything else."""
+        if self.standin.authorised(self.headers.get("Authorization")):
+            self._send_json(403, UNSUPPORTED_AUTHENTICATION)
+        else:
+            self._send_json(401, problems.unauthorized())
+
+    def _reader_authorised(self) -> bool:
+        """Read routes take a user token or the app's bearer; otherwise X's 401 is sent."""
+        if self._user_grant() is None and not self.standin.authorised(
+            self.headers.get("Authorization")
+        ):
+            self._send_json(401, problems.unauthorized())
+            return False
+        return True
+
     # --- OAuth ----------------------------------------------------------------------------
     def _authorize_page(self, query: dict[str, list[str]]) -> None:
         params = {name: values[-1] for name, values in query.items()}
@@ -140,10 +157,7 @@ class WriteRoutes:
         except ValueError as exc:
             body = exc
         if grant is None:
-            if self.standin.authorised(self.headers.get("Authorization")):
-                self._send_json(403, UNSUPPORTED_AUTHENTICATION)
-            else:
-                self._send_json(401, problems.unauthorized())
+            self._refuse_without_user()
             return
         if isinstance(body, ValueError):
             self._send_json(400, problems.invalid_request([{"message": str(body)}]))
@@ -152,10 +166,7 @@ class WriteRoutes:
         self._send_json(status, answer, headers)
 
     def _get_post(self, tweet_id: str) -> None:
-        if self._user_grant() is None and not self.standin.authorised(
-            self.headers.get("Authorization")
-        ):
-            self._send_json(401, problems.unauthorized())
+        if not self._reader_authorised():
             return
         tweet = self.standin.posts.tweet(tweet_id) if tweet_id.isdigit() else None
         if tweet is None or tweet_id in self.standin.posts.faults.deleted:
@@ -164,10 +175,7 @@ class WriteRoutes:
         self._send_json(200, {"data": tweet})
 
     def _user_posts(self, user_id: str, query: dict[str, list[str]]) -> None:
-        if self._user_grant() is None and not self.standin.authorised(
-            self.headers.get("Authorization")
-        ):
-            self._send_json(401, problems.unauthorized())
+        if not self._reader_authorised():
             return
         raw = query.get("max_results", ["10"])[-1]
         if not raw.isdigit() or not 5 <= int(raw) <= 100:
@@ -184,9 +192,7 @@ class WriteRoutes:
     def _me(self, query: dict[str, list[str]]) -> None:
         grant = self._user_grant()
         if grant is None:
-            status = 403 if self.standin.authorised(self.headers.get("Authorization")) else 401
-            body = UNSUPPORTED_AUTHENTICATION if status == 403 else problems.unauthorized()
-            self._send_json(status, body)
+            self._refuse_without_user()
             return
         self._send_json(200, {"data": grant.account.as_json()})
 
