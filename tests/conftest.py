@@ -6,6 +6,7 @@ sshd), never to mocks; unit tests may use moto's mock_aws.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import urllib.request
@@ -52,8 +53,11 @@ for _name in list(os.environ):
 def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test gets its own state folder (no stand-in runs there: the local deployment's
     endpoints are the default loopback ones), a fresh settings cache and, afterwards, the
-    environment it started with."""
+    environment and root logger it started with (a CLI run under CliRunner points the console
+    handler at a stream the runner closes afterwards)."""
     saved_environment = dict(os.environ)
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
     monkeypatch.setenv("TT_STATE_DIR", str(tmp_path / "state"))
     # The checkout's reports and MLflow runs (a demo's drift verdict, its models) stay out.
     monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
@@ -63,6 +67,8 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     os.environ.clear()
     os.environ.update(saved_environment)
     load_settings.cache_clear()
+    root.handlers[:] = saved_handlers
+    root.setLevel(saved_level)
 
 
 @pytest.fixture(scope="session")

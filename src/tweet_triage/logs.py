@@ -127,5 +127,5 @@ def configure_logging(
     for handler in handlers:
         handler.addFilter(redact)
     logging.basicConfig(level=level or _default_level, handlers=handlers, force=True)
-    for noisy in ("botocore", "boto3", "urllib3", "py4j", "tweepy", "filelock", "httpx"):
+    for noisy in ("alembic", "botocore", "boto3", "urllib3", "py4j", "tweepy", "filelock", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
