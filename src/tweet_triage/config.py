@@ -136,6 +136,37 @@ class XApiSettings(_SettingsGroup):
     mission_profile: str = Field("demo", description="Profile name (profiles/) or YAML path.")
 
 
+class XAppSettings(_SettingsGroup):
+    """The X app the team answers through (OAuth 2.0 with PKCE) and the reply outbox."""
+
+    x_client_id: str | None = Field(
+        None,
+        description="The X app's OAuth 2.0 client id (developer portal, 'Keys and tokens'); "
+        "local deployment: set by local xapi-up.",
+    )
+    x_client_secret: SecretStr | None = Field(
+        None, description="The app's client secret; unset for a public client (PKCE only)."
+    )
+    x_redirect_uri: str = Field(
+        "http://127.0.0.1:8080/x/callback",
+        description="The callback URL registered for the X app: the inbox's /x/callback.",
+    )
+    x_token_key: SecretStr | None = Field(
+        None,
+        description="Fernet key sealing the X account's tokens in the store; default a 0600 "
+        "key file <state dir>/triage/x-token.key, created on first use.",
+    )
+    triage_reply_window_minutes: float = Field(
+        30.0, gt=0, description="A second reply to a tweet within this window asks to confirm."
+    )
+    triage_sla_minutes: float = Field(
+        60.0, gt=0, description="First-response target: conversations older unanswered breach it."
+    )
+    triage_outbox_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="The outbox worker's pause when no reply is due."
+    )
+
+
 class LocalSettings(_SettingsGroup):
     """The state folder and the local stand-ins' ports and replay rate."""
 
@@ -147,6 +178,12 @@ class LocalSettings(_SettingsGroup):
     local_aws_port: int = Field(5000, ge=1, le=65535)
     local_xapi_port: int = Field(8787, ge=1, le=65535)
     local_xapi_rate: float = Field(200.0, description="Stand-in replay rate, tweets/s (0: max).")
+    local_xapi_author_share: float = Field(
+        0.5, ge=0, le=1, description="Stand-in: share of replied-to authors who answer back."
+    )
+    local_xapi_author_delay_seconds: float = Field(
+        20.0, ge=0, description="Stand-in: seconds before a scripted author answers."
+    )
 
 
 class StreamSettings(_SettingsGroup):
@@ -303,6 +340,7 @@ class Settings(
     DataSettings,
     StreamSettings,
     LocalSettings,
+    XAppSettings,
     XApiSettings,
     StackSettings,
     AwsSettings,
@@ -463,6 +501,11 @@ class Settings(
     @property
     def triage_state_dir(self) -> Path:
         return self.state_dir / "triage"
+
+    @property
+    def x_token_key_path(self) -> Path:
+        """The key file sealing the X account's tokens when X_TOKEN_KEY is not set."""
+        return self.triage_state_dir / "x-token.key"
 
     @property
     def triage_store_url(self) -> str:
