@@ -1,4 +1,5 @@
-"""`tweet-triage triage ...`: the live-triage commands (store, inbox, accounts, API tokens).
+"""`tweet-triage triage ...`: the live-triage commands (store, inbox, accounts, API tokens; the
+scorer in score_cli, the X account and the reply outbox in replies_cli).
 
 Imports of the web stack and SQLAlchemy happen inside the commands, so the CLI still loads
 where only the streamer's core dependencies are installed.
@@ -198,10 +199,11 @@ def tokens_revoke(token_id: Annotated[int, typer.Argument(help="Id from `tokens 
     typer.echo(f"token {token_id} revoked")
 
 
-def _register_scorer() -> None:
-    from tweet_triage.live.score_cli import register
+def _register_subcommands() -> None:
+    from tweet_triage.live import replies_cli, score_cli
 
-    register(app)
+    score_cli.register(app)
+    replies_cli.register(app)
 
 
-_register_scorer()
+_register_subcommands()

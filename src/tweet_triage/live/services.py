@@ -1,4 +1,5 @@
-"""The live half on one machine: sync follower, streaming scorer and inbox as local services.
+"""The live half on one machine: sync follower, streaming scorer, inbox and reply outbox worker
+as local services.
 
 `make -f Makefile-stream triage-up / triage-down / triage-status` call these. Each part is a
 `hosts.processes.Service` under <state dir>/triage (pid file, log file), started with
@@ -18,7 +19,7 @@ from typing import Any
 from tweet_triage.config import Settings
 from tweet_triage.hosts.processes import Service, port_answers
 
-FOLLOWER, SCORER, INBOX = "triage-follow", "triage-scorer", "triage-inbox"
+FOLLOWER, SCORER, INBOX, OUTBOX = "triage-follow", "triage-scorer", "triage-inbox", "triage-outbox"
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,9 @@ class LiveService:
 
 
 def live_services(settings: Settings) -> list[LiveService]:
-    """In start order: the follower feeds the raw folder the scorer reads; the inbox last."""
-    return [
+    """In start order: the follower feeds the raw folder the scorer reads; then the inbox, and
+    the outbox worker when an X app is configured (X_CLIENT_ID): it posts the inbox's replies."""
+    services = [
         LiveService(
             FOLLOWER, ("sync", "--follow", "--every", f"{settings.triage_follow_seconds:g}"), 60
         ),
@@ -39,6 +41,9 @@ def live_services(settings: Settings) -> list[LiveService]:
         ),
         LiveService(INBOX, ("triage", "serve"), 120),
     ]
+    if settings.x_client_id:
+        services.append(LiveService(OUTBOX, ("triage", "outbox", "run"), 60))
+    return services
 
 
 def service(settings: Settings, name: str) -> Service:
@@ -49,11 +54,17 @@ def scorer_stats_path(settings: Settings) -> Path:
     return settings.state_dir.expanduser() / "triage" / "scorer-stats.json"
 
 
+def outbox_stats_path(settings: Settings) -> Path:
+    return settings.state_dir.expanduser() / "triage" / "outbox-stats.json"
+
+
 def _ready(settings: Settings, name: str, since: float) -> bool:
     if name == INBOX:
         return port_answers(settings.triage_port, settings.triage_host)
     if name == SCORER:  # the scorer writes its stats file once its query has started
         path = scorer_stats_path(settings)
+    elif name == OUTBOX:  # the worker writes its stats file before its first turn
+        path = outbox_stats_path(settings)
     else:  # the follower saves the sync ledger after each pass that could list the bucket
         from tweet_triage.data.paths import DataPaths
         from tweet_triage.data.sync import LEDGER_NAME
@@ -85,8 +96,12 @@ def start_live(settings: Settings) -> list[str]:
 
 
 def stop_live(settings: Settings) -> list[str]:
-    """Stop in reverse order (the scorer finishes its micro-batch on SIGTERM)."""
-    return [service(settings, p.name).stop(timeout=150) for p in reversed(live_services(settings))]
+    """Stop in reverse order (the scorer finishes its micro-batch, the outbox worker its reply,
+    on SIGTERM). A running outbox worker is stopped even when X_CLIENT_ID was unset since."""
+    names = [p.name for p in live_services(settings)]
+    if OUTBOX not in names and service(settings, OUTBOX).running():
+        names.append(OUTBOX)
+    return [service(settings, name).stop(timeout=150) for name in reversed(names)]
 
 
 def live_status(settings: Settings) -> dict[str, Any]:
@@ -96,18 +111,24 @@ def live_status(settings: Settings) -> dict[str, Any]:
         svc = service(settings, part.name)
         pid = svc.pid()
         status[part.name] = {"running": pid is not None, "pid": pid, "log": str(svc.log_file)}
-    try:
-        status["scorer_stats"] = json.loads(scorer_stats_path(settings).read_text())
-    except (OSError, ValueError):
-        status["scorer_stats"] = None
+    for key, path in (
+        ("scorer_stats", scorer_stats_path(settings)),
+        ("outbox_stats", outbox_stats_path(settings)),
+    ):
+        try:
+            status[key] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            status[key] = None
     status["inbox_url"] = f"http://{settings.triage_host}:{settings.triage_port}/"
     return status
 
 
 def status_lines(status: dict[str, Any]) -> list[str]:
     lines = []
-    for name in (FOLLOWER, SCORER, INBOX):
-        part = status[name]
+    for name in (FOLLOWER, SCORER, INBOX, OUTBOX):
+        part = status.get(name)
+        if part is None:  # the outbox worker without an X app (X_CLIENT_ID unset)
+            continue
         state = f"running (pid {part['pid']})" if part["running"] else "not running"
         lines.append(f"{name}: {state}; log {part['log']}")
     stats = status.get("scorer_stats")
@@ -116,6 +137,13 @@ def status_lines(status: dict[str, Any]) -> list[str]:
             f"scorer: {stats['batches']} batch(es), {stats['scored']} scored, "
             f"{stats['flagged']} flagged, {stats['quarantined']} quarantined, model "
             f"{stats['model_version']}, last batch {stats['last_batch_at'] or 'none yet'}"
+        )
+    outbox = status.get("outbox_stats")
+    if outbox and status.get(OUTBOX, {}).get("running"):
+        error = f"; last error {outbox['last_error']}" if outbox.get("last_error") else ""
+        lines.append(
+            f"outbox: {outbox['handled']} reply(ies) handled since {outbox['started_at']}, "
+            f"{outbox['errors']} error(s){error}"
         )
     lines.append(f"inbox: {status['inbox_url']}")
     return lines

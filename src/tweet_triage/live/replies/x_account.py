@@ -45,6 +45,9 @@ class TokenSlot(Protocol):
 
     def write(self, sealed: bytes) -> None: ...
 
+    def clear(self) -> None:
+        """Forget the tokens (the account was disconnected)."""
+
 
 def load_or_create_key(path: Path) -> bytes:
     """The Fernet key in a 0600 file, created on first use."""

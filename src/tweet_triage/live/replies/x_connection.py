@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import httpx
 from cryptography.fernet import Fernet
 
 from tweet_triage.config import PUBLIC_X_API, Settings, SettingsError
@@ -117,3 +118,41 @@ def describe_connection(account: XAccount) -> str:
             return f"{name}: X refused the tokens (revoked); connect again"
         case _:
             return "not connected: `tweet-triage triage x connect` (or the inbox's admin page)"
+
+
+def disconnect(account: XAccount, *, timeout: float = 10.0) -> str:
+    """Revoke the stored tokens at X (RFC 7009) and forget them here; what happened, in words.
+
+    The tokens are forgotten even when X cannot be reached: the inbox stops posting at once,
+    and the message says to remove the app on X (Settings, 'Connected apps') as well.
+    """
+    try:
+        tokens = account.tokens()
+    except XAccountError:  # sealed with another key: nothing here can use them anyway
+        tokens = None
+    unrevoked = []
+    if tokens is not None:
+        auth = (account.client_id, account.client_secret) if account.client_secret else None
+        url = f"{account.endpoints.api_base_url}/2/oauth2/revoke"
+        for hint, token in (
+            ("refresh_token", tokens.refresh_token),
+            ("access_token", tokens.access_token),
+        ):
+            if not token:
+                continue
+            form = {"token": token, "token_type_hint": hint, "client_id": account.client_id}
+            try:
+                answer = httpx.post(url, data=form, auth=auth, timeout=timeout)
+                answer.raise_for_status()
+            except httpx.HTTPError:
+                unrevoked.append(hint.replace("_", " "))
+    account.slot.clear()
+    if tokens is None:
+        return "no X account was connected; nothing stored"
+    if unrevoked:
+        return (
+            f"@{tokens.username} forgotten here, but X did not confirm revoking the "
+            f"{' and '.join(unrevoked)}: remove the app on X too (Settings, Security and "
+            "account access, Apps and sessions, Connected apps)"
+        )
+    return f"@{tokens.username} disconnected: tokens revoked at X and forgotten here"
