@@ -306,6 +306,19 @@ class TriageSettings(_SettingsGroup):
         "into the model folder on first use), onnx-fp32, torch (CUDA when present), or auto "
         "(torch on a GPU, else onnx when the folder holds the export).",
     )
+    triage_scorer_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="Where the scorer's torch engine runs: auto (CUDA when torch sees a GPU, "
+        "else cpu), cpu or cuda; the ONNX engines run on CPU.",
+    )
+    triage_live_prior: bool = Field(
+        False,
+        description="Flag at the cut for the live share needing support, estimated from the "
+        "scorer's recent scores (the model's by_live_prior curve), not at the model's own.",
+    )
+    triage_live_prior_window: int = Field(
+        2000, ge=1, description="Recent scores the live share is estimated from."
+    )
     triage_follow_seconds: float = Field(
         10.0, gt=0, description="Seconds between bucket polls of `sync --follow` (local runs)."
     )

@@ -31,14 +31,14 @@ import math
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from tweet_triage.config import Settings
+from tweet_triage.config import Settings, SettingsError
 from tweet_triage.data import combine, filtering
 from tweet_triage.errors import TriageError
 from tweet_triage.live.batch import (
@@ -80,6 +80,37 @@ def parse_every(text: str) -> float:
         raise TriageError(f"--every {text!r}: use a positive duration like 30s, 2m or 1h")
     factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
     return float(match.group(1)) * factor
+
+
+def _torch_sees_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def scorer_device(
+    engine: str, device: str, cuda_available: Callable[[], bool] = _torch_sees_cuda
+) -> str:
+    """Where the model runs (TRIAGE_SCORER_ENGINE, TRIAGE_SCORER_DEVICE): the ONNX engines on
+    CPU; torch (or auto) on CUDA when asked for or, with `auto`, when torch sees a GPU.
+
+    Decided on the driver and handed to every Python worker, so each loads the model on the
+    same device and an `auto` engine resolves the same way in all of them.
+    """
+    if engine.startswith("onnx"):
+        if device == "cuda":
+            raise SettingsError(
+                f"TRIAGE_SCORER_DEVICE=cuda with TRIAGE_SCORER_ENGINE={engine}: the ONNX engines "
+                "run on CPU; set TRIAGE_SCORER_ENGINE=torch (or auto) to score on the GPU"
+            )
+        return "cpu"
+    if device == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    if device == "cuda" and not cuda_available():
+        raise SettingsError(
+            "TRIAGE_SCORER_DEVICE=cuda, but torch sees no CUDA GPU here; use auto or cpu"
+        )
+    return device
 
 
 # --- the streaming part: source, parse, de-duplicate ------------------------------------
