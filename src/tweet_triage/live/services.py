@@ -18,6 +18,7 @@ from typing import Any
 
 from tweet_triage.config import Settings
 from tweet_triage.hosts.processes import Service, port_answers
+from tweet_triage.live.scorer_status import scorer_lines
 
 FOLLOWER, SCORER, INBOX, OUTBOX = "triage-follow", "triage-scorer", "triage-inbox", "triage-outbox"
 
@@ -133,11 +134,7 @@ def status_lines(status: dict[str, Any]) -> list[str]:
         lines.append(f"{name}: {state}; log {part['log']}")
     stats = status.get("scorer_stats")
     if stats:
-        lines.append(
-            f"scorer: {stats['batches']} batch(es), {stats['scored']} scored, "
-            f"{stats['flagged']} flagged, {stats['quarantined']} quarantined, model "
-            f"{stats['model_version']}, last batch {stats['last_batch_at'] or 'none yet'}"
-        )
+        lines.extend(scorer_lines(stats))
     outbox = status.get("outbox_stats")
     if outbox and status.get(OUTBOX, {}).get("running"):
         error = f"; last error {outbox['last_error']}" if outbox.get("last_error") else ""
