@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
@@ -29,6 +30,7 @@ def score(
     """Score arriving tweets (Spark Structured Streaming) into the triage store and Parquet."""
     from tweet_triage.data.spark import spark_session
     from tweet_triage.live.scorer import StoreUnavailableError, parse_every, run_scorer
+    from tweet_triage.live.scorer_status import quarantine_lines, threshold_line
     from tweet_triage.signals import stop_on_signals
 
     settings = load_settings()
@@ -52,6 +54,9 @@ def score(
         f"{stats.dropped_by_filter} dropped by the profile; model {stats.model_version} "
         f"({stats.engine}){rate}"
     )
+    found = asdict(stats)
+    for line in filter(None, [threshold_line(found), *quarantine_lines(found)]):
+        typer.echo(line)
 
 
 def up() -> None:
