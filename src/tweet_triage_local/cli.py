@@ -46,9 +46,26 @@ def xapi_up(
     fault: Annotated[
         list[str] | None, typer.Option(help="Fault to inject (see `xapi serve --help`).")
     ] = None,
+    author_share: float = typer.Option(
+        None,
+        min=0,
+        max=1,
+        help="Share of replied-to authors who answer back; default LOCAL_XAPI_AUTHOR_SHARE.",
+    ),
+    author_delay: float = typer.Option(
+        None, min=0, help="Seconds before they answer; default LOCAL_XAPI_AUTHOR_DELAY_SECONDS."
+    ),
 ) -> None:
     """Start the X API stand-in on 127.0.0.1, replaying the demo corpus (no-op if running)."""
-    base_url = start_local_xapi(load_settings(), port=port, rate=rate, start=start, faults=fault)
+    base_url = start_local_xapi(
+        load_settings(),
+        port=port,
+        rate=rate,
+        start=start,
+        faults=fault,
+        author_share=author_share,
+        author_delay=author_delay,
+    )
     typer.echo(f"local X API stand-in answering at {base_url} (X_API_BASE_URL={base_url})")
 
 

@@ -13,9 +13,11 @@ import typer
 from tweet_triage.config import load_settings
 from tweet_triage.logs import configure_logging
 from tweet_triage_local.corpus.store import BUNDLED_TWEETS, load_tweets
+from tweet_triage_local.xapi.authors import ScriptedAuthors
 from tweet_triage_local.xapi.faults import parse_fault_spec
+from tweet_triage_local.xapi.oauth import OAuthClient
 from tweet_triage_local.xapi.server import XStandInServer
-from tweet_triage_local.xapi.standin import StandIn
+from tweet_triage_local.xapi.standin import DEFAULT_CLIENT_ID, StandIn
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -52,6 +54,26 @@ def serve(
     corpus: Annotated[
         Path, typer.Option(help="A tweets.jsonl.gz to replay; default the bundled demo corpus.")
     ] = BUNDLED_TWEETS,
+    client_id: Annotated[
+        str | None,
+        typer.Option(
+            help=f"The X app's OAuth client id; default X_CLIENT_ID, else {DEFAULT_CLIENT_ID!r}."
+        ),
+    ] = None,
+    author_share: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Share of replied-to authors who answer; default LOCAL_XAPI_AUTHOR_SHARE.",
+        ),
+    ] = None,
+    author_delay: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="Seconds before an author answers; default LOCAL_XAPI_AUTHOR_DELAY_SECONDS."
+        ),
+    ] = None,
 ) -> None:
     """Serve the X API v2 filtered stream and rules on 127.0.0.1, replaying the corpus."""
     settings = load_settings()
@@ -69,11 +91,18 @@ def serve(
         state_dir=settings.state_dir,
         keepalive_seconds=keepalive,
         faults=faults,
+        oauth_client=OAuthClient(client_id or settings.x_client_id or DEFAULT_CLIENT_ID),
+        authors=ScriptedAuthors(
+            settings.local_xapi_author_share if author_share is None else author_share,
+            settings.local_xapi_author_delay_seconds if author_delay is None else author_delay,
+        ),
     )
     server = XStandInServer(standin, settings.local_xapi_port if port is None else port)
     typer.echo(
         f"X API stand-in on {server.url}: {len(standin.ids):,} tweets from {corpus}, "
-        f"rate {standin.rate:g}/s, next tweet #{standin.position}, {len(standin.rules)} rules"
+        f"rate {standin.rate:g}/s, next tweet #{standin.position}, {len(standin.rules)} rules, "
+        f"OAuth client {standin.oauth.client.client_id!r}, {standin.authors.share:.0%} of "
+        f"replied-to authors answer after {standin.authors.delay_seconds:g} s"
         + (f", faults {faults}" if faults else "")
     )
 

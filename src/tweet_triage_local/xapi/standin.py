@@ -55,6 +55,7 @@ class StandIn:
         faults: Mapping[str, Any] | None = None,
         oauth_client: OAuthClient | None = None,
         account: Account | None = None,
+        authors: ScriptedAuthors | None = None,
     ) -> None:
         if not token:
             raise StandInError("the stand-in needs a bearer token: set X_BEARER_TOKEN")
@@ -79,7 +80,7 @@ class StandIn:
         self.oauth = AuthorizationServer(
             oauth_client or OAuthClient(DEFAULT_CLIENT_ID), self.files, account=account
         )
-        self.authors = ScriptedAuthors()
+        self.authors = authors or ScriptedAuthors()
         self.posts = PostBook(self.files, self._lookup, on_reply=self._replied)
 
     @property
