@@ -14,11 +14,19 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, delete, func, literal, or_, select, update
+from sqlalchemy.orm import Session
 
 from tweet_triage.data.decisions import Decision
 from tweet_triage.live.store.engine import Database
 from tweet_triage.live.store.errors import DecidedByOtherError, StoreError, UnknownTweetError
-from tweet_triage.live.store.schema import DecisionRecord, ScoredTweet, User, as_utc, utc_now
+from tweet_triage.live.store.schema import (
+    DecisionRecord,
+    DecisionSource,
+    ScoredTweet,
+    User,
+    as_utc,
+    utc_now,
+)
 from tweet_triage.live.store.views import DecisionView, LatencyStats
 
 
@@ -28,6 +36,15 @@ def as_decision(value: str) -> Decision:
     except ValueError:
         raise StoreError(
             f"decision {value!r} is not one of {', '.join(d.value for d in Decision)}"
+        ) from None
+
+
+def as_source(value: str) -> DecisionSource:
+    try:
+        return DecisionSource(value)
+    except ValueError:
+        raise StoreError(
+            f"decision source {value!r} is not one of {', '.join(s.value for s in DecisionSource)}"
         ) from None
 
 
@@ -42,6 +59,7 @@ class Decisions(Database):
         decided_at: datetime | None = None,
         *,
         replace_others: bool = True,
+        source: str | DecisionSource = DecisionSource.QUEUE,
     ) -> DecisionView:
         """Record a decision on a tweet (who and when); the latest one counts.
 
@@ -49,49 +67,67 @@ class Decisions(Database):
         SQLite, taken by the insert before the earlier decision is read), so of two people
         deciding at once exactly one learns that the other decided first: in the returned
         view's `earlier_by_other`, or, with `replace_others=False`, as DecidedByOtherError
-        with nothing recorded.
+        with nothing recorded. `source` says where it was made: the queue, the label page,
+        the API, or a reply the team queued.
         """
         decision = as_decision(decision)
+        source = as_source(source)
         with self._session() as session:
-            if session.get(ScoredTweet, tweet_id, with_for_update=True) is None:
-                raise UnknownTweetError(tweet_id)
-            user = session.get(User, user_id)
-            if user is None:
-                raise StoreError(f"no user with id {user_id}")
-            record = DecisionRecord(
-                tweet_id=tweet_id,
-                user_id=user_id,
-                decision=decision.value,
-                decided_at=as_utc(decided_at or utc_now()),
+            return self._decide(
+                session, tweet_id, user_id, decision, decided_at, replace_others, source
             )
-            session.add(record)
-            session.flush()
-            first = ScoredTweet.first_decided_at
-            session.execute(
-                update(ScoredTweet)
-                .where(ScoredTweet.id == tweet_id)
-                .values(
-                    first_decided_at=case(
-                        (or_(first.is_(None), first > record.decided_at), record.decided_at),
-                        else_=first,
-                    )
+
+    def _decide(
+        self,
+        session: Session,
+        tweet_id: str,
+        user_id: int,
+        decision: Decision,
+        decided_at: datetime | None,
+        replace_others: bool,
+        source: DecisionSource,
+    ) -> DecisionView:
+        """`decide` inside the caller's transaction (queuing a reply records one too)."""
+        if session.get(ScoredTweet, tweet_id, with_for_update=True) is None:
+            raise UnknownTweetError(tweet_id)
+        user = session.get(User, user_id)
+        if user is None:
+            raise StoreError(f"no user with id {user_id}")
+        record = DecisionRecord(
+            tweet_id=tweet_id,
+            user_id=user_id,
+            decision=decision.value,
+            decided_at=as_utc(decided_at or utc_now()),
+            source=source.value,
+        )
+        session.add(record)
+        session.flush()
+        first = ScoredTweet.first_decided_at
+        session.execute(
+            update(ScoredTweet)
+            .where(ScoredTweet.id == tweet_id)
+            .values(
+                first_decided_at=case(
+                    (or_(first.is_(None), first > record.decided_at), record.decided_at),
+                    else_=first,
                 )
             )
-            before = session.execute(
-                select(DecisionRecord, User.name)
-                .join(User, User.id == DecisionRecord.user_id)
-                .where(DecisionRecord.tweet_id == tweet_id, DecisionRecord.id != record.id)
-                .order_by(DecisionRecord.decided_at.desc(), DecisionRecord.id.desc())
-                .limit(1)
-            ).first()
-            earlier = None
-            if before is not None and before[0].user_id != user_id:
-                earlier = _decision_view(*before)
-                if not replace_others:
-                    raise DecidedByOtherError(earlier)  # leaving the session rolls back
-            return DecisionView(
-                record.id, tweet_id, user.name, decision, record.decided_at, earlier
-            )
+        )
+        before = session.execute(
+            select(DecisionRecord, User.name)
+            .join(User, User.id == DecisionRecord.user_id)
+            .where(DecisionRecord.tweet_id == tweet_id, DecisionRecord.id != record.id)
+            .order_by(DecisionRecord.decided_at.desc(), DecisionRecord.id.desc())
+            .limit(1)
+        ).first()
+        earlier = None
+        if before is not None and before[0].user_id != user_id:
+            earlier = _decision_view(*before)
+            if not replace_others:
+                raise DecidedByOtherError(earlier)  # leaving the session rolls back
+        return DecisionView(
+            record.id, tweet_id, user.name, decision, record.decided_at, earlier, source
+        )
 
     def latest_decision(self, tweet_id: str) -> DecisionView | None:
         """The decision that counts for a tweet (its latest), or None while it is open."""
@@ -140,11 +176,20 @@ class Decisions(Database):
         with self._session() as session:
             return [_decision_view(d, name) for d, name in session.execute(query)]
 
-    def count_decisions(self, *, user_id: int | None = None, since: datetime | None = None) -> int:
-        """How many decisions (one person's with `user_id`) were made since `since`."""
+    def count_decisions(
+        self,
+        *,
+        user_id: int | None = None,
+        since: datetime | None = None,
+        source: str | DecisionSource | None = None,
+    ) -> int:
+        """How many decisions (one person's with `user_id`, made in one place with `source`)
+        were made since `since`."""
         query = select(func.count()).select_from(DecisionRecord)
         if user_id is not None:
             query = query.where(DecisionRecord.user_id == user_id)
+        if source is not None:
+            query = query.where(DecisionRecord.source == as_source(source).value)
         if since is not None:
             query = query.where(DecisionRecord.decided_at >= as_utc(since))
         with self._session() as session:
@@ -237,5 +282,10 @@ class Decisions(Database):
 
 def _decision_view(record: DecisionRecord, user_name: str) -> DecisionView:
     return DecisionView(
-        record.id, record.tweet_id, user_name, Decision(record.decision), record.decided_at
+        record.id,
+        record.tweet_id,
+        user_name,
+        Decision(record.decision),
+        record.decided_at,
+        source=DecisionSource(record.source),
     )

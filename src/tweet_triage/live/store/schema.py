@@ -19,14 +19,17 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql import false
 
 from tweet_triage.data.decisions import Decision
+from tweet_triage.live.replies.outbox import ReplyStatus
 
 
 def as_utc(value: datetime) -> datetime:
@@ -47,6 +50,32 @@ class Role(StrEnum):
 
     ADMIN = "admin"
     AGENT = "agent"
+
+
+class DecisionSource(StrEnum):
+    """Where a decision was made: it tells the loop how strong a label it is."""
+
+    QUEUE = "queue"
+    LABEL = "label"
+    API = "api"
+    REPLY = "reply"  # the team answered the tweet: the strongest "needed us"
+
+
+class ConversationStatus(StrEnum):
+    """open -> assigned -> replied (waiting on the author) -> resolved; an author's answer
+    opens it again."""
+
+    OPEN = "open"
+    ASSIGNED = "assigned"
+    REPLIED = "replied"
+    RESOLVED = "resolved"
+
+
+class Activity(StrEnum):
+    """What a teammate is doing on a tweet's page, as its heartbeat says."""
+
+    VIEWING = "viewing"
+    DRAFTING = "drafting"
 
 
 def _one_of(column: str, values: type[StrEnum]) -> str:
@@ -99,6 +128,17 @@ class ScoredTweet(Base):
     # open tweets in this order is a uniform sample, read from an index instead of sorting
     # every open tweet by random().
     sample_key: Mapped[float] = mapped_column(Float)
+    # Who wrote it and where it sits in X's threads (NULL for tweets stored before the
+    # streamer asked X for them). The store fills conversation_id with the tweet's own id
+    # when X sent none: every tweet belongs to exactly one conversation row.
+    author_id: Mapped[str | None] = mapped_column(String(32))
+    author_name: Mapped[str | None] = mapped_column(String(200))
+    author_handle: Mapped[str | None] = mapped_column(String(100))
+    conversation_id: Mapped[str | None] = mapped_column(String(32))
+    in_reply_to_user_id: Mapped[str | None] = mapped_column(String(32))
+    in_reply_to_tweet_id: Mapped[str | None] = mapped_column(String(32))
+    # The author answering the team's reply: at the queue's top whatever the score.
+    author_replied: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (
         Index("ix_scored_tweets_flagged_p", "flagged", "p_needs_support"),
@@ -111,6 +151,10 @@ class ScoredTweet(Base):
         Index("ix_scored_tweets_decided_p", "first_decided_at", "p_needs_support", "arrived_at"),
         Index("ix_scored_tweets_scored_at", "scored_at"),  # the model scoring now
         Index("ix_scored_tweets_sample", "first_decided_at", "sample_key"),
+        # A conversation's tweets in time order.
+        Index("ix_scored_tweets_conversation", "conversation_id", "arrived_at"),
+        # The open tweets an author's answer put at the queue's top.
+        Index("ix_scored_tweets_author_replied", "author_replied", "first_decided_at"),
     )
 
 
@@ -147,9 +191,11 @@ class DecisionRecord(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     decision: Mapped[str] = mapped_column(String(16))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    source: Mapped[str] = mapped_column(String(16), server_default=DecisionSource.QUEUE.value)
 
     __table_args__ = (
         CheckConstraint(_one_of("decision", Decision), name="ck_decisions_decision"),
+        CheckConstraint(_one_of("source", DecisionSource), name="ck_decisions_source"),
         # A tweet's decisions in time order (latest decision, first decision, undo) and a
         # person's decisions in a window (the label page's count): index lookups, no scans.
         Index("ix_decisions_tweet_decided", "tweet_id", "decided_at"),
@@ -179,3 +225,118 @@ class WebSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Conversation(Base):
+    """One X conversation (its root tweet's id): status, owner and the response times."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), server_default=ConversationStatus.OPEN.value)
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    author_id: Mapped[str | None] = mapped_column(String(32))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", ConversationStatus), name="ck_conversations_status"),
+        # SLA breaches: the waiting conversations by age; first responses by when.
+        Index("ix_conversations_status_opened", "status", "opened_at"),
+        Index("ix_conversations_first_response", "first_response_at"),
+    )
+
+
+class SavedReply(Base):
+    """A team-wide canned answer, picked by its shortcode (`/thanks`)."""
+
+    __tablename__ = "saved_replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    shortcode: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Reply(Base):
+    """A reply in the outbox: saved first (queued), then sent by the worker exactly once."""
+
+    __tablename__ = "replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tweet_id: Mapped[str] = mapped_column(ForeignKey("scored_tweets.id", ondelete="CASCADE"))
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default=ReplyStatus.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    uncertain: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A `sending` reply whose lease has passed lost its worker: reclaimed as uncertain.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    x_post_id: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    saved_reply_id: Mapped[int | None] = mapped_column(
+        ForeignKey("saved_replies.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", ReplyStatus), name="ck_replies_status"),
+        Index("ix_replies_tweet_created", "tweet_id", "created_at"),
+        Index("ix_replies_due", "status", "not_before"),  # the worker's next claim
+        Index("ix_replies_sent", "sent_at", "user_id"),  # replies per person in a window
+    )
+
+
+class Note(Base):
+    """An internal note on a tweet: visible to the team, never sent."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tweet_id: Mapped[str] = mapped_column(ForeignKey("scored_tweets.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_notes_tweet_created", "tweet_id", "created_at"),)
+
+
+class Presence(Base):
+    """Who has a tweet open or is drafting a reply to it, as of their last heartbeat."""
+
+    __tablename__ = "presence"
+
+    tweet_id: Mapped[str] = mapped_column(
+        ForeignKey("scored_tweets.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    activity: Mapped[str] = mapped_column(String(16))
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (CheckConstraint(_one_of("activity", Activity), name="ck_presence_activity"),)
+
+
+class XAccountToken(Base):
+    """The connected X account's tokens, sealed (Fernet): one row, id 1."""
+
+    __tablename__ = "x_account_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (CheckConstraint("id = 1", name="ck_x_account_tokens_one_row"),)

@@ -1,4 +1,10 @@
-"""Scored tweets: the streaming scorer's upserts and the inbox's queue and tweet views."""
+"""Scored tweets: the streaming scorer's upserts and the inbox's queue and tweet views.
+
+Every tweet belongs to one conversation row (X's conversation id, or the tweet's own id), made
+by the upsert. A new tweet by the author the team answered, in a conversation the team replied
+to (or resolved), is the author answering: it is marked `author_replied`, goes to the top of
+the queue whatever its score, and the conversation opens again.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +14,35 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, delete, exists, func, select, true
+from sqlalchemy import Select, delete, exists, false, func, null, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.dml import Insert
 
 from tweet_triage.data.decisions import Decision
 from tweet_triage.live.store.engine import Database
 from tweet_triage.live.store.errors import StoreError, UnknownTweetError
 from tweet_triage.live.store.schema import (
+    Conversation,
+    ConversationStatus,
     DecisionRecord,
+    Reply,
     ScoredTweet,
     TweetTag,
+    User,
     as_utc,
     tweet_url,
+    utc_now,
 )
 from tweet_triage.live.store.views import ScoredRecord, TweetView
 
 QueueOrder = Literal["likely", "newest"]
+QueueOwner = Literal["all", "mine", "unassigned"]
+QUEUE_OWNERS: tuple[QueueOwner, ...] = ("all", "mine", "unassigned")
+# The team answered these: a new tweet of their author in them is the author answering.
+ANSWERED = (ConversationStatus.REPLIED.value, ConversationStatus.RESOLVED.value)
+Assignee = aliased(User, name="assignee")
 UPSERT_PAGE = 1000  # rows per executemany: bounds memory and the IN (...) of the tag refresh
 
 
@@ -38,6 +55,8 @@ class ScoredTweets(Database):
         One `INSERT ... ON CONFLICT DO UPDATE` run with executemany per page, so a replayed
         micro-batch changes nothing. A tweet scored again (a replay, a new model) keeps its
         first arrival time and its decisions; everything else takes the new values.
+        Each new tweet's conversation is created, or opened again when the tweet is its
+        author answering the team.
         """
         latest: dict[str, ScoredRecord] = {}
         for record in records:
@@ -46,10 +65,14 @@ class ScoredTweets(Database):
         if not rows:
             return 0
         upsert = _upsert_statement(self.dialect)
+        conversations = _conversation_upsert(self.dialect)
         with self._session() as session:
             connection = session.connection()
             for start in range(0, len(rows), UPSERT_PAGE):
-                _upsert_page(connection, upsert, rows[start : start + UPSERT_PAGE])
+                page = rows[start : start + UPSERT_PAGE]
+                new = _new_rows(connection, page)
+                _upsert_page(connection, upsert, page)
+                _open_conversations(connection, conversations, new)
         return len(rows)
 
     def count_scored(self) -> int:
@@ -61,11 +84,13 @@ class ScoredTweets(Database):
             return int(session.scalar(select(func.count()).where(is_flagged())) or 0)
 
     def get_tweet(self, tweet_id: str) -> TweetView:
+        latest = latest_decision_of(tweet_id).limit(1).scalar_subquery()
+        query = with_conversation(select(ScoredTweet, latest)).where(ScoredTweet.id == tweet_id)
         with self._session() as session:
-            row = session.get(ScoredTweet, tweet_id)
-            if row is None:
-                raise UnknownTweetError(tweet_id)
-            return tweet_view(row, session.scalar(latest_decision_of(tweet_id).limit(1)))
+            views = conversation_views(session, query)
+        if not views:
+            raise UnknownTweetError(tweet_id)
+        return views[0]
 
     def queue(
         self,
@@ -74,16 +99,33 @@ class ScoredTweets(Database):
         tag: str | None = None,
         since: datetime | None = None,
         limit: int = 100,
+        owner: QueueOwner = "all",
+        user_id: int | None = None,
     ) -> list[TweetView]:
-        """Flagged tweets nobody has decided on yet: most likely first, or newest first."""
-        query = select(ScoredTweet).where(is_flagged(), is_open())
-        query = _filtered(query, tag, since)
+        """The tweets waiting for the team: first those where the author answered the team
+        (newest first, flagged or not), then the flagged tweets nobody has decided on yet,
+        most likely first or newest first. `owner` keeps the user's own ("mine", with
+        `user_id`) or nobody's ("unassigned") conversations."""
+        answered = _owned(
+            select(ScoredTweet, null()).where(author_answered(), is_open()), owner, user_id
+        )
+        answered = _filtered(answered, tag, since).order_by(
+            ScoredTweet.arrived_at.desc(), ScoredTweet.id.desc()
+        )
+        flagged = select(ScoredTweet, null()).where(
+            is_flagged(), is_open(), ScoredTweet.author_replied == false()
+        )
+        flagged = _filtered(_owned(flagged, owner, user_id), tag, since)
         if order == "newest":
-            query = query.order_by(ScoredTweet.arrived_at.desc(), ScoredTweet.id.desc())
+            flagged = flagged.order_by(ScoredTweet.arrived_at.desc(), ScoredTweet.id.desc())
         else:
-            query = query.order_by(ScoredTweet.p_needs_support.desc(), ScoredTweet.id.desc())
+            flagged = flagged.order_by(ScoredTweet.p_needs_support.desc(), ScoredTweet.id.desc())
         with self._session() as session:
-            return [tweet_view(row) for row in session.scalars(query.limit(limit))]
+            views = conversation_views(session, with_conversation(answered.limit(limit)))
+            if len(views) < limit:
+                rest = flagged.limit(limit - len(views))
+                views += conversation_views(session, with_conversation(rest))
+        return views
 
     def lowest_flagged_score(self) -> float | None:
         """The lowest P(needs support) the scorer flagged: the threshold it scores at."""
@@ -123,10 +165,26 @@ class ScoredTweets(Database):
         rows.sort(key=lambda row: (abs(row.p_needs_support - closest_to), row.id))
         return [tweet_view(row) for row in rows[:limit]]
 
-    def queue_size(self) -> int:
-        query = select(func.count()).where(is_flagged(), is_open())
+    def queue_size(
+        self,
+        *,
+        tag: str | None = None,
+        since: datetime | None = None,
+        owner: QueueOwner = "all",
+        user_id: int | None = None,
+    ) -> int:
+        """How many tweets `queue` would list with these filters and no limit."""
+        waiting = is_open() & (is_flagged() | author_answered())
+        flagged = select(func.count()).select_from(ScoredTweet).where(is_flagged(), is_open())
+        answered = select(func.count()).select_from(ScoredTweet)
+        answered = answered.where(author_answered(), is_open(), ScoredTweet.flagged == false())
+        if owner != "all" or tag or since is not None:
+            query = select(func.count()).select_from(ScoredTweet).where(waiting)
+            counts = [_filtered(_owned(query, owner, user_id), tag, since)]
+        else:  # two index counts: the flagged open tweets, and the answers not flagged
+            counts = [flagged, answered]
         with self._session() as session:
-            return int(session.scalar(query) or 0)
+            return sum(int(session.scalar(query) or 0) for query in counts)
 
     def tweets(
         self,
@@ -145,9 +203,7 @@ class ScoredTweets(Database):
             ScoredTweet.arrived_at.desc(), ScoredTweet.id.desc()
         )
         with self._session() as session:
-            return [
-                tweet_view(row, decision) for row, decision in session.execute(query.limit(limit))
-            ]
+            return conversation_views(session, with_conversation(query.limit(limit)))
 
     def rule_tags(self) -> list[str]:
         """The distinct tags, found by hopping the tag index from one tag to the next (a
@@ -158,6 +214,54 @@ class ScoredTweets(Database):
         query = select(hops.c.tag).where(hops.c.tag.is_not(None)).order_by(hops.c.tag)
         with self._session() as session:
             return list(session.scalars(query))
+
+
+def with_conversation(query: Select[Any]) -> Select[Any]:
+    """`query` (selecting a tweet and its latest decision) with its conversation's status,
+    assignee, first response and how many replies the tweet has."""
+    replies = select(func.count()).where(Reply.tweet_id == ScoredTweet.id).scalar_subquery()
+    return _joined(query).add_columns(
+        Conversation.status, Assignee.name, Conversation.first_response_at, replies
+    )
+
+
+def _joined(query: Select[Any]) -> Select[Any]:
+    return query.outerjoin(Conversation, Conversation.id == ScoredTweet.conversation_id).outerjoin(
+        Assignee, Assignee.id == Conversation.assignee_id
+    )
+
+
+def conversation_views(session: Session, query: Select[Any]) -> list[TweetView]:
+    """The views of a `with_conversation` query's rows."""
+    views = []
+    for row, decision, status, assignee, first_response_at, replies in session.execute(query):
+        base = tweet_view(row, decision)
+        views.append(
+            TweetView(
+                **{
+                    **base.__dict__,
+                    "status": None if status is None else ConversationStatus(status),
+                    "assignee": assignee,
+                    "first_response_at": first_response_at,
+                    "replies_count": int(replies or 0),
+                }
+            )
+        )
+    return views
+
+
+def _owned(query: Select[Any], owner: str, user_id: int | None) -> Select[Any]:
+    """Only the tweets of the user's conversations ("mine") or of nobody's ("unassigned")."""
+    if owner not in QUEUE_OWNERS:
+        raise StoreError(f"queue owner {owner!r} is not one of {', '.join(QUEUE_OWNERS)}")
+    if owner == "all":
+        return query
+    if owner == "mine" and user_id is None:
+        raise StoreError("the queue of 'mine' needs the user's id (user_id=...)")
+    assignee = Conversation.assignee_id
+    taken = assignee == user_id if owner == "mine" else assignee.is_not(None)
+    assigned = exists().where(Conversation.id == ScoredTweet.conversation_id, taken)
+    return query.where(assigned if owner == "mine" else ~assigned)
 
 
 def tweet_view(row: ScoredTweet, decision: str | None = None) -> TweetView:
@@ -174,6 +278,12 @@ def tweet_view(row: ScoredTweet, decision: str | None = None) -> TweetView:
         flagged=row.flagged,
         model_version=row.model_version,
         decision=None if decision is None else Decision(decision),
+        author_id=row.author_id,
+        author_name=row.author_name,
+        author_handle=row.author_handle,
+        conversation_id=row.conversation_id or row.id,
+        in_reply_to_tweet_id=row.in_reply_to_tweet_id,
+        author_replied=bool(row.author_replied),
     )
 
 
@@ -181,6 +291,11 @@ def is_flagged() -> Any:
     """`flagged = true`: an index can serve it on both back ends (`IS TRUE` PostgreSQL's
     cannot)."""
     return ScoredTweet.flagged == true()
+
+
+def author_answered() -> Any:
+    """The tweet is its author answering the team (on the queue's top whatever its score)."""
+    return ScoredTweet.author_replied == true()
 
 
 def is_open() -> Any:
@@ -224,6 +339,12 @@ def _scored_row(record: ScoredRecord) -> dict[str, Any]:
         "flagged": bool(record.flagged),
         "model_version": str(record.model_version),
         "sample_key": sample_key(str(record.id)),
+        "author_id": record.author_id,
+        "author_name": record.author_name,
+        "author_handle": record.author_handle,
+        "conversation_id": record.conversation_id or str(record.id),
+        "in_reply_to_user_id": record.in_reply_to_user_id,
+        "in_reply_to_tweet_id": record.in_reply_to_tweet_id,
     }
 
 
@@ -234,20 +355,102 @@ def sample_key(tweet_id: str) -> float:
 
 
 def _upsert_statement(dialect: str) -> Insert:
-    """The scored-tweet upsert for executemany: a rescored tweet keeps its first arrival and
-    its first decision; the scorer's columns take the new values."""
+    """The scored-tweet upsert for executemany: a rescored tweet keeps its first arrival, its
+    first decision, its conversation and whether it answered the team; the scorer's columns
+    take the new values, the author's and thread's where the new record has them."""
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = ScoredTweet.__table__
     statement = dialect_insert(table)
     excluded = statement.excluded
+    kept = ("id", "first_decided_at", "author_replied", *_FIRST_WINS, *_NEW_IF_GIVEN)
     replaced: dict[str, Any] = {
-        column.name: excluded[column.name]
-        for column in table.columns
-        if column.name not in ("id", "received_at", "arrived_at", "first_decided_at")
+        column.name: excluded[column.name] for column in table.columns if column.name not in kept
     }
-    replaced["received_at"] = func.coalesce(table.c.received_at, excluded.received_at)
-    replaced["arrived_at"] = func.coalesce(table.c.arrived_at, excluded.arrived_at)
+    for name in _FIRST_WINS:
+        replaced[name] = func.coalesce(table.c[name], excluded[name])
+    for name in _NEW_IF_GIVEN:
+        replaced[name] = func.coalesce(excluded[name], table.c[name])
     return statement.on_conflict_do_update(index_elements=["id"], set_=replaced)
+
+
+_FIRST_WINS = ("received_at", "arrived_at", "conversation_id")
+_NEW_IF_GIVEN = (
+    "author_id",
+    "author_name",
+    "author_handle",
+    "in_reply_to_user_id",
+    "in_reply_to_tweet_id",
+)
+
+
+def _new_rows(connection: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of tweets the store does not hold yet (read before the upsert)."""
+    ids = [row["id"] for row in rows]
+    stored = set(connection.scalars(select(ScoredTweet.id).where(ScoredTweet.id.in_(ids))))
+    return [row for row in rows if row["id"] not in stored]
+
+
+def _conversation_upsert(dialect: str) -> Insert:
+    """A new tweet's conversation: created open, or its author filled in if unknown."""
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = Conversation.__table__
+    statement = dialect_insert(table)
+    author = func.coalesce(table.c.author_id, statement.excluded.author_id)
+    return statement.on_conflict_do_update(index_elements=["id"], set_={"author_id": author})
+
+
+def _open_conversations(connection: Connection, upsert: Insert, new: list[dict[str, Any]]) -> None:
+    """Create the new tweets' conversations, then open again those the team had answered
+    where a new tweet is the answered author's: that tweet is marked `author_replied`."""
+    if not new:
+        return
+    now = utc_now()
+    first: dict[str, dict[str, Any]] = {}
+    opened: dict[str, datetime] = {}
+    for row in sorted(new, key=lambda r: (r["id"] != r["conversation_id"], r["arrived_at"])):
+        first.setdefault(row["conversation_id"], row)  # the root tweet, else the earliest
+        opened[row["conversation_id"]] = min(
+            row["arrived_at"], opened.get(row["conversation_id"], row["arrived_at"])
+        )
+    connection.execute(
+        upsert,
+        [
+            {
+                "id": conversation,
+                "status": ConversationStatus.OPEN.value,
+                "author_id": row["author_id"],
+                "opened_at": opened[conversation],
+                "updated_at": now,
+            }
+            for conversation, row in first.items()
+        ],
+    )
+    authored = [row for row in new if row["author_id"]]
+    if not authored:
+        return
+    answered = dict(
+        connection.execute(
+            select(Conversation.id, Conversation.author_id).where(
+                Conversation.id.in_({row["conversation_id"] for row in authored}),
+                Conversation.status.in_(ANSWERED),
+            )
+        ).all()
+    )
+    answers = [row for row in authored if answered.get(row["conversation_id"]) == row["author_id"]]
+    if not answers:
+        return
+    connection.execute(
+        update(ScoredTweet)
+        .where(ScoredTweet.id.in_([row["id"] for row in answers]))
+        .values(author_replied=True)
+    )
+    connection.execute(
+        update(Conversation)
+        .where(Conversation.id.in_({row["conversation_id"] for row in answers}))
+        .values(
+            status=ConversationStatus.OPEN.value, reopened_at=now, resolved_at=None, updated_at=now
+        )
+    )
 
 
 def _upsert_page(connection: Connection, upsert: Insert, rows: list[dict[str, Any]]) -> None:

@@ -7,7 +7,20 @@ from datetime import datetime
 from typing import Any
 
 from tweet_triage.data.decisions import Decision
-from tweet_triage.live.store.schema import Role
+from tweet_triage.live.replies.outbox import ReplyStatus
+from tweet_triage.live.store.schema import (
+    Activity,
+    ConversationStatus,
+    DecisionSource,
+    Role,
+    tweet_url,
+)
+
+SAVED_REPLY_VARIABLES = ("author", "handle", "agent")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 @dataclass(frozen=True)
@@ -23,11 +36,18 @@ class ScoredRecord:
     p_needs_support: float
     flagged: bool
     model_version: str
+    author_id: str | None = None
+    author_name: str | None = None
+    author_handle: str | None = None
+    conversation_id: str | None = None  # None: the tweet starts its own conversation
+    in_reply_to_user_id: str | None = None
+    in_reply_to_tweet_id: str | None = None
 
 
 @dataclass(frozen=True)
 class TweetView:
-    """A stored tweet with its latest decision (None while undecided)."""
+    """A stored tweet with its latest decision (None while undecided), its author and its
+    conversation's state (status, assignee's name, first response, the team's replies)."""
 
     id: str
     created_at: datetime
@@ -41,6 +61,16 @@ class TweetView:
     flagged: bool
     model_version: str
     decision: Decision | None = None
+    author_id: str | None = None
+    author_name: str | None = None
+    author_handle: str | None = None
+    conversation_id: str | None = None
+    in_reply_to_tweet_id: str | None = None
+    status: ConversationStatus | None = None
+    assignee: str | None = None
+    author_replied: bool = False
+    first_response_at: datetime | None = None
+    replies_count: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +85,16 @@ class TweetView:
             "flagged": self.flagged,
             "model_version": self.model_version,
             "decision": None if self.decision is None else self.decision.value,
+            "author_id": self.author_id,
+            "author_name": self.author_name,
+            "author_handle": self.author_handle,
+            "conversation_id": self.conversation_id,
+            "in_reply_to_tweet_id": self.in_reply_to_tweet_id,
+            "status": None if self.status is None else self.status.value,
+            "assignee": self.assignee,
+            "author_replied": self.author_replied,
+            "first_response_at": _iso(self.first_response_at),
+            "replies_count": self.replies_count,
         }
 
 
@@ -87,6 +127,7 @@ class DecisionView:
     decision: Decision
     decided_at: datetime
     earlier_by_other: DecisionView | None = None
+    source: DecisionSource = DecisionSource.QUEUE
 
 
 @dataclass(frozen=True)
@@ -147,3 +188,171 @@ class DashboardStats:
     median_decision_seconds: float | None
     model_versions: dict[str, int]
     latest_model_version: str | None
+
+
+@dataclass(frozen=True)
+class HourValue:
+    """One hour's median first-response time and how many first responses it holds."""
+
+    hour: datetime
+    p50_seconds: float
+    count: int
+
+
+@dataclass(frozen=True)
+class ReplyView:
+    """A reply in the outbox. `author` is the teammate who wrote it; `not_before` is when a
+    queued reply is tried (again)."""
+
+    id: int
+    tweet_id: str
+    conversation_id: str
+    status: ReplyStatus
+    text: str
+    x_post_id: str | None
+    error: str | None
+    author: str
+    created_at: datetime
+    sent_at: datetime | None
+    attempts: int
+    not_before: datetime
+    saved_reply_id: int | None = None
+
+    @property
+    def x_url(self) -> str | None:
+        return None if self.x_post_id is None else tweet_url(self.x_post_id)
+
+    @property
+    def retry_at(self) -> datetime | None:
+        """When a reply that waits after a failed try goes again (None on the first try)."""
+        waiting = self.status in (ReplyStatus.QUEUED, ReplyStatus.SENDING)
+        return self.not_before if waiting and self.attempts else None
+
+    def as_json(self) -> dict[str, Any]:
+        """The API's reply: a reply being sent shows as queued (it is not sent yet)."""
+        status = ReplyStatus.QUEUED if self.status is ReplyStatus.SENDING else self.status
+        return {
+            "id": self.id,
+            "tweet_id": self.tweet_id,
+            "status": status.value,
+            "x_tweet_id": self.x_post_id,
+            "x_url": self.x_url,
+            "error": self.error,
+            "author": self.author,
+            "created_at": self.created_at.isoformat(),
+            "sent_at": _iso(self.sent_at),
+            "text": self.text,
+            "retry_at": _iso(self.retry_at),
+        }
+
+
+@dataclass(frozen=True)
+class NoteView:
+    id: int
+    tweet_id: str
+    user: str | None  # the teammate; None once their account was removed
+    text: str
+    created_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tweet_id": self.tweet_id,
+            "user": self.user,
+            "text": self.text,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class PresenceView:
+    user: str
+    activity: Activity
+    seen_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {"user": self.user, "activity": self.activity.value, "seen_at": _iso(self.seen_at)}
+
+
+@dataclass(frozen=True)
+class SavedReplyView:
+    """A saved reply; its text may hold {author}, {handle} and {agent}."""
+
+    id: int
+    shortcode: str
+    title: str
+    text: str
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    def expand(self, *, author: str | None, handle: str | None, agent: str) -> str:
+        """The text with its variables filled (any other braces are left as written)."""
+        values = {"author": author or handle or "", "handle": f"@{handle}" if handle else ""}
+        values["agent"] = agent
+        text = self.text
+        for name in SAVED_REPLY_VARIABLES:
+            text = text.replace("{" + name + "}", values[name])
+        return text
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "shortcode": self.shortcode,
+            "title": self.title,
+            "text": self.text,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    """A conversation as the store holds it: its tweets and the team's replies in time order,
+    its status and owner, its author, and the team's notes on its tweets."""
+
+    id: str
+    status: ConversationStatus
+    assignee: str | None
+    author_id: str | None
+    author_name: str | None
+    author_handle: str | None
+    opened_at: datetime
+    reopened_at: datetime | None
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    tweets: list[TweetView]
+    replies: list[ReplyView]
+    notes: list[NoteView]
+
+    @property
+    def conversation_id(self) -> str:
+        return self.id
+
+    def as_json(self) -> dict[str, Any]:
+        timeline = [("tweet", t.arrived_at, t.as_json()) for t in self.tweets] + [
+            ("reply", r.created_at, r.as_json()) for r in self.replies
+        ]
+        timeline.sort(key=lambda item: item[1])
+        return {
+            "id": self.id,
+            "conversation_id": self.id,
+            "status": self.status.value,
+            "assignee": self.assignee,
+            "author_name": self.author_name,
+            "author_handle": self.author_handle,
+            "author": {
+                "id": self.author_id,
+                "name": self.author_name,
+                "handle": self.author_handle,
+            },
+            "opened_at": self.opened_at.isoformat(),
+            "reopened_at": _iso(self.reopened_at),
+            "first_response_at": _iso(self.first_response_at),
+            "resolved_at": _iso(self.resolved_at),
+            "tweets": [t.as_json() for t in self.tweets],
+            "replies": [r.as_json() for r in self.replies],
+            "notes": [n.as_json() for n in self.notes],
+            "timeline": [{"kind": kind, **item} for kind, _at, item in timeline],
+        }
