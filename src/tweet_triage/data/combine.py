@@ -221,6 +221,7 @@ def parse_records(lines: DataFrame) -> DataFrame:
         F.col("data.lang").alias("lang"),
         F.col("data.author_id").alias("author_id"),
         F.get(author, 0)["username"].alias("author_username"),
+        F.get(author, 0)["name"].alias("author_name"),
         F.col("data.conversation_id").alias("conversation_id"),
         F.col("data.in_reply_to_user_id").alias("in_reply_to_user_id"),
         F.col("data.source").alias("client"),

@@ -41,7 +41,7 @@ TWEET = _struct(
     # Posts longer than 280 characters: `text` is truncated, the whole text is here.
     note_tweet=_struct(text=StringType()),
 )
-USER = _struct(id=StringType(), username=StringType())
+USER = _struct(id=StringType(), username=StringType(), name=StringType())
 CORRUPT_COLUMN = "_corrupt_record"
 PAYLOAD_SCHEMA = _struct(
     data=TWEET,

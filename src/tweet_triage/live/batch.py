@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from tweet_triage.atomic_files import write_atomic
@@ -60,6 +60,11 @@ SCORED_COLUMNS = (
     "model_text",
     "lang",
     "author_username",
+    "author_id",
+    "author_name",
+    "conversation_id",
+    "in_reply_to_user_id",
+    "in_reply_to_tweet_id",
     "matching_rules",
     "matched_rule",
     "is_reply",
@@ -110,7 +115,8 @@ def classified(records: DataFrame, compiled: filtering.CompiledFilter) -> DataFr
 
     Column expressions over the one frame (no union, no second scan of the batch). A bad
     record keeps its quarantine reason in `bad_reason`; near-duplicates are not dropped: in
-    the live stream each copy is a tweet someone may have to answer.
+    the live stream each copy is a tweet someone may have to answer. The tweet it replies to
+    is its `replied_to` reference (null for a tweet that answers nobody).
     """
     tweets = records.withColumnRenamed("reason", "bad_reason").drop(DEDUPE_KEY)
     featured = process.add_features(filtering.apply_filter(tweets, compiled))
@@ -123,14 +129,21 @@ def classified(records: DataFrame, compiled: filtering.CompiledFilter) -> DataFr
         featured.withColumn("kind", kind)
         .withColumn("date", F.to_date("created_at"))
         .withColumn("received_at", F.col("source.received_at"))
+        .withColumn("in_reply_to_tweet_id", _replied_to(F.col("referenced_tweets")))
     )
+
+
+def _replied_to(references: Column) -> Column:
+    replied = F.filter(references, lambda ref: ref["type"] == "replied_to")
+    return F.get(replied, 0)["id"]
 
 
 def scored_records(rows: Sequence[Any]) -> list[ScoredRecord]:
     """Rows of the scored table -> the store's records, times in UTC.
 
     Arrow hands timestamps back in UTC; a naive datetime (PySpark's rows) is in this
-    process's local time zone, which is how `astimezone` reads it.
+    process's local time zone, which is how `astimezone` reads it. The author and thread
+    fields are null where X did not send them (a record from before the streamer asked).
     """
 
     def utc(value: datetime | None) -> datetime | None:
@@ -147,6 +160,12 @@ def scored_records(rows: Sequence[Any]) -> list[ScoredRecord]:
             p_needs_support=float(row["p_needs_support"]),
             flagged=bool(row["needs_support"]),
             model_version=row["model_version"],
+            author_id=row.get("author_id"),
+            author_name=row.get("author_name"),
+            author_handle=row.get("author_username"),
+            conversation_id=row.get("conversation_id"),
+            in_reply_to_user_id=row.get("in_reply_to_user_id"),
+            in_reply_to_tweet_id=row.get("in_reply_to_tweet_id"),
         )
         for row in rows
     ]
