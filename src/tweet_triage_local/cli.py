@@ -69,6 +69,21 @@ def xapi_up(
     typer.echo(f"local X API stand-in answering at {base_url} (X_API_BASE_URL={base_url})")
 
 
+@app.command("xapi-connect")
+def xapi_connect() -> None:
+    """Connect the X stand-in's account for the inbox (the OAuth flow, approved by script)."""
+    from tweet_triage.live.replies.x_connection import x_account
+    from tweet_triage.live.store import TriageStore
+    from tweet_triage_local.x_connect import connect_standin_account
+
+    settings = load_settings()
+    settings.require_stand_ins("xapi")
+    store = TriageStore.from_settings(settings)
+    store.migrate()
+    tokens = connect_standin_account(x_account(settings, store), settings.x_redirect_uri)
+    typer.echo(f"X stand-in account connected as @{tokens.username}; the inbox can reply")
+
+
 @app.command("xapi-down")
 def xapi_down() -> None:
     """Stop the X API stand-in by its pid file and forget its settings (no-op if not running)."""

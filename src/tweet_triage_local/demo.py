@@ -23,6 +23,17 @@ from typing import Any
 from tweet_triage.config import PROJECT_ROOT, Settings, load_settings
 from tweet_triage.errors import TriageError
 from tweet_triage.hosts.processes import free_port
+from tweet_triage_local.demo_replies import (
+    AUTHOR_DELAY_SECONDS,
+    AUTHOR_SHARE,
+    Inbox,
+    answer_top_flagged,
+    percentiles,
+    reply_summary_lines,
+    suggestion_hit_rate,
+    team_member_token,
+    wait_for_author_answers,
+)
 
 # Every step runs against the stand-ins with the profile the bundled corpus was measured for,
 # whatever .env says (a profile matching no bundled tweet would stream nothing).
@@ -210,6 +221,28 @@ def follow_live_slice(
         store.close()
 
 
+def answer_and_measure(live_env: dict[str, str]) -> dict[str, Any]:
+    """The answering half on the live slice's inbox (see demo_replies); its figures."""
+    from datetime import UTC, datetime, timedelta
+
+    from tweet_triage.live.store import TriageStore
+
+    env = {**os.environ, **DEMO_ENVIRONMENT, **live_env}
+    inbox = Inbox(f"http://127.0.0.1:{live_env['TRIAGE_PORT']}", team_member_token(env))
+    store = TriageStore(live_env["TRIAGE_DATABASE_URL"])
+    try:
+        replies = answer_top_flagged(store, inbox, _standin_call)
+        replies["reopened"] = wait_for_author_answers(
+            store, replies["replied_tweets"], AUTHOR_SHARE, timeout=AUTHOR_DELAY_SECONDS + 120
+        )
+        since = datetime.now(UTC) - timedelta(days=1)
+        replies["first_response"] = percentiles(store.first_response_times(since))
+    finally:
+        store.close()
+    replies["hit_rate"] = suggestion_hit_rate(replies["examples"])
+    return replies
+
+
 def demo_steps(
     settings: Settings, replay_rate: float, train_args: str, facts: dict[str, Any]
 ) -> list[Step]:
@@ -228,6 +261,9 @@ def demo_steps(
         stats = settings.state_dir.expanduser() / "triage" / "scorer-stats.json"
         facts["live"] = follow_live_slice(live_env["TRIAGE_DATABASE_URL"], stats)
 
+    def answer_in_inbox() -> None:
+        facts["replies"] = answer_and_measure(live_env)
+
     return [
         Step("start the local AWS stand-in (moto server)", _stream_make("local-aws-up")),
         Step(
@@ -242,6 +278,10 @@ def demo_steps(
                 "0",
                 "--rate",
                 str(replay_rate),
+                "--author-share",
+                str(AUTHOR_SHARE),
+                "--author-delay",
+                str(AUTHOR_DELAY_SECONDS),
             ],
         ),
         Step("start the streamer host (sshd on loopback)", _stream_make("local-host-up")),
@@ -270,7 +310,13 @@ def demo_steps(
         Step("live: provision the streamer host again", _stream_make("provision")),
         Step("live: fresh folders and store for the live half", action=fresh_live_dir),
         Step(
-            f"live: start the sync follower, the scorer (every {LIVE_SCORE_EVERY} s), the inbox",
+            "live: connect the stand-in's X account (OAuth with PKCE, approved by script)",
+            [sys.executable, "-m", "tweet_triage", "local", "xapi-connect"],
+            env=live_env,
+        ),
+        Step(
+            f"live: start the sync follower, the scorer (every {LIVE_SCORE_EVERY} s), the inbox, "
+            "the outbox worker",
             _stream_make("triage-up"),
             env=live_env,
         ),
@@ -279,6 +325,11 @@ def demo_steps(
             f"live: replay the corpus's last {LIVE_SLICE:,} tweets at {LIVE_RATE:g}/s into the "
             "inbox",
             action=stream_live_slice,
+        ),
+        Step(
+            "live: a team member answers the top flagged tweets through the inbox's API; "
+            "some authors answer back",
+            action=answer_in_inbox,
         ),
         Step("live: stop the inbox, scorer and follower", _stream_make("triage-down")),
         Step("live: stop the streamer", _stream_make("stream-stop")),
@@ -388,6 +439,8 @@ def summary(
     live = facts.get("live")
     if live:
         lines += ["", *live_summary_lines(live)]
+    if facts.get("replies"):
+        lines += ["", *reply_summary_lines(facts["replies"])]
 
     if evaluation:
         m, b = evaluation["metrics"], evaluation["business"]

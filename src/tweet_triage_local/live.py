@@ -2,11 +2,13 @@
 
 Stand-ins (moto, X replaying the demo corpus at LIVE_RATE tweets/s, the SSH streamer host),
 the stack, the streamer, then the live half (`triage-up`: sync follower, streaming scorer,
-inbox). Without a model it first trains one with the demo budget on what has streamed so far
+inbox, reply outbox worker), with the stand-in's X account connected so replies go out at
+once. Without a model it first trains one with the demo budget on what has streamed so far
 (the data stages and `train`, as `make demo` runs them), while the replay goes on. It ends by
 printing the inbox URL and a generated login. `make live-down` stops everything, in reverse.
 
-Every step is the make target a user would run (`tweet_triage_local.demo`'s helpers).
+Every step is the make target or command a user would run (`tweet_triage_local.demo`'s
+helpers).
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ def live_up(rate: float, stream_before_training: float) -> None:
     print(f"scoring with {describe_model(settings, settings.triage_model)}", flush=True)
     store = TriageStore(settings.triage_store_url)
     store.migrate()
+    _run([*cli, "local", "xapi-connect"])
     before = store.count_scored()
     started = time.monotonic()
     _run(_stream_make("triage-up"))
@@ -116,7 +119,9 @@ def live_up(rate: float, stream_before_training: float) -> None:
     settings = load_settings()
     print(
         f"\nlive: the inbox is at http://{settings.triage_host}:{settings.triage_port}/\n"
-        f"      login: {LIVE_USER} / {password}   (shown once; `make live-down` stops it all)",
+        f"      login: {LIVE_USER} / {password}   (shown once; `make live-down` stops it all)\n"
+        f"      replies post as the X stand-in's account (connected); what went out: "
+        f"{settings.x_api_base_url}/_standin/posts",
         flush=True,
     )
 

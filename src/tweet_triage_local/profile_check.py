@@ -3,6 +3,8 @@
 `tweet-triage profile validate NAME` uses it: each stream rule is compiled by the same matcher
 the X stand-in streams with (so a rule X would refuse is named here), and counted against the
 49,570 bundled tweets, so a profile that would stream nothing locally is caught before a run.
+Each rule is also tried on one of each answer the stand-in's scripted authors write to the
+team's replies: they mention the account, and a rule for its mentions matches only those.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 
 from tweet_triage.profile import MissionProfile, ProfileError
 from tweet_triage_local.corpus.store import load_tweets
+from tweet_triage_local.xapi.authors import sample_answers
+from tweet_triage_local.xapi.oauth import Account
 from tweet_triage_local.xapi.rules import CompiledRule, RuleSyntaxError, TweetView, compile_rule
 
 
@@ -25,7 +29,7 @@ class RuleMatches:
 
 @dataclass(frozen=True)
 class CorpusMatches:
-    """How many bundled tweets each rule, and any rule, matches."""
+    """How many bundled tweets each rule (with the scripted answers), and any rule, matches."""
 
     tweets: int
     rules: list[RuleMatches]
@@ -48,7 +52,9 @@ def compile_rules(profile: MissionProfile) -> dict[str, CompiledRule]:
 def count_matches(
     profile: MissionProfile, tweets: Iterable[Mapping[str, Any]] | None = None
 ) -> CorpusMatches:
-    """Match every rule against the tweets (default: the bundled corpus)."""
+    """Match every rule against the tweets (default: the bundled corpus). With the default, a
+    rule's count also holds the scripted authors' answers it matches (a rule for the account's
+    mentions matches only those); `tweets` and `any_rule` stay the corpus's."""
     compiled = compile_rules(profile)
     counts = dict.fromkeys(compiled, 0)
     total = any_rule = 0
@@ -61,6 +67,11 @@ def count_matches(
                 counts[tag] += 1
                 hit = True
         any_rule += hit
+    if tweets is None:
+        for answer in sample_answers(Account().as_json()):
+            view = TweetView.from_tweet(answer)
+            for tag, rule in compiled.items():
+                counts[tag] += rule.matches(view)
     return CorpusMatches(
         tweets=total,
         rules=[RuleMatches(r.tag, r.value, counts[r.tag]) for r in profile.stream.rules],

@@ -34,6 +34,9 @@ ANSWERS = (
 )
 
 
+SAMPLE_MS = 1_640_000_000_000  # when `sample_answers` are dated (any moment would do)
+
+
 def _base36(number: int) -> str:
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
@@ -59,6 +62,44 @@ def with_conversation(tweet: dict[str, Any]) -> dict[str, Any]:
     filled.setdefault("author_id", corpus_author(tweet["id"])["id"])
     filled.setdefault("conversation_id", tweet["id"])
     return filled
+
+
+def answer_tweet(
+    answer_id: str,
+    words: str,
+    author_id: str,
+    conversation_id: str,
+    reply_id: str,
+    account: dict[str, str],
+) -> dict[str, Any]:
+    """An author's answer to the team's reply, mentioning the account, as X's Tweet object."""
+    text = f"@{account['username']} {words}"
+    return {
+        "id": answer_id,
+        "text": text,
+        "created_at": iso_millis(snowflake_datetime(int(answer_id))),
+        "lang": "en",
+        "edit_history_tweet_ids": [answer_id],
+        "entities": extract_entities(text),
+        "author_id": author_id,
+        "conversation_id": conversation_id,
+        "in_reply_to_user_id": account["id"],
+        "referenced_tweets": [{"type": "replied_to", "id": reply_id}],
+    }
+
+
+def sample_answers(account: dict[str, str]) -> list[dict[str, Any]]:
+    """One answer of each kind the scripted authors write: what a mission profile must keep on
+    the stream besides the corpus (`tweet_triage_local.profile_check`)."""
+    answers = []
+    for index, words in enumerate(ANSWERS):
+        answer_id = str(snowflake_from_ms(SAMPLE_MS, index))
+        team_reply_id = str(snowflake_from_ms(SAMPLE_MS - 60_000, index))
+        author_id = corpus_author(answer_id)["id"]
+        answers.append(
+            answer_tweet(answer_id, words, author_id, team_reply_id, team_reply_id, account)
+        )
+    return answers
 
 
 @dataclass
@@ -114,21 +155,15 @@ class ScriptedAuthors:
             self._sequence += 1
             due = now + self.delay_seconds
             answer_id = str(snowflake_from_ms(int(due * 1000), 0x200000 + self._sequence))
-            text = f"@{account['username']} {ANSWERS[self._sequence % len(ANSWERS)]}"
-            author = self._author_of(parent)
-            tweet = {
-                "id": answer_id,
-                "text": text,
-                "created_at": iso_millis(snowflake_datetime(int(answer_id))),
-                "lang": "en",
-                "edit_history_tweet_ids": [answer_id],
-                "entities": extract_entities(text),
-                "author_id": author_id,
-                "conversation_id": reply.get("conversation_id") or parent["id"],
-                "in_reply_to_user_id": account["id"],
-                "referenced_tweets": [{"type": "replied_to", "id": reply["id"]}],
-            }
-            self._scheduled.append(_Scheduled(due, tweet, author))
+            tweet = answer_tweet(
+                answer_id,
+                ANSWERS[self._sequence % len(ANSWERS)],
+                author_id,
+                reply.get("conversation_id") or parent["id"],
+                reply["id"],
+                account,
+            )
+            self._scheduled.append(_Scheduled(due, tweet, self._author_of(parent)))
             return True
 
     def _author_of(self, parent: dict[str, Any]) -> dict[str, str]:
