@@ -258,9 +258,9 @@ def _owned(query: Select[Any], owner: str, user_id: int | None) -> Select[Any]:
         return query
     if owner == "mine" and user_id is None:
         raise StoreError("the queue of 'mine' needs the user's id (user_id=...)")
-    assignee = Conversation.assignee_id
-    taken = assignee == user_id if owner == "mine" else assignee.is_not(None)
-    assigned = exists().where(Conversation.id == ScoredTweet.conversation_id, taken)
+    owned = aliased(Conversation, name="owned")
+    taken = owned.assignee_id == user_id if owner == "mine" else owned.assignee_id.is_not(None)
+    assigned = exists().where(owned.id == ScoredTweet.conversation_id, taken)
     return query.where(assigned if owner == "mine" else ~assigned)
 
 
