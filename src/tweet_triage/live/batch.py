@@ -33,7 +33,9 @@ from tweet_triage.atomic_files import write_atomic
 from tweet_triage.config import Settings
 from tweet_triage.data import combine, filtering, process
 from tweet_triage.data.paths import DataPaths
+from tweet_triage.live.live_prior import LiveThreshold
 from tweet_triage.live.store import DatabaseUnavailableError, ScoredRecord, TriageStore
+from tweet_triage.model.folder import ModelMeta
 from tweet_triage.model.registry import ResolvedModel, resolve_model
 
 if TYPE_CHECKING:
@@ -196,7 +198,7 @@ def unreadable_objects(uris: Sequence[str]) -> dict[str, str]:
     return {uri: bad[path] for uri, path in local.items() if path in bad}
 
 
-def make_predict_fn(folder: str, engine: str) -> Callable[[], Callable[[Any], Any]]:
+def make_predict_fn(folder: str, engine: str, device: str) -> Callable[[], Callable[[Any], Any]]:
     """For `predict_batch_udf`: one model load per Python worker, kept across micro-batches
     (Spark reuses the worker and `predict_batch_udf` caches what this returns)."""
 
@@ -208,7 +210,7 @@ def make_predict_fn(folder: str, engine: str) -> Callable[[], Callable[[Any], An
 
         from tweet_triage.model.inference import load_scorer
 
-        scorer = load_scorer(folder, engine=engine)
+        scorer = load_scorer(folder, engine=engine, device=device)
         # The worker's stderr is the scorer's log: one line per model load shows the reuse.
         print(f"Python worker {os.getpid()} loaded {folder} ({scorer.engine})", file=sys.stderr)
 
@@ -227,6 +229,8 @@ class ScorerStats:
 
     `busy_seconds` is the time spent in micro-batches, so `scored / busy_seconds` is the rate
     the scorer sustains; `score_seconds`, `parquet_seconds` and `store_seconds` split it.
+    `threshold` is the cut the last batch was flagged with (live_prior.ThresholdInUse), and
+    `live_prior_window` the size of the window of scores it follows (None: the option is off).
     """
 
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
@@ -242,6 +246,12 @@ class ScorerStats:
     model_version: str | None = None
     model_source: str | None = None
     engine: str | None = None
+    device: str | None = None
+    threshold: float | None = None
+    model_threshold: float | None = None
+    live_prior: float | None = None
+    live_prior_scores: int = 0
+    live_prior_window: int | None = None
     last_batch_id: int | None = None
     last_batch_at: str | None = None
     last_batch_seconds: float | None = None
@@ -268,6 +278,7 @@ class ScoreBatch:
         compiled: filtering.CompiledFilter,
         store: TriageStore,
         model: str | None = None,
+        device: str = "cpu",
         retry_delays: Sequence[float] = STORE_RETRY_DELAYS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -279,13 +290,16 @@ class ScoreBatch:
         self.engine = settings.triage_scorer_engine
         self.retry_delays = tuple(retry_delays)
         self.sleep = sleep
-        self.stats = ScorerStats(engine=self.engine)
+        self.device = device
+        self.live = LiveThreshold.from_settings(settings)
+        window = settings.triage_live_prior_window if self.live.enabled else None
+        self.stats = ScorerStats(engine=self.engine, device=device, live_prior_window=window)
         self.stats_path = settings.state_dir.expanduser() / "triage" / "scorer-stats.json"
         self.run_tag: str | None = None  # the query id (kept by the checkpoint), set at start
         self.started = threading.Event()
         self.failure: BaseException | None = None
         self._resolved: ResolvedModel | None = None
-        self._udf: tuple[str, Any, float] | None = None
+        self._udf: tuple[str, Any, ModelMeta] | None = None
 
     # The model: resolved again for each batch; the UDF (and the model loaded in each Python
     # worker) is rebuilt only when the version changes.
@@ -306,15 +320,13 @@ class ScoreBatch:
         self._resolved = resolved
         return resolved
 
-    def _scorer_udf(self, model: ResolvedModel) -> tuple[Any, float]:
+    def _scorer_udf(self, model: ResolvedModel) -> tuple[Any, ModelMeta]:
         if self._udf is None or self._udf[0] != model.version:
             from pyspark.ml.functions import predict_batch_udf
             from pyspark.sql.types import DoubleType
 
-            from tweet_triage.model.folder import ModelMeta
-
             folder = model.folder.resolve()
-            threshold = ModelMeta.load(folder).threshold
+            meta = ModelMeta.load(folder)
             if self.engine.startswith("onnx"):
                 from tweet_triage.model.export import export_onnx, onnx_paths
 
@@ -322,11 +334,11 @@ class ScoreBatch:
                     log.info("%s: exporting the model to ONNX (once)", folder)
                     export_onnx(folder)  # here, not in each Python worker at once
             udf = predict_batch_udf(
-                make_predict_fn(str(folder), self.engine),
+                make_predict_fn(str(folder), self.engine, self.device),
                 return_type=DoubleType(),
                 batch_size=UDF_ROWS,
             )
-            self._udf = (model.version, udf, threshold)
+            self._udf = (model.version, udf, meta)
         return self._udf[1], self._udf[2]
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
@@ -351,7 +363,7 @@ class ScoreBatch:
 
         bad_objects = unreadable_objects(batch_objects(self.paths.checkpoint, batch_id))
         model = self.current_model()
-        udf, threshold = self._scorer_udf(model)
+        udf, meta = self._scorer_udf(model)
         started = time.perf_counter()
         frame = classified(batch, self.compiled).coalesce(1)  # one Python worker: one model
         raw_p = udf(F.when(F.col("kind") == KEPT, F.coalesce("text", F.lit(""))).otherwise(""))
@@ -374,9 +386,14 @@ class ScoreBatch:
         kept = rows.filter(pc.equal(kinds, KEPT))
         usable = kept.filter(pc.is_valid(kept.column("p_needs_support")))
         self._quarantine(batch.sparkSession, bad, bad_objects, batch_id, tag)
-        written = self._write(
-            batch.sparkSession, usable, model, threshold, scored_at, tag, batch_id
+        cut = self.live.cut(
+            model.version, meta, usable.column("p_needs_support").to_numpy(zero_copy_only=False)
         )
+        written = self._write(
+            batch.sparkSession, usable, model, cut.threshold, scored_at, tag, batch_id
+        )
+        for key, value in cut.as_dict().items():  # the stats name the cut's fields alike
+            setattr(self.stats, key, value)
         flagged = sum(r.flagged for r in written)
         self.stats.records += rows.num_rows
         self.stats.quarantined += bad.num_rows

@@ -52,7 +52,7 @@ def score(
         f"{stats.flagged} flagged, {stats.quarantined} quarantined, "
         f"{stats.quarantined_objects} unreadable object(s) quarantined, "
         f"{stats.dropped_by_filter} dropped by the profile; model {stats.model_version} "
-        f"({stats.engine}){rate}"
+        f"({stats.engine} on {stats.device}){rate}"
     )
     found = asdict(stats)
     for line in filter(None, [threshold_line(found), *quarantine_lines(found)]):

@@ -49,6 +49,7 @@ from tweet_triage.live.batch import (
     ScorerStats,
 )
 from tweet_triage.live.store import DatabaseUnavailableError, TriageStore
+from tweet_triage.model.folder import ModelMeta
 from tweet_triage.profile import load_profile, profile_path
 
 log = logging.getLogger(__name__)
@@ -228,9 +229,12 @@ def run_scorer(
         compiled,
         store,
         model=model or settings.triage_model,
+        device=scorer_device(settings.triage_scorer_engine, settings.triage_scorer_device),
         retry_delays=retry_delays[: settings.triage_store_retries],
     )
-    score_batch.current_model()  # no model: say "train first" before anything starts
+    # No model: "train first"; TRIAGE_LIVE_PRIOR on a model that cannot follow the live
+    # share: say so, before anything starts.
+    score_batch.live.check(ModelMeta.load(score_batch.current_model().folder))
     try:
         store.migrate()
     except DatabaseUnavailableError as exc:  # the batches retry it; nothing is read yet

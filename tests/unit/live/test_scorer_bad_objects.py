@@ -5,6 +5,7 @@ the good object is scored."""
 from __future__ import annotations
 
 import gzip
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from tests.unit.live.test_scorer_stream import DROPS, KEEPS, lines, write_object
 from tweet_triage.config import Settings
 from tweet_triage.data.combine import TRUNCATED_GZIP
 from tweet_triage.live.scorer import ScorerPaths, run_scorer
+from tweet_triage.live.scorer_status import scorer_lines
 from tweet_triage.live.store import TriageStore
 
 
@@ -47,6 +49,10 @@ def test_a_cut_gzip_is_quarantined_and_the_rest_of_the_batch_scored(
     assert run.stats.scored == len(KEEPS)
     assert run.stats.quarantined_objects == 1
     assert run.stats.recent_bad_objects == [{"object": cut.as_uri(), "reason": TRUNCATED_GZIP}]
+    status = scorer_lines(asdict(run.stats))  # what `triage status` prints
+    assert "scorer: 1 unreadable object(s) quarantined; newest first:" in status
+    assert f"  {cut.as_uri()}: {TRUNCATED_GZIP}" in status
+    assert "scorer threshold: 0.500 (the model's own)" in status
     quarantine = spark.read.parquet(ScorerPaths.from_settings(settings).quarantine).collect()
     assert [(r["source"], r["reason"], r["value"]) for r in quarantine] == [
         (cut.as_uri(), TRUNCATED_GZIP, None)

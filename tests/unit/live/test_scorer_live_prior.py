@@ -1,20 +1,30 @@
 """The scorer's threshold under a known prior shift: off is the model's own cut for every batch;
-on, the cut follows the live share of a rolling window of scores and the flags change with it."""
+on, the cut follows the live share of a rolling window of scores and the flags change with it,
+in the streaming scorer too (its store flags and its stats)."""
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
+from pyspark.sql import SparkSession
 
+from tests.unit.live.scorer_model import build_scorer_model
+from tests.unit.live.test_scorer_stream import DROPS, KEEPS, lines, write_object
 from tests.unit.model.test_prior_shift import calibrated_sample
 from tweet_triage.config import Settings
 from tweet_triage.live.live_prior import MIN_SCORES, LiveThreshold
+from tweet_triage.live.scorer import ScorerPaths, run_scorer
+from tweet_triage.live.scorer_status import threshold_line
+from tweet_triage.live.store import TriageStore
 from tweet_triage.model.folder import SENTIMENT_LABELS, ModelMeta
 from tweet_triage.model.metrics import business_metrics, least_minutes_threshold
 from tweet_triage.model.parameters import BusinessParams
-from tweet_triage.model.prior_shift import PriorShiftError
+from tweet_triage.model.prior_shift import PriorShiftError, live_threshold
 from tweet_triage.model.thresholds import choose_threshold
 
 WORDS = 20
@@ -117,3 +127,55 @@ def test_settings_default_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRIAGE_LIVE_PRIOR_WINDOW", "500")
     live = LiveThreshold.from_settings(Settings())
     assert live.enabled and live.min_scores == MIN_SCORES
+
+
+def curved_model(folder: Path, meta: ModelMeta) -> Path:
+    """The tiny scorer model with the synthetic model's threshold and by_live_prior curve."""
+    build_scorer_model(folder)
+    saved = ModelMeta.load(folder)
+    saved.threshold, saved.threshold_strategy = meta.threshold, meta.threshold_strategy
+    saved.save(folder)
+    return folder
+
+
+def stream_settings(tmp_path: Path, model: Path, **values: object) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        mission_profile="demo",
+        triage_model=str(model),
+        TT_STATE_DIR=tmp_path / "state",
+        **values,
+    )
+
+
+def test_the_streaming_scorer_flags_at_the_live_cut_and_says_so(
+    spark: SparkSession, tmp_path: Path, meta: ModelMeta
+) -> None:
+    model = curved_model(tmp_path / "model", meta)
+    # A window of two scores: the cut follows the live share from the first batch on.
+    settings = stream_settings(tmp_path, model, triage_live_prior=True, triage_live_prior_window=2)
+    write_object(Path(ScorerPaths.from_settings(settings).raw), "obj", lines(1000, KEEPS + DROPS))
+    store = TriageStore.from_settings(settings)
+
+    stats = asdict(run_scorer(settings, spark, every=None, store=store).stats)
+
+    assert stats["device"] == "cpu" and stats["live_prior_window"] == 2
+    assert stats["live_prior_scores"] == 2 and stats["model_threshold"] == meta.threshold
+    curve = meta.threshold_strategy["by_live_prior"]
+    assert stats["threshold"] == pytest.approx(live_threshold(curve, stats["live_prior"]))
+    tweets = store.tweets(limit=10)
+    assert len(tweets) == len(KEEPS)
+    assert all(t.flagged == (t.p_needs_support >= stats["threshold"]) for t in tweets)
+    saved = json.loads((settings.state_dir / "triage" / "scorer-stats.json").read_text())
+    assert saved["threshold"] == stats["threshold"]
+    assert f"scorer threshold: {stats['threshold']:.3f} for a live share" in threshold_line(saved)
+
+
+def test_on_a_model_without_the_curve_the_scorer_does_not_start(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    model = build_scorer_model(tmp_path / "model")
+    settings = stream_settings(tmp_path, model, triage_live_prior=True)
+    with pytest.raises(PriorShiftError, match="run `tweet-triage threshold`"):
+        run_scorer(settings, spark, every=None)
+    assert not (settings.state_dir / "triage" / "scorer-stats.json").exists()
