@@ -1,13 +1,16 @@
-"""The triage store: scored tweets, the team's decisions, users, API tokens and web sessions.
+"""The triage store: scored tweets, the team's decisions and replies, conversations, users, API
+tokens and web sessions.
 
 One SQLAlchemy 2 schema (`schema`) for SQLite and PostgreSQL, set up in `engine`; the read
 models it hands out are in `views`. Each concern has its module (`tweets`, `decisions`,
-`accounts`, `dashboard`); `TriageStore` is all of them over one engine.
+`accounts`, `dashboard`, `replies`, `conversations`); `TriageStore` is all of them over one
+engine.
 """
 
 from __future__ import annotations
 
 from tweet_triage.live.store.accounts import TOKEN_LIFETIME, Accounts, check_user_name
+from tweet_triage.live.store.conversations import PRESENCE_WINDOW, Conversations, check_shortcode
 from tweet_triage.live.store.dashboard import Dashboard
 from tweet_triage.live.store.engine import (
     MIGRATIONS_DIR,
@@ -32,6 +35,7 @@ from tweet_triage.live.store.errors import (
     UnknownTweetError,
     UnknownUserError,
 )
+from tweet_triage.live.store.replies import LEASE, Replies, StoredTokenSlot, check_reply_text
 from tweet_triage.live.store.schema import (
     Activity,
     Base,
@@ -63,12 +67,18 @@ from tweet_triage.live.store.views import (
 )
 
 
-class TriageStore(Dashboard, Accounts):
-    """The triage database. Construct with a SQLAlchemy URL, then `migrate()` once."""
+class TriageStore(Dashboard, Replies, Conversations, Accounts):
+    """The triage database. Construct with a SQLAlchemy URL, then `migrate()` once.
+
+    It is also the reply outbox's store (`replies.outbox.OutboxStore`): the worker calls
+    `send_next(store, poster, clock)`.
+    """
 
 
 __all__ = [
+    "LEASE",
     "MIGRATIONS_DIR",
+    "PRESENCE_WINDOW",
     "TOKEN_LIFETIME",
     "Activity",
     "AlreadyRepliedError",
@@ -101,6 +111,7 @@ __all__ = [
     "ScoredRecord",
     "SessionView",
     "StoreError",
+    "StoredTokenSlot",
     "TagCount",
     "TokenView",
     "TriageStore",
@@ -111,6 +122,8 @@ __all__ = [
     "UnknownTweetError",
     "UnknownUserError",
     "UserView",
+    "check_reply_text",
+    "check_shortcode",
     "check_user_name",
     "normalise_database_url",
     "redact_url",
