@@ -246,9 +246,10 @@ def test_local_xapi_up_and_down_with_the_bundled_corpus(
 ) -> None:
     monkeypatch.setenv("TT_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("LOCAL_XAPI_PORT", str(free_port()))
+    monkeypatch.setenv("LOCAL_XAPI_AUTHOR_SHARE", "0.25")
     load_settings.cache_clear()
     settings = load_settings()
-    base_url = start_local_xapi(settings, rate=0)
+    base_url = start_local_xapi(settings, rate=0, author_delay=7)
     try:
         recorded = dict(
             line.split("=", 1)
@@ -264,6 +265,14 @@ def test_local_xapi_up_and_down_with_the_bundled_corpus(
             timeout=5,
         ).json()
         assert stats["corpus_size"] > 40_000
+        assert recorded["X_CLIENT_ID"] == "tweet-triage-local"  # the inbox's OAuth app
+        authors = requests.post(
+            f"{base_url}/_standin/authors",
+            json={},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        ).json()
+        assert authors == {"share": 0.25, "delay_seconds": 7.0, "pending": 0}
     finally:
         message = stop_local_xapi(settings.state_dir)
     assert message.startswith("xapi: stopped")
