@@ -46,7 +46,7 @@ def test_all_tweets_view_offers_needed_us_on_unflagged_tweets(
     tweet_2 = page.split('id="tweet-2"')[1].split("</article>")[0]
     assert 'value="needed_us"' in tweet_2 and 'value="handled"' not in tweet_2
     tweet_3 = page.split('id="tweet-3"')[1].split("</article>")[0]
-    assert "needed us" in tweet_3 and "<form" not in tweet_3
+    assert "needed us" in tweet_3 and 'action="/decisions"' not in tweet_3  # decided
     flagged_only = client.get("/tweets", params={"window": "all", "flagged": "yes"}).text
     assert 'id="tweet-1"' in flagged_only and 'id="tweet-2"' not in flagged_only
 

@@ -6,23 +6,40 @@ handlers and the routers of `web.routes`, one per concern. Who may call what is 
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from tweet_triage.config import SettingsError
 from tweet_triage.data.decisions import Decision
+from tweet_triage.live.replies import x_text
+from tweet_triage.live.replies.x_account import XAccount, XAccountError
 from tweet_triage.live.store import TriageStore
 from tweet_triage.live.web.deps import WEB_DIR, Inbox, InboxConfig, ago
 from tweet_triage.live.web.errors import install_error_handlers
 from tweet_triage.live.web.loop import LoopState, read_loop_state
 from tweet_triage.live.web.metrics import InboxMetrics
 from tweet_triage.live.web.middleware import BodyLimit, SecurityHeaders
-from tweet_triage.live.web.routes import api, auth, dashboard, labelling, operations, tweets
+from tweet_triage.live.web.routes import (
+    admin,
+    api,
+    auth,
+    conversations,
+    dashboard,
+    labelling,
+    operations,
+    replies,
+    tweets,
+)
 from tweet_triage.live.web.scoring import ModelProvider
 from tweet_triage.live.web.security import LoginThrottle, PasswordChecks, server_secret
+from tweet_triage.live.web.suggestions import Suggestions
 
 LONG_TEXT_CHARS = 600  # longer tweet texts show this much until opened
+SCRIPTS = ("inbox.js", "x_text.js", "reply.js")  # inlined into each page, in this order
 
 
 def create_app(store: TriageStore, model: ModelProvider, config: InboxConfig) -> FastAPI:
@@ -40,6 +57,8 @@ def create_app(store: TriageStore, model: ModelProvider, config: InboxConfig) ->
         champion = model.version or (newest[0].model_version if newest else None)
         return read_loop_state(config.state_dir, config.reports_dir, champion, store)
 
+    account, problem = _x_account(store, config)
+
     app.state.inbox = Inbox(
         store=store,
         model=model,
@@ -50,8 +69,12 @@ def create_app(store: TriageStore, model: ModelProvider, config: InboxConfig) ->
         metrics=InboxMetrics(store, model, read_loop),
         templates=_templates(),
         read_loop=read_loop,
+        suggestions=Suggestions(store),
+        x_account=account,
+        x_problem=problem,
         assets={
-            name: (WEB_DIR / "static" / name).read_text() for name in ("inbox.css", "inbox.js")
+            "inbox.css": (WEB_DIR / "static" / "inbox.css").read_text(),
+            "inbox.js": "\n".join((WEB_DIR / "static" / name).read_text() for name in SCRIPTS),
         },
     )
     # The last added runs first: forwarded headers judged, Host checked, every answer with
@@ -62,9 +85,30 @@ def create_app(store: TriageStore, model: ModelProvider, config: InboxConfig) ->
     if config.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies))
     install_error_handlers(app)
-    for routes in (operations, auth, tweets, dashboard, labelling, api):
+    for routes in (
+        operations,
+        auth,
+        tweets,
+        conversations,
+        replies,
+        dashboard,
+        labelling,
+        admin,
+        api,
+    ):
         app.include_router(routes.router)
     return app
+
+
+def _x_account(store: TriageStore, config: InboxConfig) -> tuple[XAccount | None, str | None]:
+    """The team's X account, or None and what to set: the inbox serves without one (the
+    banner says replies cannot go out)."""
+    if config.x_account is None:
+        return None, "X_CLIENT_ID is not set"
+    try:
+        return config.x_account(store), None
+    except (SettingsError, XAccountError) as exc:
+        return None, str(exc)
 
 
 def _templates() -> Jinja2Templates:
@@ -73,4 +117,25 @@ def _templates() -> Jinja2Templates:
     templates.env.filters["utc"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else ""
     templates.env.filters["decision_text"] = lambda value: Decision(value).display
     templates.env.globals["long_text"] = LONG_TEXT_CHARS
+    templates.env.globals["x_text_rules"] = x_text_rules()
+    templates.env.filters["picker"] = lambda saved: [
+        {"id": s.id, "shortcode": s.shortcode, "title": s.title} for s in saved
+    ]
     return templates
+
+
+def x_text_rules() -> dict[str, Any]:
+    """X's counting rule for the reply box's live count (static/x_text.js), taken from
+    `replies.x_text` itself so that the page counts as the server does (the server decides)."""
+    return {
+        "limit": x_text.MAX_WEIGHTED_LENGTH,
+        "urlLength": x_text.TRANSFORMED_URL_LENGTH,
+        "scale": x_text._SCALE,
+        "defaultWeight": x_text._DEFAULT_WEIGHT,
+        "emojiWeight": x_text._EMOJI_WEIGHT,
+        "light": [list(r) for r in x_text._LIGHT_RANGES],
+        # JavaScript's unicode regular expressions refuse a needless escape such as \"
+        "url": x_text._URL.pattern.replace('\\"', '"'),
+        "urlTrailing": x_text._URL_TRAILING,
+        "emoji": x_text._EMOJI.pattern,
+    }

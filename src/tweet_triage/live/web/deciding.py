@@ -16,16 +16,29 @@ from typing import Any
 from fastapi import HTTPException
 
 from tweet_triage.data.decisions import Decision
-from tweet_triage.live.store import DecidedByOtherError, DecisionView, UnknownTweetError, UserView
+from tweet_triage.live.store import (
+    DecidedByOtherError,
+    DecisionSource,
+    DecisionView,
+    UnknownTweetError,
+    UserView,
+)
 from tweet_triage.live.web.deps import Inbox, ago
 
 
 def record_decision(
-    box: Inbox, tweet_id: str, user: UserView, decision: Decision, *, replace: bool
+    box: Inbox,
+    tweet_id: str,
+    user: UserView,
+    decision: Decision,
+    *,
+    replace: bool,
+    source: DecisionSource,
 ) -> DecisionView:
-    """Record `user`'s decision and count it in the metrics; its `earlier_by_other` is the
-    other person's decision it replaced (`replace`), which is otherwise a 409. 404: no such
-    tweet; 422: `handled` on a tweet that was never flagged."""
+    """Record `user`'s decision made on `source` (the queue, the label page, the API) and count
+    it in the metrics; its `earlier_by_other` is the other person's decision it replaced
+    (`replace`), which is otherwise a 409. 404: no such tweet; 422: `handled` on a tweet that
+    was never flagged."""
     try:
         if decision is Decision.HANDLED and not box.store.get_tweet(tweet_id).flagged:
             raise HTTPException(
@@ -34,7 +47,9 @@ def record_decision(
                 f"handled; decide {Decision.NEEDED_US.value} (the model missed it) or "
                 f"{Decision.NOT_FOR_US.value}",
             )
-        recorded = box.store.decide(tweet_id, user.id, decision, replace_others=replace)
+        recorded = box.store.decide(
+            tweet_id, user.id, decision, replace_others=replace, source=source
+        )
     except UnknownTweetError as exc:
         raise HTTPException(404, str(exc)) from exc
     except DecidedByOtherError as exc:

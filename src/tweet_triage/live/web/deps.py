@@ -7,6 +7,11 @@ Authentication, one FastAPI dependency per kind of caller:
 - /api/*: `Authorization: Bearer <token>` only (never the cookie, so no cross-site request
   can use a logged-in browser); without a valid token: 401.
 - /metrics: a bearer token or a session.
+- the team's reply and conversation calls (`/api/replies`, `/api/conversations`, presence):
+  a bearer token, or the page's session with its CSRF token in `X-CSRF-Token` for a change
+  (`team_user`), so the pages' scripts use them as they are.
+- admin pages (X account, saved replies): a session whose user is an admin (`require_admin`,
+  put on the admin router), 403 for an agent.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Form, HTTPException, Request
+from fastapi import Depends, Form, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 
-from tweet_triage.config import Settings, TriageSettings
+from tweet_triage.config import Settings, TriageSettings, XAppSettings
+from tweet_triage.live.replies.x_account import XAccount
+from tweet_triage.live.replies.x_connection import TokenStore, x_account
 from tweet_triage.live.store import SessionView, TriageStore, UserView, utc_now
 from tweet_triage.live.web.loop import LoopState
 from tweet_triage.live.web.metrics import InboxMetrics
@@ -33,6 +40,8 @@ from tweet_triage.live.web.security import (
     same_secret,
     token_digest,
 )
+from tweet_triage.live.web.suggestions import Suggestions
+from tweet_triage.live.web.x_link import PendingConnects, x_banner
 
 WEB_DIR = Path(__file__).resolve().parent
 SESSION_COOKIE = "tt_session"
@@ -41,9 +50,9 @@ Window = Literal["1h", "6h", "24h", "7d", "30d", "all"]
 Order = Literal["likely", "newest"]
 
 
-def _setting(name: str) -> Any:
+def _setting(name: str, group: type[Any] = TriageSettings) -> Any:
     """A setting's default: InboxConfig's defaults are the settings', defined there once."""
-    return TriageSettings.model_fields[name].default
+    return group.model_fields[name].default
 
 
 @dataclass
@@ -65,6 +74,12 @@ class InboxConfig:
     state_dir: Path | None = None  # the closed loop's state (triage/loop.json)
     trusted_proxies: tuple[str, ...] = ()  # TRIAGE_TRUSTED_PROXIES: none by default
     allowed_hosts: tuple[str, ...] = ("*",)
+    reply_window_minutes: float = _setting("triage_reply_window_minutes", XAppSettings)
+    sla_minutes: float = _setting("triage_sla_minutes", XAppSettings)
+    x_redirect_uri: str = _setting("x_redirect_uri", XAppSettings)  # the inbox's /x/callback
+    # Builds the team's X account over the store's token slot (`x_connection.x_account`);
+    # None: no X app (its error says what to set).
+    x_account: Callable[[TokenStore], XAccount] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InboxConfig:
@@ -79,6 +94,10 @@ class InboxConfig:
             state_dir=settings.state_dir,
             trusted_proxies=_names(settings.triage_trusted_proxies),
             allowed_hosts=_names(settings.triage_allowed_hosts),
+            reply_window_minutes=settings.triage_reply_window_minutes,
+            sla_minutes=settings.triage_sla_minutes,
+            x_redirect_uri=settings.x_redirect_uri,
+            x_account=lambda store: x_account(settings, store),
         )
 
 
@@ -99,6 +118,10 @@ class Inbox:
     metrics: InboxMetrics
     templates: Jinja2Templates
     read_loop: Callable[[], LoopState]  # the learning loop's state, read when shown
+    suggestions: Suggestions
+    x_account: XAccount | None  # None: no X app configured (`x_problem` says why)
+    x_problem: str | None = None
+    connects: PendingConnects = field(default_factory=PendingConnects)
     assets: dict[str, str] = field(default_factory=dict)
 
 
@@ -182,6 +205,37 @@ def any_user(request: Request, store: StoreDep, credentials: BearerDep) -> UserV
 AnyUserDep = Annotated[UserView, Depends(any_user)]
 
 
+def team_user(
+    request: Request,
+    store: StoreDep,
+    credentials: BearerDep,
+    x_csrf_token: Annotated[str | None, Header()] = None,
+) -> UserView:
+    """An API token's user, else the page's session's; a session's change (any method but
+    GET) needs the session's CSRF token in `X-CSRF-Token` (403 otherwise)."""
+    if credentials is not None:
+        return api_user(store, credentials)
+    found = known_session(request)
+    if found is None:
+        raise HTTPException(401, "log in or send an API token", {"WWW-Authenticate": "Bearer"})
+    if request.method not in ("GET", "HEAD") and not same_secret(x_csrf_token, found.csrf_token):
+        raise HTTPException(403, "missing or wrong X-CSRF-Token; reload the page and try again")
+    return found.user
+
+
+TeamUserDep = Annotated[UserView, Depends(team_user)]
+
+
+def require_admin(session: SessionDep) -> SessionView:
+    """The session of an admin; an agent gets 403 (admins manage the X account and the
+    saved replies)."""
+    if not session.user.is_admin:
+        raise HTTPException(
+            403, f"{session.user.name} is an agent: this page is for admins (ask one)"
+        )
+    return session
+
+
 def window_start(window: str) -> datetime | None:
     """When a named window (`WINDOWS`) starts; None for any time."""
     hours = WINDOWS.get(window)
@@ -215,6 +269,9 @@ def render(
             "user": getattr(request.state, "user", None),
             "csrf_token": session.csrf_token if session else None,
             "refresh_ms": int(box.config.refresh_seconds * 1000),
+            "x_banner": x_banner(box.x_account, box.x_problem) if session else None,
+            "sla_minutes": box.config.sla_minutes,
+            "sla_cutoff": utc_now() - timedelta(minutes=box.config.sla_minutes),
             **context,
         },
         status_code=status_code,

@@ -13,7 +13,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -45,17 +45,27 @@ def came_from(request: Request) -> str | None:
     return target if safe_next(target) == target else None
 
 
+class Refusal(HTTPException):
+    """An HTTP refusal whose problem body carries named figures besides its sentence (a
+    reply's `count` and `limit`, who replied first), so scripts need not parse the words."""
+
+    def __init__(self, status: int, detail: str, **fields: Any) -> None:
+        super().__init__(status, detail)
+        self.fields = fields
+
+
 def error_response(
     request: Request,
     status: int,
     detail: str | list[dict[str, Any]],
     headers: dict[str, str] | None = None,
+    fields: dict[str, Any] | None = None,
 ) -> Response:
     """The one shape of an error: a problem body for scripts, a page for people."""
     title = HTTPStatus(status).phrase
     if wants_json(request):
         return JSONResponse(
-            {"title": title, "status": status, "detail": detail},
+            {**(fields or {}), "title": title, "status": status, "detail": detail},
             status,
             headers=headers,
             media_type="application/problem+json",
@@ -89,7 +99,8 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(request, exc.status_code, str(exc.detail), exc.headers)
+    fields = exc.fields if isinstance(exc, Refusal) else None
+    return error_response(request, exc.status_code, str(exc.detail), exc.headers, fields)
 
 
 def _invalid_request(request: Request, exc: Exception) -> Response:

@@ -1,7 +1,10 @@
 """Prometheus metrics of the inbox, every one registered in the app's own registry.
 
 `triage_scored_tweets_total`, `triage_flagged_tweets_total` and `triage_queue_size` come from
-the store when scraped, so they count what the streaming scorer wrote too; the learning loop's
+the store when scraped, so they count what the streaming scorer wrote too; so do the replies
+(`triage_replies_total{status}`: the replies in each delivery state now, as the outbox worker
+moves them) and `triage_first_response_seconds` (a histogram of each conversation's arrival to
+its first reply delivered, over the store's whole history); the learning loop's
 figures (`triage_loop_*`, `triage_drift_passed`) are read from its state when scraped.
 Decision latency (arrival to decision) and scoring latency (`POST /api/score`) are observed
 as they happen in this process. Each app has its own registry (no global state between apps
@@ -10,6 +13,7 @@ or tests).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -21,9 +25,15 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from tweet_triage.live.replies.outbox import ReplyStatus
 from tweet_triage.live.store import TriageStore, UnknownTweetError
 
 if TYPE_CHECKING:
@@ -32,6 +42,7 @@ if TYPE_CHECKING:
 
 DECISION_BUCKETS = (30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400, 259200)
 SCORE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+FIRST_RESPONSE_BUCKETS = (10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400)
 DRIFT_GAUGE = {"pass": 1, "fail": 0}
 
 
@@ -66,6 +77,32 @@ class _StoreCollector(Collector):
         if self.model.version is not None:
             info.add_metric([self.model.version], 1)
         yield info
+
+
+class _ReplyCollector(Collector):
+    """The outbox and the first responses, read from the store at scrape time."""
+
+    def __init__(self, store: TriageStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.store.reply_counts()
+        replies = GaugeMetricFamily(
+            "triage_replies_total",
+            "Replies by delivery status now (queued, sending, sent, failed).",
+            labels=["status"],
+        )
+        for status in ReplyStatus:
+            replies.add_metric([status.value], counts.get(status, 0))
+        yield replies
+        seconds = sorted(self.store.first_response_times(None))
+        buckets = [(str(float(b)), bisect_right(seconds, b)) for b in FIRST_RESPONSE_BUCKETS]
+        yield HistogramMetricFamily(
+            "triage_first_response_seconds",
+            "Seconds from a conversation's first tweet arriving to its first reply sent.",
+            buckets=[*buckets, ("+Inf", len(seconds))],
+            sum_value=sum(seconds),
+        )
 
 
 class _LoopCollector(Collector):
@@ -119,6 +156,7 @@ class InboxMetrics:
     ) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_StoreCollector(store, model))
+        self.registry.register(_ReplyCollector(store))
         self.registry.register(_LoopCollector(loop))
         self.decision_latency = Histogram(
             "triage_decision_latency_seconds",

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
 from tweet_triage.data.decisions import Decision
+from tweet_triage.live.store import DecisionSource
 from tweet_triage.live.web.deciding import decision_json, record_decision
 from tweet_triage.live.web.deps import ApiUserDep, InboxDep, Order, StoreDep
 from tweet_triage.live.web.scoring import ModelUnavailableError, ScoringBusyError
@@ -105,5 +106,7 @@ def api_queue(
 
 @router.post("/decisions")
 def api_decide(body: DecisionRequest, user: ApiUserDep, box: InboxDep) -> Response:
-    recorded = record_decision(box, body.id, user, body.decision, replace=True)
+    recorded = record_decision(
+        box, body.id, user, body.decision, replace=True, source=DecisionSource.API
+    )
     return JSONResponse(decision_json(recorded), 201)

@@ -15,16 +15,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tweet_triage.data.decisions import Decision
 from tweet_triage.live.active import next_from_store
+from tweet_triage.live.store import DecisionSource
 from tweet_triage.live.web.deciding import record_decision
 from tweet_triage.live.web.deps import CsrfSessionDep, InboxDep, SessionDep, render
 
 router = APIRouter()
 ANSWERS = {"yes": Decision.NEEDED_US, "no": Decision.NOT_FOR_US}
-MAX_SKIPS = 50
+LOOK_AHEAD = 200  # undecided tweets read per pool beyond the skipped ones
 
 
 def _skips(raw: str) -> list[str]:
-    return [s for s in raw.split(",") if s.isdigit()][-MAX_SKIPS:]
+    """The tweets skipped in this round: all of them travel in the URL, none forgotten."""
+    return list(dict.fromkeys(s for s in raw.split(",") if s.isdigit()))
 
 
 def _url(skips: list[str], last: str | None) -> str:
@@ -41,7 +43,8 @@ def label_page(
     request: Request, session: SessionDep, box: InboxDep, skip: str = "", last: str = ""
 ) -> Response:
     skips = _skips(skip)
-    found = next_from_store(box.store, skip=set(skips))
+    # every skipped tweet may be among the closest: look that much further
+    found = next_from_store(box.store, skip=set(skips), window=LOOK_AHEAD + len(skips))
     tweet, pool = found if found else (None, None)
     return render(
         request,
@@ -52,7 +55,9 @@ def label_page(
             "pool": pool,
             "skip": ",".join(skips),
             "last": last if last.isdigit() else "",
-            "answers_so_far": box.store.count_decisions(user_id=session.user.id),
+            "answers_so_far": box.store.count_decisions(
+                user_id=session.user.id, source=DecisionSource.LABEL
+            ),
         },
     )
 
@@ -68,7 +73,9 @@ def label_answer(
     skips = _skips(skip)
     if answer == "skip":
         return RedirectResponse(_url([*skips, tweet_id], None), status_code=303)
-    record_decision(box, tweet_id, session.user, ANSWERS[answer], replace=False)
+    record_decision(
+        box, tweet_id, session.user, ANSWERS[answer], replace=False, source=DecisionSource.LABEL
+    )
     return RedirectResponse(_url(skips, tweet_id), status_code=303)
 
 

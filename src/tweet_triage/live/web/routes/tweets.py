@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from tweet_triage.data.decisions import Decision
-from tweet_triage.live.store import TriageStore
+from tweet_triage.live.store import DecisionSource, QueueOwner, TriageStore
 from tweet_triage.live.web.deciding import decision_json, record_decision
 from tweet_triage.live.web.deps import (
     WINDOWS,
@@ -31,10 +31,24 @@ MAX_PAGES = 100  # further back, a narrower window or filter finds them
 
 
 def _queue_context(
-    store: TriageStore, order: Order, tag: str | None, window: str, limit: int = 100
+    store: TriageStore,
+    user_id: int,
+    order: Order,
+    tag: str | None,
+    window: str,
+    owner: QueueOwner,
+    limit: int = 100,
 ) -> dict[str, Any]:
-    tweets = store.queue(order=order, tag=tag or None, since=window_start(window), limit=limit)
-    return {"tweets": tweets, "queue_size": store.queue_size(), "shown": len(tweets)}
+    """The queue's rows: the author answered first, then the flagged open tweets; `owner`
+    keeps mine, the unassigned or all."""
+    filters = {"tag": tag or None, "since": window_start(window), "owner": owner}
+    tweets = store.queue(order=order, limit=limit, user_id=user_id, **filters)
+    return {
+        "tweets": tweets,
+        "queue_size": store.queue_size(),
+        "filtered_size": store.queue_size(user_id=user_id, **filters),
+        "shown": len(tweets),
+    }
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -45,19 +59,19 @@ def queue_page(
     order: Order = "likely",
     tag: str = "",
     window: Window = "all",
+    owner: QueueOwner = "all",
 ) -> Response:
+    filters = {"order": order, "tag": tag, "window": window, "owner": owner}
     return render(
         request,
         "queue.html",
         {
-            "order": order,
-            "tag": tag,
-            "window": window,
+            **filters,
             "windows": list(WINDOWS),
             "tags": store.rule_tags(),
-            "fragment_url": "/fragments/queue?"
-            + urlencode({"order": order, "tag": tag, "window": window}),
-            **_queue_context(store, order, tag, window),
+            "fragment_url": "/fragments/queue?" + urlencode(filters),
+            "saved_replies": store.saved_replies(),
+            **_queue_context(store, session.user.id, order, tag, window, owner),
         },
     )
 
@@ -70,11 +84,12 @@ def queue_fragment(
     order: Order = "likely",
     tag: str = "",
     window: Window = "all",
+    owner: QueueOwner = "all",
 ) -> Response:
     return render(
         request,
         "_queue_rows.html",
-        _queue_context(store, order, tag, window),
+        _queue_context(store, session.user.id, order, tag, window, owner),
     )
 
 
@@ -110,6 +125,7 @@ def tweets_page(
             **filters,
             "windows": list(WINDOWS),
             "tags": store.rule_tags(),
+            "saved_replies": store.saved_replies(),
         },
     )
 
@@ -123,7 +139,9 @@ def decide_from_form(
     decision: Annotated[Decision, Form()],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    recorded = record_decision(box, tweet_id, session.user, decision, replace=False)
+    recorded = record_decision(
+        box, tweet_id, session.user, decision, replace=False, source=DecisionSource.QUEUE
+    )
     if request.headers.get("accept", "").startswith("application/json"):
         return JSONResponse(decision_json(recorded))
     return RedirectResponse(safe_next(next), status_code=303)

@@ -81,6 +81,10 @@
 
   async function refresh() {
     if (!live || busy || document.hidden) return;
+    if (live.querySelector(".reply-box[open]")) {  // a reply being written stays put
+      say("live updates paused while a reply box is open");
+      return;
+    }
     busy = true;
     try {
       const response = await fetch(live.dataset.live, { credentials: "same-origin" });
