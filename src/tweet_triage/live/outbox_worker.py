@@ -120,4 +120,5 @@ class OutboxWorker:
 
     def _save(self) -> None:
         if self.stats_path is not None:
+            self.stats_path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.stats_path, json.dumps(asdict(self.stats)) + "\n")

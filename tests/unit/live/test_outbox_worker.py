@@ -75,7 +75,7 @@ def test_the_loop_waits_when_idle_and_writes_its_stats(tmp_path: Path) -> None:
     store, clock = MemoryStore(), FakeClock()
     store.add(1, "101", "answer")
     stop = StopAfter(turns=2)
-    stats_path = tmp_path / "outbox-stats.json"
+    stats_path = tmp_path / "triage" / "outbox-stats.json"  # a folder not made yet
     worker = OutboxWorker(
         store, ScriptedX(), poll_seconds=0.5, stop=stop, stats_path=stats_path, clock=clock
     )
