@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -223,8 +224,6 @@ def follow_live_slice(
 
 def answer_and_measure(live_env: dict[str, str]) -> dict[str, Any]:
     """The answering half on the live slice's inbox (see demo_replies); its figures."""
-    from datetime import UTC, datetime, timedelta
-
     from tweet_triage.live.store import TriageStore
 
     env = {**os.environ, **DEMO_ENVIRONMENT, **live_env}
