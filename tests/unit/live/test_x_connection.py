@@ -135,3 +135,23 @@ def test_a_revoked_account_is_described_as_such(server: XStandInServer) -> None:
 def test_the_scripted_approval_needs_the_stand_ins_page(server: XStandInServer) -> None:
     with pytest.raises(ScriptedConnectError, match="did not show the X stand-in's approve page"):
         approve_on_standin(f"{server.url}/2/oauth2/authorize?client_id=someone-else")
+
+
+def test_config_never_prints_the_app_secret_or_the_token_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from tweet_triage.cli import app
+
+    key = Fernet.generate_key().decode()
+    monkeypatch.setenv("X_CLIENT_SECRET", "the-app-secret")
+    monkeypatch.setenv("X_TOKEN_KEY", key)
+    shown = CliRunner().invoke(app, ["config", "show"])
+    assert shown.exit_code == 0
+    assert "the-app-secret" not in shown.output and key not in shown.output
+    assert any(
+        line.startswith("X_TOKEN_KEY") and "***" in line for line in shown.output.splitlines()
+    )
+    refused = CliRunner().invoke(app, ["config", "get", "X_TOKEN_KEY"])
+    assert refused.exit_code != 0 and key not in refused.output
