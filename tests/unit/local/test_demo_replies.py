@@ -1,0 +1,50 @@
+"""The demo's answering half: the team member's choice of saved reply and the summary lines."""
+
+from __future__ import annotations
+
+from tweet_triage_local.demo_replies import percentiles, pick_saved_reply, reply_summary_lines
+
+
+def test_the_team_member_picks_a_saved_reply_by_its_words() -> None:
+    assert pick_saved_reply("My concert TICKETS never came!") == "/tickets"
+    assert pick_saved_reply("the app crashes since the update") == "/tech"
+    assert pick_saved_reply("watching the new episode tonight") == "/watch"
+    assert pick_saved_reply("nobody answers my emails") is None
+
+
+def test_percentiles_of_nothing_are_empty_not_zero() -> None:
+    assert percentiles([]) == {"n": 0, "p50": None, "p95": None}
+    found = percentiles([float(s) for s in range(1, 101)])
+    assert found["p50"] == 50.5 and 94 <= found["p95"] <= 96
+
+
+def test_summary_lines_give_the_response_figures() -> None:
+    replies = {
+        "answered": 30,
+        "with_saved_reply": 21,
+        "sent": 29,
+        "failed": 1,
+        "failed_reasons": ["403: Reply to this conversation is not allowed"],
+        "retried": 2,
+        "pending": 0,
+        "delivery": percentiles([0.4, 0.5, 0.6, 6.5]),
+        "first_response": percentiles([90.0, 100.0, 140.0]),
+        "reopened": 14,
+        "hit_rate": (0.55, 11),
+    }
+    text = "\n".join(reply_summary_lines(replies))
+    assert "replies sent 29, failed 1 (403: Reply to this conversation is not allowed)" in text
+    assert "retried 2, still queued 0" in text
+    assert "first-response time (arrival -> first reply on X): p50 100 s" in text
+    assert "conversations reopened by the author's answer: 14" in text
+    assert "the one sent: 55% of 11 replies" in text
+
+
+def test_no_suggestion_figure_without_enough_saved_replies() -> None:
+    replies = {
+        "answered": 3, "with_saved_reply": 0, "sent": 3, "failed": 0, "failed_reasons": [],
+        "retried": 0, "pending": 0, "delivery": percentiles([]),
+        "first_response": percentiles([]), "reopened": 0, "hit_rate": (0.0, 0),
+    }  # fmt: skip
+    text = "\n".join(reply_summary_lines(replies))
+    assert "suggested" not in text and "p50" not in text
