@@ -1,5 +1,6 @@
-"""Answering on X end to end on the real pieces: the X stand-in's HTTP server, a SQLite triage
-store and the outbox worker, with the account connected through the OAuth flow.
+"""Answering on X end to end on the real pieces: the X stand-in's HTTP server, the triage store
+on SQLite and on a real PostgreSQL, and the outbox worker, with the account connected through
+the OAuth flow.
 
 Each reply is counted at the stand-in (`GET /_standin/posts`), so "exactly once" is what X saw.
 The author's answer comes off the stand-in's filtered stream (a rule for the account's
@@ -49,9 +50,12 @@ def server(tmp_path: Path) -> Iterator[XStandInServer]:
     srv.stop()
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[TriageStore]:
-    triage = TriageStore(f"sqlite:///{tmp_path / 'triage.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TriageStore]:
+    if request.param == "postgresql":
+        triage = TriageStore(request.getfixturevalue("postgres_url"))
+    else:
+        triage = TriageStore(f"sqlite:///{tmp_path / 'triage.db'}")
     triage.migrate()
     now = datetime.now(UTC)
     triage.upsert_scored(
