@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tweet_triage.config import PROJECT_ROOT
@@ -160,11 +160,14 @@ def answer_top_flagged(
         {"restricted": [t.id for t in tweets[-RESTRICTED:]], "server_errors": SERVER_ERRORS},
     )
     posted: list[tuple[Any, str | None, dict[str, Any]]] = []
-    for tweet in tweets:
+    # A case reference per run: X refuses a text its account posted before (duplicate
+    # content), and the stand-in remembers the posts of earlier demo runs, as X would.
+    run = datetime.now(UTC).strftime("%m%d%H%M")
+    for number, tweet in enumerate(tweets, 1):
         code = pick_saved_reply(tweet.text)
         template = texts[code] if code else FREE_TEXT
         author = tweet.author_name or tweet.author_handle or "there"
-        text = template.format(author=author, agent=TEAM_MEMBER)
+        text = f"{template.format(author=author, agent=TEAM_MEMBER)} (case {run}-{number})"
         body: dict[str, Any] = {"tweet_id": tweet.id, "text": text}
         if code:
             body["saved_reply_id"] = saved[code]
