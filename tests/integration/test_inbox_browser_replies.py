@@ -244,6 +244,9 @@ def test_two_people_answer_from_the_inbox(running: Running, browsers) -> None:
     assert [p["text"] for p in posted] == [expanded]
     (reply,) = running.store.replies_for(FIRST)
     assert (reply.status, reply.author, reply.saved_reply_id is not None) == ("sent", "alice", True)
+    alice.refresh()  # the conversation now holds the reply, delivered, waiting on the author
+    assert _text(alice, f"#reply-{reply.id} .delivery").strip().startswith("sent")
+    assert _text(alice, "#conversation-status").strip() == "replied"
     _shot(alice, "inbox-conversation-sent.png")
 
     # the author answers the team: back at the top of both queues, marked
