@@ -231,8 +231,8 @@ def answer_and_measure(live_env: dict[str, str]) -> dict[str, Any]:
     store = TriageStore(live_env["TRIAGE_DATABASE_URL"])
     try:
         replies = answer_top_flagged(store, inbox, _standin_call)
-        replies["reopened"] = wait_for_author_answers(
-            store, replies["replied_tweets"], AUTHOR_SHARE, timeout=AUTHOR_DELAY_SECONDS + 120
+        replies["reopened"], replies["author_answers"] = wait_for_author_answers(
+            store, _standin_call, timeout=AUTHOR_DELAY_SECONDS + 180
         )
         since = datetime.now(UTC) - timedelta(days=1)
         replies["first_response"] = percentiles(store.first_response_times(since))

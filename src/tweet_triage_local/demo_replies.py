@@ -203,20 +203,24 @@ def answer_top_flagged(
 
 
 def wait_for_author_answers(
-    store: Any, replied: list[str], expected_share: float, timeout: float
-) -> int:
-    """Conversations the authors reopened, once the count stops moving (or at `timeout`)."""
+    store: Any, standin: Callable[[str, dict[str, Any]], Any], timeout: float
+) -> tuple[int, int]:
+    """(conversations reopened, answers the stand-in's authors streamed), once every answer
+    due has been streamed and has reached the inbox through the streamer, Firehose, the
+    follower and the scorer, or at `timeout`."""
     deadline = time.monotonic() + timeout
-    reopened, steady_since = -1, time.monotonic()
+    reopened, answered = -1, 0
     while time.monotonic() < deadline:
+        authors = standin("/_standin/authors", {})
+        answered = int(authors["answered"])
         count = sum(1 for t in store.queue(limit=1000) if t.author_replied)
         if count != reopened:
-            reopened, steady_since = count, time.monotonic()
-            print(f"    {count} conversation(s) reopened by the author", flush=True)
-        if count >= round(expected_share * len(replied)) and time.monotonic() - steady_since > 15:
+            reopened = count
+            print(f"    {count} of {answered} author answer(s) reopened a conversation", flush=True)
+        if authors["pending"] == 0 and count >= answered:
             break
         time.sleep(1.0)
-    return max(reopened, 0)
+    return max(reopened, 0), answered
 
 
 def suggestion_hit_rate(examples: list[tuple[str, int]]) -> tuple[float, int]:
@@ -248,8 +252,9 @@ def reply_summary_lines(replies: dict[str, Any]) -> list[str]:
             f"p95 {first['p95']:.0f} s over {first['n']} conversations"
         )
     lines.append(
-        f"  conversations reopened by the author's answer: {replies['reopened']} (the stand-in's "
-        f"authors answer {AUTHOR_SHARE:.0%} of replies after {AUTHOR_DELAY_SECONDS:g} s)"
+        f"  conversations reopened by the author's answer: {replies['reopened']} of "
+        f"{replies['author_answers']} answers (the stand-in's authors answer about "
+        f"{AUTHOR_SHARE:.0%} of replies, after {AUTHOR_DELAY_SECONDS:g} s)"
     )
     share, scored = replies["hit_rate"]
     if scored:

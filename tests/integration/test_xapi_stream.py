@@ -272,7 +272,7 @@ def test_local_xapi_up_and_down_with_the_bundled_corpus(
             headers={"Authorization": f"Bearer {token}"},
             timeout=5,
         ).json()
-        assert authors == {"share": 0.25, "delay_seconds": 7.0, "pending": 0}
+        assert authors == {"share": 0.25, "delay_seconds": 7.0, "pending": 0, "answered": 0}
     finally:
         message = stop_local_xapi(settings.state_dir)
     assert message.startswith("xapi: stopped")

@@ -184,6 +184,11 @@ class ScriptedAuthors:
         with self.lock:
             return len(self._scheduled)
 
+    def answered(self) -> int:
+        """Answers already streamed (their time came)."""
+        with self.lock:
+            return len(self.sent)
+
     def tweet(self, tweet_id: str) -> dict[str, Any] | None:
         with self.lock:
             sent = self.sent.get(tweet_id)

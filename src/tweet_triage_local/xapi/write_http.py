@@ -220,7 +220,10 @@ class WriteRoutes:
         except (ValueError, StandInError) as exc:
             self._send_json(400, problems.invalid_request([{"message": str(exc)}]))
             return
-        self._send_json(200, {**settings, "pending": self.standin.authors.pending()})
+        authors = self.standin.authors
+        self._send_json(
+            200, {**settings, "pending": authors.pending(), "answered": authors.answered()}
+        )
 
     def _post_oauth_control(self, query: dict[str, list[str]]) -> None:
         try:

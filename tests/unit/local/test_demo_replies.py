@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tweet_triage_local.demo_replies import percentiles, pick_saved_reply, reply_summary_lines
+import pytest
+
+from tweet_triage_local.demo_replies import (
+    percentiles,
+    pick_saved_reply,
+    reply_summary_lines,
+    wait_for_author_answers,
+)
 
 
 def test_the_team_member_picks_a_saved_reply_by_its_words() -> None:
@@ -30,13 +37,14 @@ def test_summary_lines_give_the_response_figures() -> None:
         "delivery": percentiles([0.4, 0.5, 0.6, 6.5]),
         "first_response": percentiles([90.0, 100.0, 140.0]),
         "reopened": 14,
+        "author_answers": 15,
         "hit_rate": (0.55, 11),
     }
     text = "\n".join(reply_summary_lines(replies))
     assert "replies sent 29, failed 1 (403: Reply to this conversation is not allowed)" in text
     assert "retried 2, still queued 0" in text
     assert "first-response time (arrival -> first reply on X): p50 100 s" in text
-    assert "conversations reopened by the author's answer: 14" in text
+    assert "conversations reopened by the author's answer: 14 of 15 answers" in text
     assert "the one sent: 55% of 11 replies" in text
 
 
@@ -44,7 +52,32 @@ def test_no_suggestion_figure_without_enough_saved_replies() -> None:
     replies = {
         "answered": 3, "with_saved_reply": 0, "sent": 3, "failed": 0, "failed_reasons": [],
         "retried": 0, "pending": 0, "delivery": percentiles([]),
-        "first_response": percentiles([]), "reopened": 0, "hit_rate": (0.0, 0),
+        "first_response": percentiles([]), "reopened": 0, "author_answers": 0, "hit_rate": (0.0, 0),
     }  # fmt: skip
     text = "\n".join(reply_summary_lines(replies))
     assert "suggested" not in text and "p50" not in text
+
+
+class Tweet:
+    def __init__(self, author_replied: bool) -> None:
+        self.author_replied = author_replied
+
+
+class Inbox:
+    """A queue whose authors' answers arrive one per look, as the scorer stores them."""
+
+    def __init__(self) -> None:
+        self.arrived = 0
+
+    def queue(self, limit: int) -> list[Tweet]:
+        self.arrived = min(self.arrived + 1, 3)
+        return [Tweet(True)] * self.arrived + [Tweet(False)] * 5
+
+
+def test_waiting_ends_when_every_streamed_answer_reached_the_inbox(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("tweet_triage_local.demo_replies.time.sleep", lambda _s: None)
+    looks = iter([{"pending": 2, "answered": 1}] + [{"pending": 0, "answered": 3}] * 10)
+    found = wait_for_author_answers(Inbox(), lambda _path, _body: next(looks), timeout=60)
+    assert found == (3, 3)
