@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 from tweet_triage import __version__
 from tweet_triage.cli_options import JsonFlag
 from tweet_triage.cloud.cli import app as aws_app
-from tweet_triage.config import as_env_text, env_name, load_settings, setting_origins
+from tweet_triage.config import as_env_text, env_name, load_settings
 from tweet_triage.data.cli import register as register_data
 from tweet_triage.errors import TriageError
 from tweet_triage.hosts.cli import app as host_app
@@ -24,6 +24,7 @@ from tweet_triage.live.cli import app as triage_app
 from tweet_triage.live.loop_cli import register as register_loop
 from tweet_triage.logs import redact_text, set_default_level
 from tweet_triage.model.cli import register as register_model
+from tweet_triage.setting_origins import setting_origins
 from tweet_triage.stream.cli import app as stream_app
 
 

@@ -39,6 +39,7 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 
 from tweet_triage import settings_sources as sources
 from tweet_triage.errors import TriageError
+from tweet_triage.settings_messages import readable_parse_error, readable_validation_error
 from tweet_triage.settings_sources import PROJECT_ROOT, stand_in_file, state_dir_from_environment
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -556,34 +557,6 @@ def env_name(field: str) -> str:
     return alias if isinstance(alias, str) else field.upper()
 
 
-def setting_origins(settings: Settings) -> dict[str, str]:
-    """field -> where its value came from: environment, a running stand-in's file, a .env file,
-    the local deployment's default endpoint, or the default (the same precedence as loading)."""
-    environment = {key.upper() for key in os.environ}
-    stand_ins: dict[str, str] = {}
-    if settings.uses_local_aws:
-        for path in sources.stand_in_files(settings.state_dir):
-            for key in dotenv_values(path):
-                stand_ins.setdefault(key.upper(), f"running stand-in ({path.name})")
-    dotenv: dict[str, str] = {}
-    for path in reversed(sources.dotenv_files()):  # highest precedence first
-        if path.is_file():
-            for key in dotenv_values(path):
-                dotenv.setdefault(key.upper(), str(path))
-    origins = {}
-    for field in Settings.model_fields:
-        name = env_name(field).upper()
-        if name in environment:
-            origins[field] = "environment"
-        elif name in stand_ins or name in dotenv:
-            origins[field] = stand_ins.get(name) or dotenv[name]
-        elif field in ("aws_endpoint_url", "x_api_base_url") and settings.uses_local_aws:
-            origins[field] = "local deployment default (stand-in not running)"
-        else:
-            origins[field] = "default"
-    return origins
-
-
 def as_env_text(value: object) -> str:
     """A setting's value as its environment variable holds it (JSON for a dict)."""
     if isinstance(value, SecretStr):
@@ -602,9 +575,9 @@ def load_settings() -> Settings:
     try:
         settings = Settings()
     except PydanticSettingsError as exc:  # a value that is not the JSON its field needs
-        raise SettingsError(_readable_parse_error(exc)) from exc
+        raise SettingsError(readable_parse_error(exc, env_name)) from exc
     except ValueError as exc:  # pydantic ValidationError is a ValueError
-        raise SettingsError(_readable_validation_error(exc)) from exc
+        raise SettingsError(readable_validation_error(exc)) from exc
     if settings.deployment == "aws" and settings.aws_endpoint_url:
         raise SettingsError(
             f"TT_DEPLOYMENT=aws never uses an endpoint override, but AWS_ENDPOINT_URL="
@@ -612,29 +585,3 @@ def load_settings() -> Settings:
             "TT_DEPLOYMENT=local to use the local stand-ins"
         )
     return settings
-
-
-def _readable_parse_error(exc: PydanticSettingsError) -> str:
-    match = re.search(r'field "(\w+)" from source "(\w+)"', str(exc))
-    if match is None:
-        return f"invalid settings: {exc}"
-    field, source = match.groups()
-    where = "the environment" if source == "EnvSettingsSource" else ".env or a stand-in's file"
-    name, example = env_name(field), SETTING_EXAMPLES.get(field, "a JSON value")
-    return f"{name} (from {where}) is not valid JSON: use e.g. {name}={example}"
-
-
-# Examples for settings whose values are JSON, shown when one does not parse.
-SETTING_EXAMPLES = {"spark_conf": """'{"spark.executor.memory": "4g"}'"""}
-
-
-def _readable_validation_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if not callable(errors):
-        return str(exc)
-    lines = []
-    for err in errors():
-        name = ".".join(str(p) for p in err.get("loc", ())).upper() or "settings"
-        message = str(err.get("msg", "")).removeprefix("Value error, ")
-        lines.append(message if name.lower() in message.lower() else f"{name}: {message}")
-    return "invalid setting(s): " + "; ".join(lines) + " (fix them in .env or the environment)"
