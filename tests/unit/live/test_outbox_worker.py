@@ -83,7 +83,8 @@ def test_the_loop_waits_when_idle_and_writes_its_stats(tmp_path: Path) -> None:
     assert stats.handled == 1 and stats.errors == 0
     assert stop.pauses == [0.5, 0.5]  # no pause while a reply was due; the poll when idle
     saved = json.loads(stats_path.read_text())
-    assert saved["handled"] == 1 and saved["last_turn_at"] == clock.now.isoformat(timespec="seconds")
+    assert saved["handled"] == 1
+    assert saved["last_turn_at"] == clock.now.isoformat(timespec="seconds")
 
 
 class FailingStore(MemoryStore):
