@@ -229,3 +229,14 @@ def test_the_label_page_counts_only_label_answers_and_keeps_every_skip(
         follow_redirects=False,
     )
     assert moved.headers["location"].endswith(skips + ",79")
+
+
+def test_the_api_queue_filters_by_owner_for_the_tokens_user(
+    api: TestClient, store: TriageStore, alice: UserView, bob: UserView
+) -> None:
+    store.upsert_scored([said(1, 0.95, author="41"), said(2, 0.9, author="43")])
+    store.claim("2", alice.id)
+    assert [t["id"] for t in api.get("/api/queue", params={"owner": "mine"}).json()] == ["2"]
+    unassigned = api.get("/api/queue", params={"owner": "unassigned"}).json()
+    assert [(t["id"], t["status"]) for t in unassigned] == [("1", "open")]
+    assert api.get("/api/queue", params={"owner": "theirs"}).status_code == 422

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
 from tweet_triage.data.decisions import Decision
-from tweet_triage.live.store import DecisionSource
+from tweet_triage.live.store import DecisionSource, QueueOwner
 from tweet_triage.live.web.deciding import decision_json, record_decision
 from tweet_triage.live.web.deps import ApiUserDep, InboxDep, Order, StoreDep
 from tweet_triage.live.web.scoring import ModelUnavailableError, ScoringBusyError
@@ -100,8 +100,13 @@ def api_queue(
     tag: Utf8Str | None = None,
     since: Since = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    owner: QueueOwner = "all",
 ) -> list[dict[str, Any]]:
-    return [t.as_json() for t in store.queue(order=order, tag=tag, since=since, limit=limit)]
+    """The open queue; `owner` keeps the token user's own ("mine") or the unassigned."""
+    found = store.queue(
+        order=order, tag=tag, since=since, limit=limit, owner=owner, user_id=user.id
+    )
+    return [t.as_json() for t in found]
 
 
 @router.post("/decisions")
