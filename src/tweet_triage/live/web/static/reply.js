@@ -57,7 +57,10 @@
       "GET", `/api/saved-replies/${savedId}/text?${new URLSearchParams({ tweet_id: tweet })}`,
     );
     if (code !== 200) { p.say.textContent = answer.detail || "that saved reply is gone"; return; }
-    p.text.value = replacing === null ? answer.text : p.text.value.replace(replacing, answer.text);
+    const value = p.text.value;
+    const at = replacing === null ? -1 : value.lastIndexOf(replacing);  // the shortcode typed last
+    p.text.value = at < 0 ? answer.text
+      : value.slice(0, at) + answer.text + value.slice(at + replacing.length);
     p.savedId.value = answer.id;
     p.picker.hidden = true;
     recount(form);
@@ -73,9 +76,13 @@
     p.picker.hidden = true;
     if (!typed) return;
     const [, code, space] = typed;
-    const exact = saved.find((s) => s.shortcode === code);
-    if (exact && (space || event === "commit")) { useSaved(form, exact.id, code + space); return; }
     const matches = saved.filter((s) => s.shortcode.startsWith(code)).slice(0, 8);
+    const exact = saved.find((s) => s.shortcode === code);
+    if (exact && space) { useSaved(form, exact.id, code + space); return; }
+    if (event === "commit" && matches.length) {  // Tab takes the exact one, else the first offered
+      useSaved(form, (exact || matches[0]).id, code);
+      return;
+    }
     for (const s of matches) {
       const choice = document.createElement("button");
       choice.type = "button";
