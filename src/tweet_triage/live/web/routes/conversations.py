@@ -125,7 +125,7 @@ def conversation_page(
             "conversation": conversation,
             "timeline": [(kind, item) for kind, _at, item in timeline],
             # the team answers the newest tweet of the conversation
-            "t": conversation.tweets[-1] if conversation.tweets else box.store.get_tweet(tweet_id),
+            "t": conversation.tweets[-1],
             "tweet_id": tweet_id,
             "teammates": [u.name for u in box.store.users() if not u.disabled],
             "others": others_here(box, tweet_id, session.user),
