@@ -31,8 +31,8 @@ from tweet_triage.live.store import (
 
 
 def test_migrate_is_safe_to_repeat(store: TriageStore) -> None:
-    assert store.migrate() == "0003"
-    assert store.migrate() == "0003"
+    assert store.migrate() == "0004"
+    assert store.migrate() == "0004"
     assert store.count_scored() == 0 and store.rule_tags() == []
 
 
@@ -435,7 +435,7 @@ def test_upgrading_a_store_makes_its_first_user_admin_and_dates_its_tokens(
                 "VALUES ('1', 2, 'handled', '2026-01-01 00:01:00.000000')"
             )
         )
-    assert store.migrate() == "0003"
+    assert store.migrate() == "0004"
     assert [(d.tweet_id, d.user_name) for d in store.decisions()] == [("1", "second")]
     assert store.queue_size() == 0 and store.count_decided_tweets() == 1
     assert store.decision_latency().total_seconds == pytest.approx(60, abs=0.01)

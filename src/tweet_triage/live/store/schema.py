@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.sql import false
+from sqlalchemy.sql import false, text
 
 from tweet_triage.data.decisions import Decision
 from tweet_triage.live.replies.outbox import ReplyStatus
@@ -102,6 +102,23 @@ class Base(DeclarativeBase):
     pass
 
 
+# Partial-index conditions in each back end's spelling of the store's queries (SQLite uses a
+# partial index only where the query repeats its condition: `flagged = 1` there).
+_OPEN_SQL = "first_decided_at IS NULL"
+_OPEN = {"sqlite_where": text(_OPEN_SQL), "postgresql_where": text(_OPEN_SQL)}
+_DECIDED_SQL = "first_decided_at IS NOT NULL"
+_DECIDED = {"sqlite_where": text(_DECIDED_SQL), "postgresql_where": text(_DECIDED_SQL)}
+_FLAGGED = {"sqlite_where": text("flagged = 1"), "postgresql_where": text("flagged = true")}
+_FLAGGED_OPEN = {
+    "sqlite_where": text(f"flagged = 1 AND {_OPEN_SQL}"),
+    "postgresql_where": text(f"flagged = true AND {_OPEN_SQL}"),
+}
+_ANSWER_OPEN = {
+    "sqlite_where": text(f"author_replied = 1 AND {_OPEN_SQL}"),
+    "postgresql_where": text(f"author_replied = true AND {_OPEN_SQL}"),
+}
+
+
 class ScoredTweet(Base):
     __tablename__ = "scored_tweets"
 
@@ -141,20 +158,26 @@ class ScoredTweet(Base):
     author_replied: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (
-        Index("ix_scored_tweets_flagged_p", "flagged", "p_needs_support"),
+        # The flagged tweets by score (the lowest flagged score, their count).
+        Index("ix_scored_tweets_flagged", "p_needs_support", **_FLAGGED),
         # A time window's counts (per hour, per model, the tags' tweets) from the index alone.
         Index("ix_scored_tweets_window", "arrived_at", "flagged", "model_version", "id"),
-        Index("ix_scored_tweets_queue", "flagged", "first_decided_at", "p_needs_support"),
-        Index("ix_scored_tweets_queue_newest", "flagged", "first_decided_at", "arrived_at"),
-        # Open tweets by score (the label page); decided ones by when, with their arrival
-        # (decision latencies read the index alone).
-        Index("ix_scored_tweets_decided_p", "first_decided_at", "p_needs_support", "arrived_at"),
+        # The open tweets only (partial indexes, small whatever the decisions): the queue
+        # most likely or newest first, the label page by score and its random sample.
+        Index("ix_scored_tweets_open_likely", "p_needs_support", "id", **_FLAGGED_OPEN),
+        Index("ix_scored_tweets_open_newest", "arrived_at", "id", **_FLAGGED_OPEN),
+        Index("ix_scored_tweets_open_p", "p_needs_support", "id", **_OPEN),
+        Index("ix_scored_tweets_open_sample", "sample_key", **_OPEN),
+        # The decided tweets only, by when, with whether flagged and their arrival (decision
+        # latencies, the decided flagged tweets per hour: the index alone). Partial too:
+        # SQLite's statistics would otherwise take `first_decided_at IS NULL` on it for a
+        # handful of rows.
+        Index("ix_scored_tweets_decided", "first_decided_at", "flagged", "arrived_at", **_DECIDED),
         Index("ix_scored_tweets_scored_at", "scored_at"),  # the model scoring now
-        Index("ix_scored_tweets_sample", "first_decided_at", "sample_key"),
         # A conversation's tweets in time order.
         Index("ix_scored_tweets_conversation", "conversation_id", "arrived_at"),
-        # The open tweets an author's answer put at the queue's top.
-        Index("ix_scored_tweets_author_replied", "author_replied", "first_decided_at"),
+        # The open tweets an author's answer put at the queue's top, newest first.
+        Index("ix_scored_tweets_open_answers", "arrived_at", "id", **_ANSWER_OPEN),
     )
 
 

@@ -193,17 +193,38 @@ class ScoredTweets(Database):
         tag: str | None = None,
         since: datetime | None = None,
         limit: int = 100,
+        before: str | None = None,
+        after: str | None = None,
     ) -> list[TweetView]:
-        """Every tweet (newest first) with its latest decision: where misses are found."""
+        """Every tweet (newest first) with its latest decision: where misses are found.
+
+        Paged by key, not by offset: `before` (a tweet id) gives the page of tweets older
+        than that one, `after` the page of newer ones (still newest first), so a page deep
+        in the past costs what the first one does.
+        """
+        if before and after:
+            raise StoreError("page the tweets with before= or after=, not both")
         latest = latest_decision_of(ScoredTweet.id).limit(1).scalar_subquery().label("decision")
         query = select(ScoredTweet, latest)
         if flagged is not None:
             query = query.where(ScoredTweet.flagged == flagged)
-        query = _filtered(query, tag, since).order_by(
-            ScoredTweet.arrived_at.desc(), ScoredTweet.id.desc()
-        )
+        query = _filtered(query, tag, since)
+        arrived, tweet_id = ScoredTweet.arrived_at, ScoredTweet.id
         with self._session() as session:
-            return conversation_views(session, with_conversation(query.limit(limit)))
+            if before or after:
+                key = str(before or after)
+                at = session.scalar(select(arrived).where(tweet_id == key))
+                if at is None:
+                    raise UnknownTweetError(key)
+                if before:
+                    query = query.where(arrived <= at, (arrived < at) | (tweet_id < key))
+                else:
+                    query = query.where(arrived >= at, (arrived > at) | (tweet_id > key))
+            if after:  # the newer page's oldest rows first, turned around below
+                page = query.order_by(arrived, tweet_id).limit(limit)
+                return conversation_views(session, with_conversation(page))[::-1]
+            page = query.order_by(arrived.desc(), tweet_id.desc()).limit(limit)
+            return conversation_views(session, with_conversation(page))
 
     def rule_tags(self) -> list[str]:
         """The distinct tags, found by hopping the tag index from one tag to the next (a
