@@ -58,7 +58,7 @@ def test_dashboard_shows_figures_plots_and_drift(
     log_in(client)
     page = client.get("/dashboard", params={"window": "all"}).text
     assert 'id="stat-scored">3<' in page and 'id="stat-queue">2<' in page
-    assert page.count('<svg class="chart"') == 3 and "<rect" in page
+    assert page.count('<svg class="chart"') == 4 and "<rect" in page
     assert 'id="stat-drift">UNKNOWN<' in page
 
     assert inbox_config.reports_dir is not None

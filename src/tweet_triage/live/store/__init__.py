@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tweet_triage.live.store.accounts import TOKEN_LIFETIME, Accounts, check_user_name
 from tweet_triage.live.store.conversations import PRESENCE_WINDOW, Conversations, check_shortcode
-from tweet_triage.live.store.dashboard import Dashboard
+from tweet_triage.live.store.dashboard import FIGURES_MAX_AGE, Dashboard
 from tweet_triage.live.store.engine import (
     MIGRATIONS_DIR,
     Database,
@@ -56,10 +56,12 @@ from tweet_triage.live.store.views import (
     LatencyStats,
     NoteView,
     PresenceView,
+    QueueHour,
     ReplyView,
     SavedReplyView,
     ScoredRecord,
     SessionView,
+    StoreTotals,
     TagCount,
     TokenView,
     TweetView,
@@ -76,6 +78,7 @@ class TriageStore(Dashboard, Replies, Conversations, Accounts):
 
 
 __all__ = [
+    "FIGURES_MAX_AGE",
     "LEASE",
     "MIGRATIONS_DIR",
     "PRESENCE_WINDOW",
@@ -101,6 +104,7 @@ __all__ = [
     "LatencyStats",
     "NoteView",
     "PresenceView",
+    "QueueHour",
     "QueueOrder",
     "QueueOwner",
     "ReplyNotFailedError",
@@ -111,6 +115,7 @@ __all__ = [
     "ScoredRecord",
     "SessionView",
     "StoreError",
+    "StoreTotals",
     "StoredTokenSlot",
     "TagCount",
     "TokenView",

@@ -1,24 +1,132 @@
-"""The dashboard's figures: volume and needs-support share per hour and per rule tag."""
+"""The dashboard's figures: volume and needs-support share per hour and per rule tag, the
+open queue hour by hour, first responses, the SLA and replies per teammate; and the store's
+running totals.
+
+At a team's year a window's figures and the totals are counts over hundreds of thousands of
+rows: the inbox shows them as computed at most `FIGURES_MAX_AGE` ago (`recent_dashboard`,
+`totals`), each recomputed by one background thread while callers get the last value.
+`dashboard` itself always asks the database.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+import statistics
+import threading
+import time
+from collections.abc import Callable, Hashable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import Integer, func, select
 
-from tweet_triage.live.store.decisions import Decisions
-from tweet_triage.live.store.schema import ScoredTweet, TweetTag, as_utc
-from tweet_triage.live.store.tweets import ScoredTweets
-from tweet_triage.live.store.views import DashboardStats, HourCount, TagCount
+from tweet_triage.live.store.replies import Replies
+from tweet_triage.live.store.schema import ScoredTweet, TweetTag, as_utc, utc_now
+from tweet_triage.live.store.tweets import is_flagged, is_open
+from tweet_triage.live.store.views import (
+    DashboardStats,
+    HourCount,
+    QueueHour,
+    StoreTotals,
+    TagCount,
+)
+
+DEFAULT_SLA = timedelta(minutes=60)
+FIGURES_MAX_AGE = timedelta(seconds=10)
+HOUR = timedelta(hours=1)
+T = TypeVar("T")
 
 
-class Dashboard(ScoredTweets, Decisions):
+class Fresh:
+    """Values recomputed at most every `max_age`.
+
+    An expired value is still handed out while one background thread recomputes it, so no
+    caller waits for a recount; only a key's first computation is waited for, once, by
+    every caller asking meanwhile. A failed recount leaves the last value (and its age).
+    """
+
+    def __init__(self, max_age: timedelta) -> None:
+        self.max_age = max_age.total_seconds()
+        self._lock = threading.Lock()
+        self._values: dict[Hashable, tuple[float, Any]] = {}
+        self._pending: dict[Hashable, threading.Event] = {}
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            found = self._values.get(key)
+            if found is not None and time.monotonic() - found[0] < self.max_age:
+                return found[1]
+            pending = self._pending.get(key)
+            mine = pending is None
+            if pending is None:
+                pending = self._pending[key] = threading.Event()
+        if found is not None:
+            if mine:
+                threading.Thread(
+                    target=self._compute, args=(key, compute, pending), daemon=True
+                ).start()
+            return found[1]
+        if mine:
+            return self._compute(key, compute, pending)
+        pending.wait()
+        with self._lock:
+            found = self._values.get(key)
+        return compute() if found is None else found[1]  # the first try failed: ours
+
+    def _compute(self, key: Hashable, compute: Callable[[], T], pending: threading.Event) -> T:
+        try:
+            value = compute()
+            with self._lock:
+                self._values[key] = (time.monotonic(), value)
+            return value
+        finally:
+            with self._lock:
+                del self._pending[key]
+            pending.set()
+
+
+class Dashboard(Replies):
     """Aggregates over a time window, computed by the database."""
 
-    def dashboard(self, since: datetime) -> DashboardStats:
-        """Volume and needs-support share per hour and per rule tag since `since`, and more."""
-        since = as_utc(since)
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._fresh = Fresh(FIGURES_MAX_AGE)
+
+    def recent_dashboard(
+        self, window: timedelta | None, *, sla: timedelta = DEFAULT_SLA
+    ) -> DashboardStats:
+        """`dashboard` over the last `window` (all time with None), computed at most
+        `FIGURES_MAX_AGE` ago: its `computed_at` says when."""
+
+        def compute() -> DashboardStats:
+            now = utc_now()
+            since = now - window if window is not None else datetime(1970, 1, 1, tzinfo=UTC)
+            return self.dashboard(since, sla=sla, now=now)
+
+        return self._fresh.get(("dashboard", window, sla), compute)
+
+    def totals(self) -> StoreTotals:
+        """Tweets scored, flagged, in the queue and decided, counted at most
+        `FIGURES_MAX_AGE` ago."""
+
+        def compute() -> StoreTotals:
+            now = utc_now()
+            return StoreTotals(
+                self.count_scored(),
+                self.count_flagged(),
+                self.queue_size(),
+                self.count_decided_tweets(),
+                now,
+            )
+
+        return self._fresh.get("totals", compute)
+
+    def dashboard(
+        self, since: datetime, *, sla: timedelta = DEFAULT_SLA, now: datetime | None = None
+    ) -> DashboardStats:
+        """Volume and needs-support share per hour and per rule tag since `since`, the open
+        queue at the end of each hour, the median first response per hour, the SLA breaches
+        and the replies per teammate."""
+        since, now = as_utc(since), as_utc(now or utc_now())
         in_window = ScoredTweet.arrived_at >= since
         flagged_count = func.sum(func.cast(ScoredTweet.flagged, Integer))
         hour = self._hour_of(ScoredTweet.arrived_at)
@@ -63,6 +171,10 @@ class Dashboard(ScoredTweets, Decisions):
             latest_version = session.scalar(
                 select(ScoredTweet.model_version).order_by(ScoredTweet.scored_at.desc()).limit(1)
             )
+            flagged_open = int(
+                session.scalar(select(func.count()).where(is_flagged(), is_open())) or 0
+            )
+            first_decided = self._flagged_first_decided_by_hour(session, since)
         latency = self.decision_latency(since, quantiles=(0.5,))
         return DashboardStats(
             since=since,
@@ -75,12 +187,52 @@ class Dashboard(ScoredTweets, Decisions):
             median_decision_seconds=latency.quantiles.get(0.5),
             model_versions=versions,
             latest_model_version=latest_version,
+            open_queue=_open_queue(hours, first_decided, flagged_open, now),
+            first_responses=self.first_response_by_hour(since),
+            median_first_response_seconds=_median(self.first_response_times(since)),
+            sla_breaches=self.sla_breaches(sla, now, since=since),
+            replies_per_person=self.replies_per_person(since),
+            computed_at=now,
         )
+
+    def _flagged_first_decided_by_hour(self, session: Any, since: datetime) -> dict[datetime, int]:
+        """How many flagged tweets were first decided in each hour since `since` (the
+        decided tweets' index, by decision time)."""
+        first = ScoredTweet.first_decided_at
+        hour = self._hour_of(first)
+        query = (
+            select(hour.label("hour"), func.count())
+            .where(first >= since, is_flagged())
+            .group_by("hour")
+        )
+        return {_as_hour(h): int(n) for h, n in session.execute(query)}
 
     def _hour_of(self, column: Any) -> Any:
         if self.dialect == "postgresql":
             return func.date_trunc("hour", column)
         return func.strftime("%Y-%m-%d %H:00:00", column)
+
+
+def _open_queue(
+    hours: list[HourCount], first_decided: dict[datetime, int], open_now: int, now: datetime
+) -> list[QueueHour]:
+    """The flagged open tweets at the end of each hour from the window's first to now,
+    counted back from the queue now: an hour's end had the tweets open now, less those
+    flagged after it, plus those first decided after it."""
+    if not hours:
+        return []
+    arrived = {h.hour: h.flagged for h in hours}
+    current = now.replace(minute=0, second=0, microsecond=0)
+    queue, open_at_end, hour = [], open_now, current
+    while hour >= hours[0].hour:
+        queue.append(QueueHour(hour, max(0, open_at_end)))
+        open_at_end += first_decided.get(hour, 0) - arrived.get(hour, 0)
+        hour -= HOUR
+    return queue[::-1]
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def _as_hour(value: Any) -> datetime:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -177,6 +177,25 @@ class TagCount:
 
 
 @dataclass(frozen=True)
+class StoreTotals:
+    """The store's running totals as of `computed_at` (the inbox's /metrics and loop card)."""
+
+    scored: int
+    flagged: int
+    queue_size: int
+    decided_tweets: int
+    computed_at: datetime
+
+
+@dataclass(frozen=True)
+class QueueHour:
+    """The flagged tweets nobody had decided on at the end of an hour."""
+
+    hour: datetime
+    open: int
+
+
+@dataclass(frozen=True)
 class DashboardStats:
     since: datetime
     hours: list[HourCount]
@@ -188,6 +207,14 @@ class DashboardStats:
     median_decision_seconds: float | None
     model_versions: dict[str, int]
     latest_model_version: str | None
+    # The answering side: the open queue hour by hour beside the median first response, the
+    # conversations past the SLA and the sent replies per teammate.
+    open_queue: list[QueueHour] = field(default_factory=list)
+    first_responses: list[HourValue] = field(default_factory=list)
+    median_first_response_seconds: float | None = None
+    sla_breaches: int = 0
+    replies_per_person: dict[str, int] = field(default_factory=dict)
+    computed_at: datetime | None = None  # when the database was asked
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,12 @@ from html import escape
 
 from markupsafe import Markup
 
-from tweet_triage.live.store import HourCount, TagCount
+from tweet_triage.live.store import HourCount, HourValue, QueueHour, TagCount
 
 ALL = "#9db4d3"
 FLAGGED = "#c0392b"
 LINE = "#1f4e79"
+QUEUE = "#e4b363"
 AXIS = "#555"
 FONT = 'font-family="system-ui, sans-serif" font-size="11"'
 
@@ -99,6 +100,62 @@ def hourly_share(hours: Sequence[HourCount], width: int = 720, height: int = 180
                 f'text-anchor="middle" fill="{AXIS}" {FONT}>{_hour_label(h.hour)}</text>'
             )
     return _svg(width, height, "needs-support share per hour", parts)
+
+
+def queue_and_first_response(
+    queue: Sequence[QueueHour],
+    responses: Sequence[HourValue],
+    width: int = 720,
+    height: int = 220,
+) -> Markup:
+    """The open queue at each hour's end as bars (left axis) and, over the same hours, the
+    median first response of the hour as a line (right axis, minutes): whether answers slow
+    down as the queue grows."""
+    if not queue:
+        return _empty(width, height, "no tweets in this window")
+    left, right, bottom, top = 44, 52, 28, 12
+    plot_w, plot_h = width - left - right, height - bottom - top
+    peak = max(q.open for q in queue) or 1
+    slowest = max((r.p50_seconds for r in responses), default=0.0) / 60 or 1.0
+    step = plot_w / len(queue)
+    bar = max(1.0, step * 0.8)
+    parts = [_y_axis(left, top, plot_h, peak, width - right + 8)]
+    for fraction in (0.5, 1.0):
+        y = top + plot_h * (1 - fraction)
+        parts.append(
+            f'<text x="{width - right + 6}" y="{y + 4:.1f}" fill="{LINE}" {FONT}>'
+            f"{slowest * fraction:.0f} min</text>"
+        )
+    index = {q.hour: i for i, q in enumerate(queue)}
+    label_every = max(1, round(len(queue) / 8))
+    for i, q in enumerate(queue):
+        x = left + i * step + (step - bar) / 2
+        bar_h = plot_h * q.open / peak
+        parts.append(
+            f'<rect x="{x:.1f}" y="{top + plot_h - bar_h:.1f}" width="{bar:.1f}" '
+            f'height="{bar_h:.1f}" fill="{QUEUE}"><title>{q.hour:%Y-%m-%d %H:00 UTC}: '
+            f"{q.open} open at the hour's end</title></rect>"
+        )
+        if i % label_every == 0:
+            parts.append(
+                f'<text x="{x + bar / 2:.1f}" y="{height - 10}" text-anchor="middle" '
+                f'fill="{AXIS}" {FONT}>{_hour_label(q.hour)}</text>'
+            )
+    points = [
+        (left + (index[r.hour] + 0.5) * step, top + plot_h * (1 - r.p50_seconds / 60 / slowest), r)
+        for r in responses
+        if r.hour in index
+    ]
+    if len(points) > 1:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{LINE}" stroke-width="2"/>')
+    for x, y, r in points:
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{LINE}"><title>'
+            f"{r.hour:%Y-%m-%d %H:00 UTC}: median first response {r.p50_seconds / 60:.1f} min "
+            f"over {r.count} conversation(s)</title></circle>"
+        )
+    return _svg(width, height, "open queue per hour and median first response", parts)
 
 
 def by_tag(tags: Sequence[TagCount], width: int = 720, row: int = 26) -> Markup:

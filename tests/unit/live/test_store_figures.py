@@ -1,0 +1,75 @@
+"""Figures kept briefly: a recount happens behind the callers, once at a time."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+
+from tests.unit.live.conftest import scored
+from tweet_triage.live.store import TriageStore
+from tweet_triage.live.store.dashboard import Fresh
+
+
+def _until(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_an_expired_value_is_served_while_one_thread_recounts() -> None:
+    fresh = Fresh(timedelta(0))  # every value has expired when asked again
+    assert fresh.get("k", lambda: 1) == 1
+    release, calls = threading.Event(), []
+
+    def slow() -> int:
+        calls.append(1)
+        release.wait(5)
+        return 2
+
+    assert fresh.get("k", slow) == 1  # the last value, a recount started behind
+    assert fresh.get("k", slow) == 1  # still the last value, no second recount
+    release.set()
+    _until(lambda: fresh.get("k", lambda: 3) != 1)
+    assert len(calls) == 1
+
+
+def test_the_first_count_is_made_once_for_every_caller_waiting() -> None:
+    fresh = Fresh(timedelta(seconds=60))
+    calls = []
+
+    def count() -> int:
+        calls.append(1)
+        time.sleep(0.2)
+        return 42
+
+    with ThreadPoolExecutor(8) as pool:
+        values = list(pool.map(lambda _: fresh.get("k", count), range(8)))
+    assert values == [42] * 8 and len(calls) == 1
+
+
+def test_a_failed_first_count_is_tried_again() -> None:
+    fresh = Fresh(timedelta(seconds=60))
+
+    def broken() -> int:
+        raise RuntimeError("database away")
+
+    with pytest.raises(RuntimeError, match="database away"):
+        fresh.get("k", broken)
+    assert fresh.get("k", lambda: 7) == 7
+
+
+def test_totals_and_recent_figures_are_kept_briefly(store: TriageStore) -> None:
+    store.upsert_scored([scored(1, 0.9), scored(2, 0.1), scored(3, 0.8)])
+    totals = store.totals()
+    assert (totals.scored, totals.flagged, totals.queue_size, totals.decided_tweets) == (3, 2, 2, 0)
+    store.upsert_scored([scored(4, 0.95)])
+    assert store.totals() == totals  # within FIGURES_MAX_AGE: the same count
+    assert store.count_scored() == 4  # the exact count is still one call away
+    recent = store.recent_dashboard(None)
+    assert recent.scored == 4 and store.recent_dashboard(None) is recent
+    assert store.recent_dashboard(timedelta(hours=1)) is not recent  # each window its own
