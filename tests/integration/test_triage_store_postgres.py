@@ -59,7 +59,7 @@ def test_plain_postgresql_urls_use_psycopg_3(postgres_url: str) -> None:
     plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
     store = TriageStore(plain)
     assert store.engine.dialect.driver == "psycopg"
-    assert store.migrate() == "0003"
+    assert store.migrate() == "0004"
 
 
 def test_concurrent_writers_of_the_same_tweets_leave_one_row_each(store: TriageStore) -> None:
