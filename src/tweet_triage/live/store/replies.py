@@ -15,7 +15,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, true, update
+from sqlalchemy import case, delete, func, select, true, union, update
 from sqlalchemy.orm import Session
 
 from tweet_triage.data.decisions import Decision
@@ -389,15 +389,21 @@ class Replies(ScoredTweets, Decisions):
         tweet in the queue) since longer than `sla`, plus those whose first response took
         longer than `sla` (first answered since `since`, all without it)."""
         now = as_utc(now)
-        waiting = (
-            select(func.count(func.distinct(ScoredTweet.conversation_id)))
-            .join(Conversation, Conversation.id == ScoredTweet.conversation_id)
-            .where(
-                is_open(),
-                is_flagged() | author_answered(),
-                ScoredTweet.arrived_at < now - sla,
-                Conversation.status.in_(WAITING),
+        # The flagged open tweets and the authors' open answers, each from its own partial
+        # index (an OR of the two would read every tweet older than the SLA).
+        late_tweets = union(
+            *(
+                select(ScoredTweet.conversation_id).where(
+                    kind, is_open(), ScoredTweet.arrived_at < now - sla
+                )
+                for kind in (is_flagged(), author_answered())
             )
+        ).subquery()
+        waiting = (
+            select(func.count())
+            .select_from(late_tweets)
+            .join(Conversation, Conversation.id == late_tweets.c.conversation_id)
+            .where(Conversation.status.in_(WAITING))
         )
         first = Conversation.first_response_at
         took = self._seconds_between(Conversation.opened_at, first)
