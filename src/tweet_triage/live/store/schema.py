@@ -223,6 +223,8 @@ class DecisionRecord(Base):
         # person's decisions in a window (the label page's count): index lookups, no scans.
         Index("ix_decisions_tweet_decided", "tweet_id", "decided_at"),
         Index("ix_decisions_user_decided", "user_id", "decided_at"),
+        # A person's answers in one place (the label page's "answers so far"): the index alone.
+        Index("ix_decisions_user_source", "user_id", "source"),
     )
 
 

@@ -1,10 +1,11 @@
-"""The open tweets get indexes of their own (partial indexes: only the rows nobody decided):
+"""Indexes that hold only the rows their queries read (partial indexes), and one more:
 
 - the queue most likely first and newest first (flagged and open), each ordered like the
   queue with the id as tie-break, so a page is the first rows of one index, and the authors'
   open answers at its top, newest first;
 - the flagged tweets by score (the lowest flagged score, how many are flagged);
 - the label page's two pools (open, by score; open, by sample key);
+- a person's decisions by where they were made (the label page's count of its answers);
 - the decided tweets by when, whether flagged and their arrival (decision latencies, the
   dashboard's open queue per hour), now holding only those.
 
@@ -68,11 +69,13 @@ OLD = {
 def upgrade() -> None:
     for name, (columns, where) in NEW.items():
         op.create_index(name, "scored_tweets", columns, **where)
+    op.create_index("ix_decisions_user_source", "decisions", ["user_id", "source"])
     for name in OLD:
         op.drop_index(name, table_name="scored_tweets")
 
 
 def downgrade() -> None:
+    op.drop_index("ix_decisions_user_source", table_name="decisions")
     for name, columns in OLD.items():
         op.create_index(name, "scored_tweets", columns)
     for name in NEW:
