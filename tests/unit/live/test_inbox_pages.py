@@ -134,18 +134,26 @@ def test_a_script_decision_after_expiry_is_401_and_logging_out_needs_no_session(
     assert out.headers["location"] == "/login"
 
 
-def test_all_tweets_pages_back_through_older_tweets(client: TestClient, store: TriageStore) -> None:
+def test_all_tweets_pages_back_and_forth_by_key(client: TestClient, store: TriageStore) -> None:
     store.upsert_scored([scored(i, 0.1, minutes_ago=i) for i in range(1, 251)])
     log_in(client)
+
+    def link(page: str, which: str) -> str:
+        return re.search(rf'href="([^"]+)" id="{which}"', page).group(1).replace("&amp;", "&")
+
     first = client.get("/tweets", params={"window": "all"}).text
     assert 'id="tweet-1"' in first and 'id="tweet-100"' in first and 'id="tweet-101"' not in first
     assert 'id="newer"' not in first
-    older = re.search(r'href="([^"]+)" id="older"', first).group(1).replace("&amp;", "&")
-    second = client.get(older).text
+    second = client.get(link(first, "older")).text
     assert 'id="tweet-101"' in second and 'id="tweet-200"' in second
-    assert 'id="tweet-100"' not in second and 'id="newer"' in second
-    last = client.get("/tweets", params={"window": "all", "page": 3}).text
-    assert 'id="tweet-250"' in last and 'id="older"' not in last
+    assert 'id="tweet-100"' not in second
+    last = client.get(link(second, "older")).text
+    assert 'id="tweet-201"' in last and 'id="tweet-250"' in last and 'id="older"' not in last
+    back = client.get(link(second, "newer")).text
+    assert re.findall(r'id="tweet-(\d+)"', back) == [str(i) for i in range(1, 101)]
+    assert 'id="newer"' not in back
+    gone = client.get("/tweets", params={"window": "all", "before": "999999"})
+    assert gone.status_code == 404 and "newest" in gone.text
 
 
 def test_a_long_tweet_is_collapsed_and_the_label_page_styled(

@@ -58,4 +58,4 @@ def read_loop_state(
     drift = read_drift_status(reports_dir)
     if state_dir is None:
         return LoopState(None, drift)
-    return LoopState(read_loop_status(state_dir, champion, store.count_decided_tweets()), drift)
+    return LoopState(read_loop_status(state_dir, champion, store.totals().decided_tweets), drift)

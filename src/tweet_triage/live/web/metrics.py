@@ -1,7 +1,8 @@
 """Prometheus metrics of the inbox, every one registered in the app's own registry.
 
 `triage_scored_tweets_total`, `triage_flagged_tweets_total` and `triage_queue_size` come from
-the store when scraped, so they count what the streaming scorer wrote too; so do the replies
+the store's totals when scraped (recounted every few seconds in the background, so a scrape
+never waits on a count), so they count what the streaming scorer wrote too; so do the replies
 (`triage_replies_total{status}`: the replies in each delivery state now, as the outbox worker
 moves them) and `triage_first_response_seconds` (a histogram of each conversation's arrival to
 its first reply delivered, over the store's whole history); the learning loop's
@@ -54,16 +55,17 @@ class _StoreCollector(Collector):
         self.model = model
 
     def collect(self) -> Iterator[Metric]:
+        totals = self.store.totals()  # counted at most FIGURES_MAX_AGE ago, in the background
         scored = CounterMetricFamily("triage_scored_tweets", "Tweets scored into the store.")
-        scored.add_metric([], self.store.count_scored())
+        scored.add_metric([], totals.scored)
         yield scored
         flagged = CounterMetricFamily(
             "triage_flagged_tweets", "Scored tweets flagged as needing support."
         )
-        flagged.add_metric([], self.store.count_flagged())
+        flagged.add_metric([], totals.flagged)
         yield flagged
         queue = GaugeMetricFamily("triage_queue_size", "Flagged tweets nobody decided on yet.")
-        queue.add_metric([], self.store.queue_size())
+        queue.add_metric([], totals.queue_size)
         yield queue
         passes = CounterMetricFamily(
             "triage_api_model_passes",

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import StringConstraints
 
 from tweet_triage.data.decisions import Decision
-from tweet_triage.live.store import DecisionSource, QueueOwner, TriageStore
+from tweet_triage.live.store import DecisionSource, QueueOwner, TriageStore, UnknownTweetError
 from tweet_triage.live.web.deciding import decision_json, record_decision
 from tweet_triage.live.web.deps import (
     WINDOWS,
@@ -27,7 +28,7 @@ from tweet_triage.live.web.deps import (
 
 router = APIRouter()
 PAGE_SIZE = 100  # tweets per page of "All tweets"
-MAX_PAGES = 100  # further back, a narrower window or filter finds them
+TweetKey = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,32}$")]
 
 
 def _queue_context(
@@ -93,6 +94,10 @@ def queue_fragment(
     )
 
 
+def _page_url(filters: dict[str, str], **cursor: str) -> str:
+    return "/tweets?" + urlencode({**filters, **cursor})
+
+
 @router.get("/tweets", response_class=HTMLResponse)
 def tweets_page(
     request: Request,
@@ -101,27 +106,37 @@ def tweets_page(
     flagged: Literal["all", "yes", "no"] = "all",
     tag: str = "",
     window: Window = "24h",
-    page: Annotated[int, Query(ge=1, le=MAX_PAGES)] = 1,
+    before: TweetKey | None = None,
+    after: TweetKey | None = None,
 ) -> Response:
+    """Every tweet, newest first, a page at a time: `before` a tweet id pages back to older
+    tweets, `after` forward to newer ones (by key, so a page far back costs what the first does)."""
+    if before and after:
+        raise HTTPException(422, "page with before= or after=, not both")
     flag = {"all": None, "yes": True, "no": False}[flagged]
-    newest = store.tweets(
-        flagged=flag, tag=tag or None, since=window_start(window), limit=page * PAGE_SIZE + 1
-    )
+    try:
+        rows = store.tweets(
+            flagged=flag,
+            tag=tag or None,
+            since=window_start(window),
+            limit=PAGE_SIZE + 1,
+            before=before,
+            after=after,
+        )
+    except UnknownTweetError as exc:
+        raise HTTPException(404, f"{exc}; start again from the newest tweets") from exc
+    more = len(rows) > PAGE_SIZE  # one more page beyond this one, in the paging direction
+    shown = rows[-PAGE_SIZE:] if after else rows[:PAGE_SIZE]
     filters = {"flagged": flagged, "tag": tag, "window": window}
+    newer = shown and (before or (after and more))
+    older = shown and (after or more)
     return render(
         request,
         "tweets.html",
         {
-            "tweets": newest[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
-            "first": (page - 1) * PAGE_SIZE + 1,
-            "newer_url": f"/tweets?{urlencode({**filters, 'page': page - 1})}"
-            if page > 1
-            else None,
-            "older_url": (
-                f"/tweets?{urlencode({**filters, 'page': page + 1})}"
-                if len(newest) > page * PAGE_SIZE and page < MAX_PAGES
-                else None
-            ),
+            "tweets": shown,
+            "newer_url": _page_url(filters, after=shown[0].id) if newer else None,
+            "older_url": _page_url(filters, before=shown[-1].id) if older else None,
             **filters,
             "windows": list(WINDOWS),
             "tags": store.rule_tags(),
