@@ -16,11 +16,12 @@ from fastapi.testclient import TestClient
 
 from tests.unit.live.conftest import KeywordScorer, log_in
 from tests.unit.xapi.test_xapi_writes import CLIENT_ID, REDIRECT, approve, make_server
-from tweet_triage.live.replies.x_account import XAccount, XOAuthEndpoints
+from tweet_triage.live.replies.x_account import PendingConnect, XAccount, XOAuthEndpoints
 from tweet_triage.live.store import TriageStore, UserView
 from tweet_triage.live.web.app import InboxConfig, create_app
 from tweet_triage.live.web.routes import admin
 from tweet_triage.live.web.scoring import ModelProvider
+from tweet_triage.live.web.x_link import CONNECT_SECONDS, PendingConnects
 from tweet_triage_local.xapi.server import XStandInServer
 
 
@@ -202,3 +203,14 @@ def test_a_saved_reply_page_escapes_what_an_admin_typed(client: TestClient) -> N
     queue = client.get("/").text
     picker = re.search(r'<script type="application/json" id="saved-replies">(.*?)</script>', queue)
     assert picker and "<script>" not in picker.group(1)
+
+
+def test_a_connect_left_unfinished_is_forgotten() -> None:
+    now = [0.0]
+    connects = PendingConnects(clock=lambda: now[0])
+    connects.add(PendingConnect("https://x.example/authorize", "s1", "verifier", REDIRECT))
+    now[0] = CONNECT_SECONDS - 1
+    connects.add(PendingConnect("https://x.example/authorize", "s2", "verifier", REDIRECT))
+    assert connects.take("s2") is not None and connects.take("s2") is None  # once only
+    now[0] = CONNECT_SECONDS + 1
+    assert connects.take("s1") is None  # too old
