@@ -61,10 +61,22 @@ HOST_ROLES = {
             "stream_log_file",
         ),
     ),
-    # Follower, scorer, inbox and the loop's jobs: the bucket, Spark, the triage settings.
+    # Follower, scorer, outbox worker, inbox and the loop's jobs: the bucket, Spark, the X app
+    # the team answers through (its secret and token key only in the 0640 settings file), the
+    # triage settings.
     "triage": HostRole(
         required=("aws_region", "stack_name"),
-        optional=("s3_bucket", "raw_prefix", "spark_master", "spark_conf"),
+        optional=(
+            "s3_bucket",
+            "raw_prefix",
+            "spark_master",
+            "spark_conf",
+            "x_api_base_url",
+            "x_client_id",
+            "x_client_secret",
+            "x_redirect_uri",
+            "x_token_key",
+        ),
         prefix="triage_",
         controller_only=(
             "triage_raw_dir",

@@ -190,7 +190,7 @@ def test_forward_passes_the_stand_in_endpoint_and_keys() -> None:
 
 def test_the_triage_host_keeps_its_files_in_its_state_folder() -> None:
     settings = _settings(
-        x_bearer_token="",  # the triage host never talks to X
+        x_bearer_token="",  # the streamer's: the triage host reads no stream
         triage_database_url="sqlite:////home/me/triage.db",  # a controller file: not passed on
         mlflow_tracking_uri="http://mlflow.internal:5000",  # a server: passed on
         triage_port="9999",

@@ -61,6 +61,7 @@ def test_service_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     assert [u["name"] for u in units] == [
         "tweet-triage-follow",
         "tweet-triage-scorer",
+        "tweet-triage-outbox",
         "tweet-triage-inbox",
     ]
     for unit in units:
