@@ -249,6 +249,39 @@ def test_two_people_answer_from_the_inbox(running: Running, browsers) -> None:
     assert _text(alice, "#conversation-status").strip() == "replied"
     _shot(alice, "inbox-conversation-sent.png")
 
+    # Bob answers the other tweet, which X refuses: the reason shows, the draft stays for an
+    # edit, and the edited reply goes out once X allows it
+    running.x.standin.posts.set_faults({"restricted": [OTHER]})
+    bob.get(running.url + "/")
+    _click(bob, f"#tweet-{OTHER} .reply-box summary")
+    box = bob.find_element(By.CSS_SELECTOR, f"#tweet-{OTHER} textarea[name=text]")
+    box.send_keys("The replay is on the NASA site.")
+    _click(bob, f"#tweet-{OTHER} button.send")
+    status = f"#tweet-{OTHER} .reply-status"
+    _wait(
+        bob,
+        lambda d: (
+            d.execute_script("return document.querySelector(arguments[0]).dataset.status", status)
+            == "failed"
+        ),
+        seconds=20,
+    )
+    assert "failed" in _text(bob, status) and "reply" in _text(bob, status).lower()
+    assert box.get_attribute("value") == "The replay is on the NASA site."
+    running.x.standin.posts.set_faults({"restricted": []})
+    box.send_keys(" Sorry for the wait!")
+    _click(bob, f"#tweet-{OTHER} button.send")  # now "Edit and resend"
+    _wait(
+        bob,
+        lambda d: (
+            d.execute_script("return document.querySelector(arguments[0]).dataset.status", status)
+            == "sent"
+        ),
+        seconds=20,
+    )
+    others = [p["text"] for p in _posts(running.x) if p.get("in_reply_to_tweet_id") == OTHER]
+    assert others == ["The replay is on the NASA site. Sorry for the wait!"]
+
     # the author answers the team: back at the top of both queues, marked
     answer_id = str(int(FIRST) + 1)
     answered = utc_now()
