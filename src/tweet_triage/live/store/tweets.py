@@ -173,16 +173,15 @@ class ScoredTweets(Database):
         owner: QueueOwner = "all",
         user_id: int | None = None,
     ) -> int:
-        """How many tweets `queue` would list with these filters and no limit."""
-        waiting = is_open() & (is_flagged() | author_answered())
+        """How many tweets `queue` would list with these filters and no limit: the flagged
+        open tweets and the authors' answers not flagged, each counted from its own partial
+        index (one count of either would read every tweet)."""
         flagged = select(func.count()).select_from(ScoredTweet).where(is_flagged(), is_open())
         answered = select(func.count()).select_from(ScoredTweet)
         answered = answered.where(author_answered(), is_open(), ScoredTweet.flagged == false())
-        if owner != "all" or tag or since is not None:
-            query = select(func.count()).select_from(ScoredTweet).where(waiting)
-            counts = [_filtered(_owned(query, owner, user_id), tag, since)]
-        else:  # two index counts: the flagged open tweets, and the answers not flagged
-            counts = [flagged, answered]
+        counts = [
+            _filtered(_owned(query, owner, user_id), tag, since) for query in (flagged, answered)
+        ]
         with self._session() as session:
             return sum(int(session.scalar(query) or 0) for query in counts)
 
@@ -280,9 +279,13 @@ def _owned(query: Select[Any], owner: str, user_id: int | None) -> Select[Any]:
     if owner == "mine" and user_id is None:
         raise StoreError("the queue of 'mine' needs the user's id (user_id=...)")
     owned = aliased(Conversation, name="owned")
-    taken = owned.assignee_id == user_id if owner == "mine" else owned.assignee_id.is_not(None)
-    assigned = exists().where(owned.id == ScoredTweet.conversation_id, taken)
-    return query.where(assigned if owner == "mine" else ~assigned)
+    if owner == "mine":  # from the user's conversations (few) to their tweets, by index
+        mine = select(owned.id).where(owned.assignee_id == user_id)
+        return query.where(ScoredTweet.conversation_id.in_(mine))
+    assigned = exists().where(
+        owned.id == ScoredTweet.conversation_id, owned.assignee_id.is_not(None)
+    )
+    return query.where(~assigned)
 
 
 def tweet_view(row: ScoredTweet, decision: str | None = None) -> TweetView:
