@@ -43,6 +43,7 @@ from tweet_triage.live.store.tweets import (
     Assignee,
     conversation_views,
     latest_decision_of,
+    tweet_rows,
     with_conversation,
 )
 from tweet_triage.live.store.views import (
@@ -105,7 +106,7 @@ class Conversations(Database):
             latest = latest_decision_of(ScoredTweet.id).limit(1).scalar_subquery()
             tweets = conversation_views(
                 session,
-                with_conversation(select(ScoredTweet, latest))
+                with_conversation(tweet_rows(latest))
                 .where(ScoredTweet.conversation_id == conversation_id)
                 .order_by(ScoredTweet.arrived_at, ScoredTweet.id),
             )

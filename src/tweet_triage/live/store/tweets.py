@@ -85,7 +85,7 @@ class ScoredTweets(Database):
 
     def get_tweet(self, tweet_id: str) -> TweetView:
         latest = latest_decision_of(tweet_id).limit(1).scalar_subquery()
-        query = with_conversation(select(ScoredTweet, latest)).where(ScoredTweet.id == tweet_id)
+        query = with_conversation(tweet_rows(latest)).where(ScoredTweet.id == tweet_id)
         with self._session() as session:
             views = conversation_views(session, query)
         if not views:
@@ -106,15 +106,11 @@ class ScoredTweets(Database):
         (newest first, flagged or not), then the flagged tweets nobody has decided on yet,
         most likely first or newest first. `owner` keeps the user's own ("mine", with
         `user_id`) or nobody's ("unassigned") conversations."""
-        answered = _owned(
-            select(ScoredTweet, null()).where(author_answered(), is_open()), owner, user_id
-        )
+        answered = _owned(tweet_rows().where(author_answered(), is_open()), owner, user_id)
         answered = _filtered(answered, tag, since).order_by(
             ScoredTweet.arrived_at.desc(), ScoredTweet.id.desc()
         )
-        flagged = select(ScoredTweet, null()).where(
-            is_flagged(), is_open(), ScoredTweet.author_replied == false()
-        )
+        flagged = tweet_rows().where(is_flagged(), is_open(), ScoredTweet.author_replied == false())
         flagged = _filtered(_owned(flagged, owner, user_id), tag, since)
         if order == "newest":
             flagged = flagged.order_by(ScoredTweet.arrived_at.desc(), ScoredTweet.id.desc())
@@ -142,25 +138,25 @@ class ScoredTweets(Database):
         merges the two sides; the sample is the open tweets following a random point in the
         order of their `sample_key`.
         """
-        open_tweets = select(ScoredTweet).where(is_open())
+        open_tweets = tweet_rows().where(is_open())
         if closest_to is None:
             start = random.random()
             key = ScoredTweet.sample_key
             with self._session() as session:
                 rows = list(
-                    session.scalars(open_tweets.where(key >= start).order_by(key).limit(limit))
+                    session.execute(open_tweets.where(key >= start).order_by(key).limit(limit))
                 )
                 if len(rows) < limit:  # wrap around to the start of the order
                     wrapped = open_tweets.where(key < start).order_by(key)
-                    rows += session.scalars(wrapped.limit(limit - len(rows)))
+                    rows += session.execute(wrapped.limit(limit - len(rows)))
             return [tweet_view(row) for row in rows]
         score = ScoredTweet.p_needs_support
         above = open_tweets.where(score >= closest_to).order_by(score, ScoredTweet.id)
         below = open_tweets.where(score < closest_to).order_by(score.desc(), ScoredTweet.id)
         with self._session() as session:
             rows = [
-                *session.scalars(above.limit(limit)),
-                *session.scalars(below.limit(limit)),
+                *session.execute(above.limit(limit)),
+                *session.execute(below.limit(limit)),
             ]
         rows.sort(key=lambda row: (abs(row.p_needs_support - closest_to), row.id))
         return [tweet_view(row) for row in rows[:limit]]
@@ -203,8 +199,8 @@ class ScoredTweets(Database):
         """
         if before and after:
             raise StoreError("page the tweets with before= or after=, not both")
-        latest = latest_decision_of(ScoredTweet.id).limit(1).scalar_subquery().label("decision")
-        query = select(ScoredTweet, latest)
+        latest = latest_decision_of(ScoredTweet.id).limit(1).scalar_subquery()
+        query = tweet_rows(latest)
         if flagged is not None:
             query = query.where(ScoredTweet.flagged == flagged)
         query = _filtered(query, tag, since)
@@ -236,12 +232,23 @@ class ScoredTweets(Database):
             return list(session.scalars(query))
 
 
+def tweet_rows(decision: Any = None) -> Select[Any]:
+    """The tweets' columns and their latest decision (`decision`: a scalar subquery, or
+    none) as plain rows: a page of views is built without an ORM object per tweet."""
+    return select(
+        *ScoredTweet.__table__.columns, (null() if decision is None else decision).label("decision")
+    )
+
+
 def with_conversation(query: Select[Any]) -> Select[Any]:
-    """`query` (selecting a tweet and its latest decision) with its conversation's status,
-    assignee, first response and how many replies the tweet has."""
+    """`query` (`tweet_rows`) with its conversation's status, assignee, first response and
+    how many replies the tweet has."""
     replies = select(func.count()).where(Reply.tweet_id == ScoredTweet.id).scalar_subquery()
     return _joined(query).add_columns(
-        Conversation.status, Assignee.name, Conversation.first_response_at, replies
+        Conversation.status.label("conversation_status"),
+        Assignee.name.label("assignee"),
+        Conversation.first_response_at.label("first_response_at"),
+        replies.label("replies_count"),
     )
 
 
@@ -253,21 +260,19 @@ def _joined(query: Select[Any]) -> Select[Any]:
 
 def conversation_views(session: Session, query: Select[Any]) -> list[TweetView]:
     """The views of a `with_conversation` query's rows."""
-    views = []
-    for row, decision, status, assignee, first_response_at, replies in session.execute(query):
-        base = tweet_view(row, decision)
-        views.append(
-            TweetView(
-                **{
-                    **base.__dict__,
-                    "status": None if status is None else ConversationStatus(status),
-                    "assignee": assignee,
-                    "first_response_at": first_response_at,
-                    "replies_count": int(replies or 0),
-                }
-            )
+    return [
+        tweet_view(
+            row,
+            row.decision,
+            status=None
+            if row.conversation_status is None
+            else ConversationStatus(row.conversation_status),
+            assignee=row.assignee,
+            first_response_at=row.first_response_at,
+            replies_count=int(row.replies_count or 0),
         )
-    return views
+        for row in session.execute(query)
+    ]
 
 
 def _owned(query: Select[Any], owner: str, user_id: int | None) -> Select[Any]:
@@ -288,7 +293,9 @@ def _owned(query: Select[Any], owner: str, user_id: int | None) -> Select[Any]:
     return query.where(~assigned)
 
 
-def tweet_view(row: ScoredTweet, decision: str | None = None) -> TweetView:
+def tweet_view(row: Any, decision: str | None = None, **conversation: Any) -> TweetView:
+    """The view of a tweet's row (`tweet_rows`), with its conversation's
+    fields where given (`status`, `assignee`, `first_response_at`, `replies_count`)."""
     return TweetView(
         id=row.id,
         created_at=row.created_at,
@@ -308,6 +315,7 @@ def tweet_view(row: ScoredTweet, decision: str | None = None) -> TweetView:
         conversation_id=row.conversation_id or row.id,
         in_reply_to_tweet_id=row.in_reply_to_tweet_id,
         author_replied=bool(row.author_replied),
+        **conversation,
     )
 
 
