@@ -17,9 +17,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.unit.live.conftest import NOW, log_in, scored
-from tweet_triage.live.replies.x_text import weighted_length
+from tweet_triage.live.replies.x_text import counting_rules, weighted_length
 from tweet_triage.live.store import ScoredRecord, TriageStore, UserView
-from tweet_triage.live.web.app import WEB_DIR, x_text_rules
+from tweet_triage.live.web.app import WEB_DIR
 from tweet_triage.live.web.suggestions import Suggestions
 
 CONTRACT = {"id", "tweet_id", "status", "x_tweet_id", "error", "author", "created_at", "sent_at"}
@@ -267,7 +267,7 @@ def test_the_pages_live_count_agrees_with_the_server() -> None:
         "console.log(JSON.stringify(input.texts.map((t) => {"
         "  context.t = t; return vm.runInContext('weightedLength(t, rules)', context); })));"
     )
-    payload = {"file": str(WEB_DIR / "static" / "x_text.js"), "rules": x_text_rules()}
+    payload = {"file": str(WEB_DIR / "static" / "x_text.js"), "rules": counting_rules()}
     ran = subprocess.run(
         ["node", "-e", script],
         input=json.dumps({**payload, "texts": texts}),

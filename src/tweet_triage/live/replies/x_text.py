@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 import regex
 
@@ -102,3 +103,20 @@ def weighted_length(text: str) -> PostLength:
         position = end
     total += _plain_weight(normalised[position:])
     return PostLength(weighted=total // _SCALE)
+
+
+def counting_rules() -> dict[str, Any]:
+    """X's counting rule for the reply box's live count (web/static/x_text.js), taken from
+    this module so that the page counts as the server does (the server decides)."""
+    return {
+        "limit": MAX_WEIGHTED_LENGTH,
+        "urlLength": TRANSFORMED_URL_LENGTH,
+        "scale": _SCALE,
+        "defaultWeight": _DEFAULT_WEIGHT,
+        "emojiWeight": _EMOJI_WEIGHT,
+        "light": [list(r) for r in _LIGHT_RANGES],
+        # JavaScript's unicode regular expressions refuse a needless escape such as \"
+        "url": _URL.pattern.replace('\\"', '"'),
+        "urlTrailing": _URL_TRAILING,
+        "emoji": _EMOJI.pattern,
+    }

@@ -6,8 +6,6 @@ handlers and the routers of `web.routes`, one per concern. Who may call what is 
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -117,25 +115,8 @@ def _templates() -> Jinja2Templates:
     templates.env.filters["utc"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else ""
     templates.env.filters["decision_text"] = lambda value: Decision(value).display
     templates.env.globals["long_text"] = LONG_TEXT_CHARS
-    templates.env.globals["x_text_rules"] = x_text_rules()
+    templates.env.globals["x_text_rules"] = x_text.counting_rules()
     templates.env.filters["picker"] = lambda saved: [
         {"id": s.id, "shortcode": s.shortcode, "title": s.title} for s in saved
     ]
     return templates
-
-
-def x_text_rules() -> dict[str, Any]:
-    """X's counting rule for the reply box's live count (static/x_text.js), taken from
-    `replies.x_text` itself so that the page counts as the server does (the server decides)."""
-    return {
-        "limit": x_text.MAX_WEIGHTED_LENGTH,
-        "urlLength": x_text.TRANSFORMED_URL_LENGTH,
-        "scale": x_text._SCALE,
-        "defaultWeight": x_text._DEFAULT_WEIGHT,
-        "emojiWeight": x_text._EMOJI_WEIGHT,
-        "light": [list(r) for r in x_text._LIGHT_RANGES],
-        # JavaScript's unicode regular expressions refuse a needless escape such as \"
-        "url": x_text._URL.pattern.replace('\\"', '"'),
-        "urlTrailing": x_text._URL_TRAILING,
-        "emoji": x_text._EMOJI.pattern,
-    }
