@@ -108,6 +108,10 @@ _OPEN_SQL = "first_decided_at IS NULL"
 _OPEN = {"sqlite_where": text(_OPEN_SQL), "postgresql_where": text(_OPEN_SQL)}
 _DECIDED_SQL = "first_decided_at IS NOT NULL"
 _DECIDED = {"sqlite_where": text(_DECIDED_SQL), "postgresql_where": text(_DECIDED_SQL)}
+_ASSIGNED = {
+    "sqlite_where": text("assignee_id IS NOT NULL"),
+    "postgresql_where": text("assignee_id IS NOT NULL"),
+}
 _FLAGGED = {"sqlite_where": text("flagged = 1"), "postgresql_where": text("flagged = true")}
 _FLAGGED_OPEN = {
     "sqlite_where": text(f"flagged = 1 AND {_OPEN_SQL}"),
@@ -259,9 +263,7 @@ class Conversation(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), server_default=ConversationStatus.OPEN.value)
-    assignee_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
-    )
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     author_id: Mapped[str | None] = mapped_column(String(32))
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -274,6 +276,9 @@ class Conversation(Base):
         # SLA breaches: the waiting conversations by age; first responses by when.
         Index("ix_conversations_status_opened", "status", "opened_at"),
         Index("ix_conversations_first_response", "first_response_at"),
+        # A teammate's conversations ("mine"): only the assigned ones, so that the statistics
+        # of a store where few are assigned do not make a lookup look like a scan.
+        Index("ix_conversations_assignee", "assignee_id", **_ASSIGNED),
     )
 
 

@@ -6,6 +6,7 @@
 - the flagged tweets by score (the lowest flagged score, how many are flagged);
 - the label page's two pools (open, by score; open, by sample key);
 - a person's decisions by where they were made (the label page's count of its answers);
+- the assigned conversations by assignee ("mine");
 - the decided tweets by when, whether flagged and their arrival (decision latencies, the
   dashboard's open queue per hour), now holding only those.
 
@@ -45,6 +46,10 @@ ANSWER_OPEN = {
     "postgresql_where": sa.text(f"author_replied = true AND {OPEN}"),
 }
 ONLY_OPEN = {"sqlite_where": sa.text(OPEN), "postgresql_where": sa.text(OPEN)}
+ASSIGNED = {
+    "sqlite_where": sa.text("assignee_id IS NOT NULL"),
+    "postgresql_where": sa.text("assignee_id IS NOT NULL"),
+}
 DECIDED = "first_decided_at IS NOT NULL"
 ONLY_DECIDED = {"sqlite_where": sa.text(DECIDED), "postgresql_where": sa.text(DECIDED)}
 NEW = {
@@ -70,11 +75,15 @@ def upgrade() -> None:
     for name, (columns, where) in NEW.items():
         op.create_index(name, "scored_tweets", columns, **where)
     op.create_index("ix_decisions_user_source", "decisions", ["user_id", "source"])
+    op.create_index("ix_conversations_assignee", "conversations", ["assignee_id"], **ASSIGNED)
+    op.drop_index("ix_conversations_assignee_id", table_name="conversations")
     for name in OLD:
         op.drop_index(name, table_name="scored_tweets")
 
 
 def downgrade() -> None:
+    op.create_index("ix_conversations_assignee_id", "conversations", ["assignee_id"])
+    op.drop_index("ix_conversations_assignee", table_name="conversations")
     op.drop_index("ix_decisions_user_source", table_name="decisions")
     for name, columns in OLD.items():
         op.create_index(name, "scored_tweets", columns)
