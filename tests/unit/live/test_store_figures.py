@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.live.conftest import scored
-from tweet_triage.live.store import TriageStore
+from tests.unit.live.conftest import NOW, scored
+from tweet_triage.live.store import TriageStore, utc_now
 from tweet_triage.live.store.dashboard import Fresh
 
 
@@ -73,3 +73,20 @@ def test_totals_and_recent_figures_are_kept_briefly(store: TriageStore) -> None:
     recent = store.recent_dashboard(None)
     assert recent.scored == 4 and store.recent_dashboard(None) is recent
     assert store.recent_dashboard(timedelta(hours=1)) is not recent  # each window its own
+
+
+def test_first_responses_are_a_histogram_counted_by_the_database(store: TriageStore) -> None:
+    alice = store.add_user("alice", "h")
+    store.upsert_scored([scored(1, 0.9), scored(2, 0.8), scored(3, 0.7)])
+    for tweet_id, minutes in (("1", 10), ("2", 90)):
+        store.queue_reply(tweet_id, alice.id, "On it", window=timedelta(minutes=30))
+        claimed = store.claim_due(utc_now())
+        assert claimed is not None
+        sent_at = store.get_tweet(tweet_id).arrived_at + timedelta(minutes=minutes)
+        store.record_sent(claimed.id, f"9{tweet_id}", sent_at)
+    histogram = store.first_response_histogram((3600, 600, 7200))
+    assert histogram.count == 2 and histogram.total_seconds == pytest.approx(6000.0)
+    assert histogram.buckets == [(600.0, 1), (3600.0, 1), (7200.0, 2)]
+    assert sorted(store.first_response_times()) == [600.0, 5400.0]  # the same figures
+    later = store.first_response_histogram((600,), since=NOW + timedelta(minutes=30))
+    assert (later.count, later.buckets) == (1, [(600.0, 0)])

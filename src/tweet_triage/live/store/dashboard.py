@@ -13,18 +13,19 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Integer, func, select
+from sqlalchemy import Integer, case, func, literal, select
 
 from tweet_triage.live.store.replies import Replies
-from tweet_triage.live.store.schema import ScoredTweet, TweetTag, as_utc, utc_now
+from tweet_triage.live.store.schema import Conversation, ScoredTweet, TweetTag, as_utc, utc_now
 from tweet_triage.live.store.tweets import is_flagged, is_open
 from tweet_triage.live.store.views import (
     DashboardStats,
     HourCount,
+    LatencyStats,
     QueueHour,
     StoreTotals,
     TagCount,
@@ -193,6 +194,32 @@ class Dashboard(Replies):
             sla_breaches=self.sla_breaches(sla, now, since=since),
             replies_per_person=self.replies_per_person(since),
             computed_at=now,
+        )
+
+    def first_response_histogram(
+        self, buckets: Sequence[float], since: datetime | None = None
+    ) -> LatencyStats:
+        """Seconds from each conversation's first tweet to the team's first sent reply (of
+        those first answered since `since`, all without it): count, sum and cumulative
+        bucket counts per upper bound, counted by the database (a Prometheus histogram)."""
+        first = Conversation.first_response_at
+        took = self._seconds_between(Conversation.opened_at, first)
+        seconds = case((took < 0, literal(0.0)), else_=took)
+        bounds = sorted(float(b) for b in buckets)
+        query = select(
+            func.count(),
+            func.coalesce(func.sum(seconds), 0.0),
+            *(func.coalesce(func.sum(case((seconds <= b, 1), else_=0)), 0) for b in bounds),
+        ).where(first.is_not(None))
+        if since is not None:
+            query = query.where(first >= as_utc(since))
+        with self._session() as session:
+            count, total, *cumulative = session.execute(query).one()
+        return LatencyStats(
+            count=int(count),
+            total_seconds=float(total),
+            quantiles={},
+            buckets=[(b, int(n)) for b, n in zip(bounds, cumulative, strict=True)],
         )
 
     def _flagged_first_decided_by_hour(self, session: Any, since: datetime) -> dict[datetime, int]:

@@ -14,7 +14,6 @@ or tests).
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -97,13 +96,13 @@ class _ReplyCollector(Collector):
         for status in ReplyStatus:
             replies.add_metric([status.value], counts.get(status, 0))
         yield replies
-        seconds = sorted(self.store.first_response_times(None))
-        buckets = [(str(float(b)), bisect_right(seconds, b)) for b in FIRST_RESPONSE_BUCKETS]
+        first = self.store.first_response_histogram(FIRST_RESPONSE_BUCKETS)  # in SQL
+        buckets = [(str(bound), count) for bound, count in first.buckets]
         yield HistogramMetricFamily(
             "triage_first_response_seconds",
             "Seconds from a conversation's first tweet arriving to its first reply sent.",
-            buckets=[*buckets, ("+Inf", len(seconds))],
-            sum_value=sum(seconds),
+            buckets=[*buckets, ("+Inf", first.count)],
+            sum_value=first.total_seconds,
         )
 
 
