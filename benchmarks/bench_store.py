@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from tweet_triage.live.store import TriageStore, utc_now
+from tweet_triage.live.web.metrics import FIRST_RESPONSE_BUCKETS
 
 TWEETS = int(os.environ.get("BENCH_STORE_TWEETS", "1000000"))
 DECISIONS = int(os.environ.get("BENCH_STORE_DECISIONS", "200000"))
@@ -49,7 +50,6 @@ BACKENDS = tuple(os.environ.get("BENCH_STORE_BACKENDS", "sqlite,postgresql").spl
 TAGS = ("jwst", "launch", "nasa", "webb-deploy", "livestream")
 USERS = 20
 PAGE = 10_000
-FIRST_RESPONSE_BUCKETS = (10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400)
 
 
 def _seed(store: Any, now: datetime) -> dict[str, Any]:
