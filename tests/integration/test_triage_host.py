@@ -3,9 +3,11 @@
 local-aws-up (moto) and a bucket, local-host-up (a real sshd on loopback, no systemd),
 triage-provision twice (offline, hash-checked install of the data, model and triage extras
 into a code folder kept across runs, see HOST_CODE_CACHE; the second run must change
-nothing), the follower, the scorer and the inbox running under the project's supervisor, the
-inbox's /healthz through an SSH tunnel (`ssh -L`, as the docs tell operators), raw objects put
-into the bucket reaching the host's triage store, the daily jobs run once by hand
+nothing), the follower, the scorer, the reply outbox worker (X_CLIENT_ID is set) and the inbox
+running under the project's supervisor, the X app's secret in the 0640 settings file only and
+the token key file made 0600 for the services' user, the inbox's /healthz through an SSH
+tunnel (`ssh -L`, as the docs tell operators), raw objects put into the bucket reaching the
+host's triage store, the daily jobs run once by hand
 (triage-host-loop) and by their schedule, triage-host-stop, local-down, and no process of the
 run left. Everything runs through `make -f Makefile-stream ...` with a private state folder
 and free ports, as a user would.
@@ -15,9 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import grp
 import gzip
 import json
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -61,7 +65,13 @@ STACK = "tt-e2e-triage"
 BUCKET = "tt-e2e-triage-bucket"
 TWEETS_PUT = 200  # corpus tweets put into the bucket as raw objects; the profile keeps most
 TWEETS_WANTED = 5  # at least this many must reach the host's store
-SERVICES = ("tweet-triage-follow", "tweet-triage-scorer", "tweet-triage-inbox")
+SERVICES = (
+    "tweet-triage-follow",
+    "tweet-triage-scorer",
+    "tweet-triage-outbox",
+    "tweet-triage-inbox",
+)
+X_CLIENT_SECRET = "tt-e2e-x-client-secret"  # must reach the settings file, never the output
 JOBS = ("tweet-triage-retrain", "tweet-triage-drift")
 LOOP_EVERY_SECONDS = 60  # the schedule's period here (daily on a real host)
 # The host's code folder (venv, ~2 GB of Spark, torch, MLflow) is kept across runs, like the
@@ -116,6 +126,8 @@ def host_run(state: Path) -> HostRun:
         SPARK_MASTER="local[2]",
         SPARK_CONF=json.dumps({"spark.ui.enabled": "false", "spark.driver.memory": "1g"}),
         TRIAGE_SCORE_EVERY="2",
+        X_CLIENT_ID="tt-e2e-x-app",  # an X app: the host runs the outbox worker
+        X_CLIENT_SECRET=X_CLIENT_SECRET,
         ANSIBLE_FORCE_COLOR="0",
         ANSIBLE_ARGS=f"-e '{json.dumps(extra_vars)}'",
     )
@@ -268,6 +280,13 @@ def test_triage_host_over_ssh(state: Path, host_run: HostRun) -> None:
         env_file = host_root / "etc" / "tweet-triage" / "triage.env"
         assert (env_file.stat().st_uid, env_file.stat().st_mode & 0o777) == (0, 0o640)
         assert f'TRIAGE_PORT="{inbox_port}"' in env_file.read_text()
+        assert f'X_CLIENT_SECRET="{X_CLIENT_SECRET}"' in env_file.read_text()
+        assert X_CLIENT_SECRET not in first + second
+        # Made once by the provision, before the inbox and the outbox worker open it.
+        key_file = host_root / "var" / "lib" / "tweet-triage-triage" / "triage" / "x-token.key"
+        service_user = grp.getgrgid(env_file.stat().st_gid).gr_name
+        assert pwd.getpwuid(key_file.stat().st_uid).pw_name == service_user != "root"
+        assert key_file.stat().st_mode & 0o777 == 0o600
 
         status = timed("status", "triage-host-status")
         for name in SERVICES:
@@ -317,6 +336,9 @@ def test_triage_host_over_ssh(state: Path, host_run: HostRun) -> None:
         stop = timed("stop", "triage-host-stop")
         for name in (*SERVICES, *JOBS):
             assert re.search(rf"{name}: stopped cleanly", stop), stop
+        # The inbox first (no new replies), the outbox worker next (the reply in hand sent).
+        order = [stop.index(f"{name}: stopped cleanly") for name in reversed(SERVICES)]
+        assert order == sorted(order), stop
         status = make("triage-host-status", env)
         assert status.count("not running (supervisor: stopped)") == len(SERVICES) + len(JOBS)
     finally:
