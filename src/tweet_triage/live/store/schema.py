@@ -108,6 +108,10 @@ _OPEN_SQL = "first_decided_at IS NULL"
 _OPEN = {"sqlite_where": text(_OPEN_SQL), "postgresql_where": text(_OPEN_SQL)}
 _DECIDED_SQL = "first_decided_at IS NOT NULL"
 _DECIDED = {"sqlite_where": text(_DECIDED_SQL), "postgresql_where": text(_DECIDED_SQL)}
+_ANSWERED = {
+    "sqlite_where": text("first_response_at IS NOT NULL"),
+    "postgresql_where": text("first_response_at IS NOT NULL"),
+}
 _ASSIGNED = {
     "sqlite_where": text("assignee_id IS NOT NULL"),
     "postgresql_where": text("assignee_id IS NOT NULL"),
@@ -180,6 +184,9 @@ class ScoredTweet(Base):
         Index("ix_scored_tweets_scored_at", "scored_at"),  # the model scoring now
         # A conversation's tweets in time order.
         Index("ix_scored_tweets_conversation", "conversation_id", "arrived_at"),
+        # A conversation's open tweets (the "mine" queue: from the user's conversations to
+        # their tweets nobody decided, without reading the decided ones).
+        Index("ix_scored_tweets_open_conversation", "conversation_id", **_OPEN),
         # The open tweets an author's answer put at the queue's top, newest first.
         Index("ix_scored_tweets_open_answers", "arrived_at", "id", **_ANSWER_OPEN),
     )
@@ -275,7 +282,8 @@ class Conversation(Base):
         CheckConstraint(_one_of("status", ConversationStatus), name="ck_conversations_status"),
         # SLA breaches: the waiting conversations by age; first responses by when.
         Index("ix_conversations_status_opened", "status", "opened_at"),
-        Index("ix_conversations_first_response", "first_response_at"),
+        # The answered conversations only (the first-response figures read no others).
+        Index("ix_conversations_first_response", "first_response_at", **_ANSWERED),
         # A teammate's conversations ("mine"): only the assigned ones, so that the statistics
         # of a store where few are assigned do not make a lookup look like a scan.
         Index("ix_conversations_assignee", "assignee_id", **_ASSIGNED),

@@ -6,7 +6,8 @@
 - the flagged tweets by score (the lowest flagged score, how many are flagged);
 - the label page's two pools (open, by score; open, by sample key);
 - a person's decisions by where they were made (the label page's count of its answers);
-- the assigned conversations by assignee ("mine");
+- the assigned conversations by assignee, and a conversation's open tweets ("mine");
+- the answered conversations by first response (the first-response figures);
 - the decided tweets by when, whether flagged and their arrival (decision latencies, the
   dashboard's open queue per hour), now holding only those.
 
@@ -46,6 +47,10 @@ ANSWER_OPEN = {
     "postgresql_where": sa.text(f"author_replied = true AND {OPEN}"),
 }
 ONLY_OPEN = {"sqlite_where": sa.text(OPEN), "postgresql_where": sa.text(OPEN)}
+ANSWERED = {
+    "sqlite_where": sa.text("first_response_at IS NOT NULL"),
+    "postgresql_where": sa.text("first_response_at IS NOT NULL"),
+}
 ASSIGNED = {
     "sqlite_where": sa.text("assignee_id IS NOT NULL"),
     "postgresql_where": sa.text("assignee_id IS NOT NULL"),
@@ -59,6 +64,7 @@ NEW = {
     "ix_scored_tweets_open_answers": (["arrived_at", "id"], ANSWER_OPEN),
     "ix_scored_tweets_open_p": (["p_needs_support", "id"], ONLY_OPEN),
     "ix_scored_tweets_open_sample": (["sample_key"], ONLY_OPEN),
+    "ix_scored_tweets_open_conversation": (["conversation_id"], ONLY_OPEN),
     "ix_scored_tweets_decided": (["first_decided_at", "flagged", "arrived_at"], ONLY_DECIDED),
 }
 OLD = {
@@ -77,11 +83,17 @@ def upgrade() -> None:
     op.create_index("ix_decisions_user_source", "decisions", ["user_id", "source"])
     op.create_index("ix_conversations_assignee", "conversations", ["assignee_id"], **ASSIGNED)
     op.drop_index("ix_conversations_assignee_id", table_name="conversations")
+    op.drop_index("ix_conversations_first_response", table_name="conversations")
+    op.create_index(
+        "ix_conversations_first_response", "conversations", ["first_response_at"], **ANSWERED
+    )
     for name in OLD:
         op.drop_index(name, table_name="scored_tweets")
 
 
 def downgrade() -> None:
+    op.drop_index("ix_conversations_first_response", table_name="conversations")
+    op.create_index("ix_conversations_first_response", "conversations", ["first_response_at"])
     op.create_index("ix_conversations_assignee_id", "conversations", ["assignee_id"])
     op.drop_index("ix_conversations_assignee", table_name="conversations")
     op.drop_index("ix_decisions_user_source", table_name="decisions")
