@@ -15,10 +15,12 @@ from pathlib import Path
 
 
 @contextmanager
-def atomic_path(path: Path, *, mode: int | None = None) -> Iterator[Path]:
+def atomic_path(path: Path, *, mode: int | None = None, exclusive: bool = False) -> Iterator[Path]:
     """A temporary file beside `path` to write (e.g. `frame.to_csv(temporary)`); it replaces
     `path` when the block succeeds. `mode`: exactly these permissions (0o600: only the owner
-    may read it), whatever the umask; None: as `open` would create it. The folder must exist."""
+    may read it), whatever the umask; None: as `open` would create it. `exclusive`: only if
+    `path` does not exist yet (FileExistsError otherwise): of processes creating the same file
+    at once, one wins and the others read its content. The folder must exist."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode or 0o666)
     try:
@@ -28,15 +30,21 @@ def atomic_path(path: Path, *, mode: int | None = None) -> Iterator[Path]:
         os.close(descriptor)
     try:
         yield temporary
-        os.replace(temporary, path)
+        if exclusive:
+            os.link(temporary, path)  # fails if `path` exists, never replaces it
+            temporary.unlink()
+        else:
+            os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
 
 
-def write_atomic(path: Path, data: str | bytes, *, mode: int | None = None) -> None:
+def write_atomic(
+    path: Path, data: str | bytes, *, mode: int | None = None, exclusive: bool = False
+) -> None:
     """Write `data` (text as UTF-8) to `path` atomically; the folder must exist."""
-    with atomic_path(path, mode=mode) as temporary:
+    with atomic_path(path, mode=mode, exclusive=exclusive) as temporary:
         if isinstance(data, bytes):
             temporary.write_bytes(data)
         else:

@@ -11,6 +11,7 @@ from pathlib import Path
 from tweet_triage.atomic_files import write_atomic
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` with mode 0600, atomically; the folder must exist."""
-    write_atomic(path, text, mode=0o600)
+def write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
+    """Write `text` to `path` with mode 0600, atomically; the folder must exist. `exclusive`:
+    only if `path` does not exist yet (FileExistsError otherwise)."""
+    write_atomic(path, text, mode=0o600, exclusive=exclusive)

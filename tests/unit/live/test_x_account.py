@@ -4,7 +4,9 @@ at rest, refreshed before they expire, a revoked account reported, keys kept pri
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,17 @@ def test_the_key_file_is_private(tmp_path: Path) -> None:
     os.chmod(path, 0o644)
     with pytest.raises(XAccountError, match="chmod 600"):
         load_or_create_key(path)
+
+
+def test_services_creating_the_key_at_once_all_get_the_same_one(tmp_path: Path) -> None:
+    for attempt in range(10):  # a check-then-write creation loses about 4 races in 10 here
+        path = tmp_path / str(attempt) / "x-token.key"
+        start = threading.Barrier(8)
+
+        def create(_: int, path: Path = path, start: threading.Barrier = start) -> bytes:
+            start.wait()
+            return load_or_create_key(path)
+
+        with ThreadPoolExecutor(8) as pool:
+            keys = set(pool.map(create, range(8)))
+        assert keys == {path.read_bytes().strip()}

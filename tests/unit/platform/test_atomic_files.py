@@ -42,3 +42,12 @@ def test_mode_is_exact_whatever_the_umask_and_open_like_without_it(tmp_path: Pat
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "shipped").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "plain").stat().st_mode) == 0o600
+
+
+def test_an_exclusive_write_never_replaces_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "key"
+    write_atomic(target, "first", mode=0o600, exclusive=True)
+    with pytest.raises(FileExistsError):
+        write_atomic(target, "second", mode=0o600, exclusive=True)
+    assert target.read_text() == "first"
+    assert os.listdir(tmp_path) == ["key"]

@@ -50,18 +50,22 @@ class TokenSlot(Protocol):
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """The Fernet key in a 0600 file, created on first use."""
-    if path.exists():
-        if path.stat().st_mode & 0o077:
-            raise XAccountError(
-                f"{path} can be read by other users: run `chmod 600 {path}` (it decrypts the "
-                "X account's tokens)"
-            )
-        return path.read_bytes().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key()
-    write_private(path, key.decode())
-    return key
+    """The Fernet key in a 0600 file, created on first use. Services starting together (the
+    inbox and the outbox worker) all end up with the one key: the first to create it wins."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = Fernet.generate_key()
+        try:
+            write_private(path, key.decode(), exclusive=True)
+            return key
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+    if path.stat().st_mode & 0o077:
+        raise XAccountError(
+            f"{path} can be read by other users: run `chmod 600 {path}` (it decrypts the "
+            "X account's tokens)"
+        )
+    return path.read_bytes().strip()
 
 
 class ConnectionState(StrEnum):
