@@ -330,6 +330,11 @@ def test_response_figures(
         (11, 300.0, 1),
         (12, 4800.0, 1),
     ]
+    assert store.resolution_times() == []
+    store.resolve("1", alice.id, now=NOW - timedelta(minutes=40))  # 20 min after arrival
+    store.resolve("2", bob.id, now=NOW + timedelta(minutes=60))
+    assert sorted(store.resolution_times()) == [1200.0, 5400.0]
+    assert store.resolution_times(since=NOW) == [5400.0]
     assert store.replies_per_person() == {"alice": 1, "bob": 1}
     assert store.replies_per_person(since=NOW) == {"bob": 1}
     # Tweet 3 still waits for an answer; tweet 2's answer came late.

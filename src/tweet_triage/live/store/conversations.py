@@ -166,10 +166,10 @@ class Conversations(Database):
                 conversation.status = ConversationStatus.OPEN.value
             conversation.updated_at = utc_now()
 
-    def resolve(self, tweet_id: str, user_id: int) -> None:
+    def resolve(self, tweet_id: str, user_id: int, now: datetime | None = None) -> None:
         """The conversation needs nothing more; its authors' answers leave the queue's top."""
         _user(self, user_id)
-        now = utc_now()
+        now = as_utc(now) if now is not None else utc_now()
         with self._session() as session:
             conversation = _locked(session, tweet_id)
             conversation.status = ConversationStatus.RESOLVED.value

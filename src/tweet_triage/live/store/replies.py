@@ -373,6 +373,19 @@ class Replies(ScoredTweets, Decisions):
             for hour, values in sorted(hours.items())
         ]
 
+    def resolution_times(self, since: datetime | None = None) -> list[float]:
+        """Seconds from each resolved conversation's first tweet to its resolution, for those
+        resolved since `since` (all of them without it); a reopened one counts once resolved
+        again."""
+        resolved = Conversation.resolved_at
+        query = select(resolved, Conversation.opened_at).where(resolved.is_not(None))
+        if since is not None:
+            query = query.where(resolved >= as_utc(since))
+        with self._session() as session:
+            return [
+                max(0.0, (at - opened).total_seconds()) for at, opened in session.execute(query)
+            ]
+
     def _first_responses(self, since: datetime | None) -> list[tuple[datetime, float]]:
         first = Conversation.first_response_at
         query = select(first, Conversation.opened_at).where(first.is_not(None)).order_by(first)
