@@ -204,15 +204,19 @@ class Dashboard(Replies):
         bucket counts per upper bound, counted by the database (a Prometheus histogram)."""
         first = Conversation.first_response_at
         took = self._seconds_between(Conversation.opened_at, first)
-        seconds = case((took < 0, literal(0.0)), else_=took)
+        answered = select(case((took < 0, literal(0.0)), else_=took).label("seconds")).where(
+            first.is_not(None)
+        )
+        if since is not None:
+            answered = answered.where(first >= as_utc(since))
+        # Materialised: each conversation's seconds computed once, not once per bucket.
+        seconds = answered.cte("answered").prefix_with("MATERIALIZED").c.seconds
         bounds = sorted(float(b) for b in buckets)
         query = select(
             func.count(),
             func.coalesce(func.sum(seconds), 0.0),
             *(func.coalesce(func.sum(case((seconds <= b, 1), else_=0)), 0) for b in bounds),
-        ).where(first.is_not(None))
-        if since is not None:
-            query = query.where(first >= as_utc(since))
+        )
         with self._session() as session:
             count, total, *cumulative = session.execute(query).one()
         return LatencyStats(
