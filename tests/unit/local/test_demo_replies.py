@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from tweet_triage_local.demo_replies import (
+    MIN_SCORED,
     percentiles,
     pick_saved_reply,
     reply_summary_lines,
@@ -25,8 +30,8 @@ def test_percentiles_of_nothing_are_empty_not_zero() -> None:
     assert found["p50"] == 50.5 and 94 <= found["p95"] <= 96
 
 
-def test_summary_lines_give_the_response_figures() -> None:
-    replies = {
+def replies_with(hit_rate: tuple[float, int]) -> dict[str, Any]:
+    return {
         "answered": 30,
         "with_saved_reply": 21,
         "sent": 29,
@@ -38,14 +43,32 @@ def test_summary_lines_give_the_response_figures() -> None:
         "first_response": percentiles([90.0, 100.0, 140.0]),
         "reopened": 14,
         "author_answers": 15,
-        "hit_rate": (0.55, 11),
+        "hit_rate": hit_rate,
     }
-    text = "\n".join(reply_summary_lines(replies))
+
+
+def test_summary_lines_give_the_response_figures() -> None:
+    text = "\n".join(reply_summary_lines(replies_with((0.55, MIN_SCORED))))
     assert "replies sent 29, failed 1 (403: Reply to this conversation is not allowed)" in text
     assert "retried 2, still queued 0" in text
     assert "first-response time (arrival -> first reply on X): p50 100 s" in text
     assert "conversations reopened by the author's answer: 14 of 15 answers" in text
-    assert "the one sent: 55% of 11 replies" in text
+    assert f"the one sent: 55% of {MIN_SCORED} replies" in text
+
+
+def test_too_few_saved_replies_give_the_benchmark_figure_instead(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    results = tmp_path / "suggest.json"
+    monkeypatch.setattr("tweet_triage_local.demo_replies.SUGGEST_RESULTS", results)
+    few = replies_with((1.0, MIN_SCORED - 1))
+    text = "\n".join(reply_summary_lines(few))
+    assert "too few saved replies in the demo to measure" in text and "100%" not in text
+    assert "`make bench BENCH=suggest` measures it" in text
+    results.write_text(json.dumps({"headline": {"hit_rate": 0.8, "scored": 1450, "majority": 0.6}}))
+    text = "\n".join(reply_summary_lines(few))
+    assert "`make bench BENCH=suggest`: 80% of 1,450 corpus replies" in text
+    assert "(the most used reply so far: 60%)" in text
 
 
 def test_no_suggestion_figure_without_enough_saved_replies() -> None:
