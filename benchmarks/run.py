@@ -20,8 +20,9 @@ STAGES = ("stream", "data", "model", "inbox", "triage")
 # Only when named (`make bench BENCH=soak`): soak takes 10 minutes, corpus_model about an hour,
 # prior_shift a demo-budget training run and scoring the corpus val and test splits, data_cluster
 # the 1.2 M data bench twice (local mode, then a cluster on loopback), store the triage store
-# at a team's year (1 M tweets, 200 k decisions) on SQLite and PostgreSQL.
-LONG_STAGES = ("soak", "corpus_model", "prior_shift", "data_cluster", "store")
+# at a team's year (1 M tweets, 200 k decisions) on SQLite and PostgreSQL, suggest the saved-reply
+# suggestion replayed over 1,500 corpus tweets with MiniLM on the CPU.
+LONG_STAGES = ("soak", "corpus_model", "prior_shift", "data_cluster", "store", "suggest")
 
 
 def machine() -> dict[str, object]:
