@@ -84,6 +84,29 @@ def xapi_connect() -> None:
     typer.echo(f"X stand-in account connected as @{tokens.username}; the inbox can reply")
 
 
+@app.command("xapi-posts")
+def xapi_posts(
+    last: Annotated[int, typer.Option(min=1, help="How many of the newest posts.")] = 20,
+) -> None:
+    """What went out: the posts made on the X stand-in (replies from the inbox), newest last."""
+    import httpx
+
+    settings = load_settings()
+    settings.require_stand_ins("xapi")
+    bearer = settings.x_bearer_token.get_secret_value() if settings.x_bearer_token else ""
+    answer = httpx.get(
+        f"{settings.x_api_base_url}/_standin/posts",
+        headers={"Authorization": f"Bearer {bearer}"},
+        timeout=10,
+    )
+    answer.raise_for_status()
+    posts = answer.json()["posts"]
+    for post in posts[-last:]:
+        reply_to = post["in_reply_to_tweet_id"] or "-"
+        typer.echo(f"{post['created_at']}  @{post['username']}  to {reply_to}  {post['text']}")
+    typer.echo(f"{len(posts)} post(s) in all")
+
+
 @app.command("xapi-down")
 def xapi_down() -> None:
     """Stop the X API stand-in by its pid file and forget its settings (no-op if not running)."""

@@ -120,8 +120,8 @@ def live_up(rate: float, stream_before_training: float) -> None:
     print(
         f"\nlive: the inbox is at http://{settings.triage_host}:{settings.triage_port}/\n"
         f"      login: {LIVE_USER} / {password}   (shown once; `make live-down` stops it all)\n"
-        f"      replies post as the X stand-in's account (connected); what went out: "
-        f"{settings.x_api_base_url}/_standin/posts",
+        "      replies post as the X stand-in's account (connected); what went out: "
+        "`tweet-triage local xapi-posts`",
         flush=True,
     )
 
