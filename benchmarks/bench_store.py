@@ -155,9 +155,11 @@ def _seed(store: Any, now: datetime) -> dict[str, Any]:
                 answered,
                 [{"cid": r["tweet_id"], "uid": r["user_id"], "at": r["sent_at"]} for r in page],
             )
-    with store.engine.connect() as connection:  # statistics, as autovacuum would gather them
-        connection.exec_driver_sql("ANALYZE")
-        connection.commit()
+    # Statistics, and on PostgreSQL the visibility map, as autovacuum would leave them after
+    # a bulk load (without the map, counts from an index read every row's page too).
+    maintenance = "VACUUM (ANALYZE)" if store.dialect == "postgresql" else "ANALYZE"
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql(maintenance)
     open_ids = [s[0] for s in flagged[len(from_queue) :]]
     return {
         "upsert_tweets_per_s": round(TWEETS / upsert_s),
