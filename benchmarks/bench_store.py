@@ -362,6 +362,8 @@ def summarise(result: dict[str, Any]) -> str:
             f"{b.get('replies', 0):,} sent replies; seeding {b['seed_s']} s); load average "
             f"(1 min) {b.get('load_average_1min', '?')} when its requests began."
         )
+    if result.get("runs"):
+        lines.append(f"- {result['runs']}.")
     return "\n".join(lines)
 
 
