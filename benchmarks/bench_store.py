@@ -17,7 +17,8 @@ makes them:
   itself, at 24 h and 30 d, one client: one background thread makes it);
 - label page: `lowest_flagged_score` + `undecided(closest_to=...)` + `count_decisions(user,
   source="label")`, and its random pool `undecided()`;
-- `/metrics`: `totals`, `reply_counts`, `first_response_histogram`;
+- `/metrics`: `totals`, `reply_counts`, `first_response_histogram` (the last two kept 10 s, as
+  /metrics keeps them);
 - a decision: `decide` on an open tweet.
 
 Store calls only (no HTTP): the figures are what the database adds to each request. The
@@ -39,7 +40,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tweet_triage.live.store import TriageStore, utc_now
+from tweet_triage.live.store import FIGURES_MAX_AGE, Fresh, TriageStore, utc_now
 from tweet_triage.live.web.metrics import FIRST_RESPONSE_BUCKETS
 
 TWEETS = int(os.environ.get("BENCH_STORE_TWEETS", "1000000"))
@@ -224,10 +225,14 @@ def _scenarios(store: Any, seeded: dict[str, Any], now: datetime) -> dict[str, C
         store.undecided(closest_to=lowest, limit=200)
         store.count_decisions(user_id=rng.choice(users), source="label")
 
+    scrape = Fresh(FIGURES_MAX_AGE)  # as /metrics keeps its reply figures
+
     def metrics() -> None:
         store.totals()
-        store.reply_counts()
-        store.first_response_histogram(FIRST_RESPONSE_BUCKETS)
+        scrape.get("replies", store.reply_counts)
+        scrape.get(
+            "first responses", lambda: store.first_response_histogram(FIRST_RESPONSE_BUCKETS)
+        )
 
     def decide() -> None:
         with lock:

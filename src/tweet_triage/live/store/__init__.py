@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tweet_triage.live.store.accounts import TOKEN_LIFETIME, Accounts, check_user_name
 from tweet_triage.live.store.conversations import PRESENCE_WINDOW, Conversations, check_shortcode
-from tweet_triage.live.store.dashboard import FIGURES_MAX_AGE, Dashboard
+from tweet_triage.live.store.dashboard import FIGURES_MAX_AGE, Dashboard, Fresh
 from tweet_triage.live.store.engine import (
     MIGRATIONS_DIR,
     Database,
@@ -96,6 +96,7 @@ __all__ = [
     "DecisionView",
     "DuplicateShortcodeError",
     "DuplicateUserError",
+    "Fresh",
     "HourCount",
     "HourValue",
     "InvalidShortcodeError",

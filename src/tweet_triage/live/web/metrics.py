@@ -34,7 +34,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from tweet_triage.live.replies.outbox import ReplyStatus
-from tweet_triage.live.store import TriageStore, UnknownTweetError
+from tweet_triage.live.store import FIGURES_MAX_AGE, Fresh, TriageStore, UnknownTweetError
 
 if TYPE_CHECKING:
     from tweet_triage.live.web.loop import LoopState
@@ -85,9 +85,10 @@ class _ReplyCollector(Collector):
 
     def __init__(self, store: TriageStore) -> None:
         self.store = store
+        self.fresh = Fresh(FIGURES_MAX_AGE)  # counted like the store's totals, at most every 10 s
 
     def collect(self) -> Iterator[Metric]:
-        counts = self.store.reply_counts()
+        counts = self.fresh.get("replies", self.store.reply_counts)
         replies = GaugeMetricFamily(
             "triage_replies_total",
             "Replies by delivery status now (queued, sending, sent, failed).",
@@ -96,7 +97,10 @@ class _ReplyCollector(Collector):
         for status in ReplyStatus:
             replies.add_metric([status.value], counts.get(status, 0))
         yield replies
-        first = self.store.first_response_histogram(FIRST_RESPONSE_BUCKETS)  # in SQL
+        first = self.fresh.get(
+            "first responses",
+            lambda: self.store.first_response_histogram(FIRST_RESPONSE_BUCKETS),
+        )
         buckets = [(str(bound), count) for bound, count in first.buckets]
         yield HistogramMetricFamily(
             "triage_first_response_seconds",
