@@ -5,7 +5,8 @@ the store's totals when scraped (recounted every few seconds in the background, 
 never waits on a count), so they count what the streaming scorer wrote too; so do the replies
 (`triage_replies_total{status}`: the replies in each delivery state now, as the outbox worker
 moves them) and `triage_first_response_seconds` (a histogram of each conversation's arrival to
-its first reply delivered, over the store's whole history); the learning loop's
+its first reply delivered, over the store's whole history), both counted by the database and
+kept as long as the totals; the learning loop's
 figures (`triage_loop_*`, `triage_drift_passed`) are read from its state when scraped.
 Decision latency (arrival to decision) and scoring latency (`POST /api/score`) are observed
 as they happen in this process. Each app has its own registry (no global state between apps
