@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.unit.live.conftest import log_in, scored
@@ -62,6 +63,23 @@ def test_dashboard_shows_first_responses_sla_breaches_and_replies_per_person(
     assert 'id="stat-first-response">50.0 min<' in page  # the median of 10 and 90 minutes
     assert "<li>alice: 1</li>" in page and "<li>bob: 1</li>" in page
     assert "median first response 10.0 min" in page  # the chart's point for tweet 1's hour
+    assert "resolved: p50 none yet, p95 none yet (0 conversation(s))" in page
+
+
+def test_dashboard_shows_resolution_times_of_the_window(
+    store: TriageStore, alice: UserView
+) -> None:
+    now = utc_now()
+    store.upsert_scored([_arrived(i, 0.9, 5, now) for i in (1, 2, 3)])
+    for tweet_id, hours in (("1", 1), ("2", 2), ("3", 4)):
+        arrived = store.get_tweet(tweet_id).arrived_at
+        store.resolve(tweet_id, alice.id, now=arrived + timedelta(hours=hours))
+    stats = store.dashboard(now - timedelta(hours=24), now=now)
+    assert stats.resolved == 3
+    assert stats.resolution_seconds[0.5] == pytest.approx(7200)
+    assert stats.resolution_seconds[0.95] == pytest.approx(3600 * (2 + 2 * 0.9))  # linear
+    later = store.dashboard(now - timedelta(hours=3.5), now=now)  # resolved since then: 2, 3
+    assert later.resolved == 2
 
 
 def test_the_sla_is_the_inbox_setting(

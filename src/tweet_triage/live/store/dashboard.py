@@ -177,6 +177,7 @@ class Dashboard(Replies):
             )
             first_decided = self._flagged_first_decided_by_hour(session, since)
         latency = self.decision_latency(since, quantiles=(0.5,))
+        resolutions = self.resolution_times(since)
         return DashboardStats(
             since=since,
             hours=hours,
@@ -191,6 +192,8 @@ class Dashboard(Replies):
             open_queue=_open_queue(hours, first_decided, flagged_open, now),
             first_responses=self.first_response_by_hour(since),
             median_first_response_seconds=_median(self.first_response_times(since)),
+            resolution_seconds=_quantiles(resolutions, (0.5, 0.95)),
+            resolved=len(resolutions),
             sla_breaches=self.sla_breaches(sla, now, since=since),
             replies_per_person=self.replies_per_person(since),
             computed_at=now,
@@ -264,6 +267,18 @@ def _open_queue(
 
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
+
+
+def _quantiles(values: list[float], quantiles: Sequence[float]) -> dict[float, float]:
+    """Each quantile linear between the order statistics around q * (n - 1); none without
+    values."""
+    ordered = sorted(values)
+    found = {}
+    for q in quantiles if ordered else ():
+        position = q * (len(ordered) - 1)
+        low, high = ordered[int(position)], ordered[min(int(position) + 1, len(ordered) - 1)]
+        found[q] = low + (high - low) * (position - int(position))
+    return found
 
 
 def _as_hour(value: Any) -> datetime:

@@ -112,6 +112,10 @@ _ANSWERED = {
     "sqlite_where": text("first_response_at IS NOT NULL"),
     "postgresql_where": text("first_response_at IS NOT NULL"),
 }
+_RESOLVED = {
+    "sqlite_where": text("resolved_at IS NOT NULL"),
+    "postgresql_where": text("resolved_at IS NOT NULL"),
+}
 _ASSIGNED = {
     "sqlite_where": text("assignee_id IS NOT NULL"),
     "postgresql_where": text("assignee_id IS NOT NULL"),
@@ -284,6 +288,7 @@ class Conversation(Base):
         Index("ix_conversations_status_opened", "status", "opened_at"),
         # The answered conversations only (the first-response figures read no others).
         Index("ix_conversations_first_response", "first_response_at", **_ANSWERED),
+        Index("ix_conversations_resolved", "resolved_at", **_RESOLVED),  # resolution times
         # A teammate's conversations ("mine"): only the assigned ones, so that the statistics
         # of a store where few are assigned do not make a lookup look like a scan.
         Index("ix_conversations_assignee", "assignee_id", **_ASSIGNED),

@@ -212,6 +212,9 @@ class DashboardStats:
     open_queue: list[QueueHour] = field(default_factory=list)
     first_responses: list[HourValue] = field(default_factory=list)
     median_first_response_seconds: float | None = None
+    # First tweet to resolution, of the conversations resolved in the window: p50 and p95.
+    resolution_seconds: dict[float, float] = field(default_factory=dict)
+    resolved: int = 0
     sla_breaches: int = 0
     replies_per_person: dict[str, int] = field(default_factory=dict)
     computed_at: datetime | None = None  # when the database was asked

@@ -7,7 +7,8 @@
 - the label page's two pools (open, by score; open, by sample key);
 - a person's decisions by where they were made (the label page's count of its answers);
 - the assigned conversations by assignee, and a conversation's open tweets ("mine");
-- the answered conversations by first response (the first-response figures);
+- the answered conversations by first response, the resolved ones by resolution (the
+  dashboard's response and resolution times);
 - the decided tweets by when, whether flagged and their arrival (decision latencies, the
   dashboard's open queue per hour), now holding only those.
 
@@ -51,6 +52,10 @@ ANSWERED = {
     "sqlite_where": sa.text("first_response_at IS NOT NULL"),
     "postgresql_where": sa.text("first_response_at IS NOT NULL"),
 }
+RESOLVED = {
+    "sqlite_where": sa.text("resolved_at IS NOT NULL"),
+    "postgresql_where": sa.text("resolved_at IS NOT NULL"),
+}
 ASSIGNED = {
     "sqlite_where": sa.text("assignee_id IS NOT NULL"),
     "postgresql_where": sa.text("assignee_id IS NOT NULL"),
@@ -87,11 +92,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_conversations_first_response", "conversations", ["first_response_at"], **ANSWERED
     )
+    op.create_index("ix_conversations_resolved", "conversations", ["resolved_at"], **RESOLVED)
     for name in OLD:
         op.drop_index(name, table_name="scored_tweets")
 
 
 def downgrade() -> None:
+    op.drop_index("ix_conversations_resolved", table_name="conversations")
     op.drop_index("ix_conversations_first_response", table_name="conversations")
     op.create_index("ix_conversations_first_response", "conversations", ["first_response_at"])
     op.create_index("ix_conversations_assignee_id", "conversations", ["assignee_id"])

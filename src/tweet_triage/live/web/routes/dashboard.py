@@ -42,6 +42,8 @@ def dashboard_page(
             ),
             "median_decision": _duration(stats.median_decision_seconds),
             "median_first_response": _duration(stats.median_first_response_seconds),
+            "resolution_p50": _duration(stats.resolution_seconds.get(0.5)),
+            "resolution_p95": _duration(stats.resolution_seconds.get(0.95)),
             "sla": _duration(sla.total_seconds()),
             "max_age": _duration(FIGURES_MAX_AGE.total_seconds()),
             "serving_version": box.model.version,
