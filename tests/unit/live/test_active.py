@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -75,6 +76,32 @@ def test_store_picks_the_most_uncertain_undecided_tweet(store: TriageStore, alic
     assert (tweet.id, pool) == (str(ids[1]), TRAINING)  # threshold = lowest flagged = 0.5
     tweet, _ = next_from_store(store, random_share=0.0, skip={str(ids[1])})  # type: ignore[misc]
     assert tweet.id == str(ids[0])
+
+
+def test_the_store_is_read_a_little_first_and_all_of_the_window_only_when_needed(
+    store: TriageStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    training = [i for i in range(1000, 2000) if not in_evaluation_pool(str(i))]
+    evaluation = [i for i in range(1000, 2000) if in_evaluation_pool(str(i))]
+    # closest to the threshold (0.5, the lowest flagged score): 30 evaluation tweets, then 60
+    # trainable ones
+    store.upsert_scored([scored(i, 0.5 + n / 1000) for n, i in enumerate(evaluation[:30])])
+    store.upsert_scored([scored(i, 0.6 + n / 1000) for n, i in enumerate(training[:60])])
+    limits: list[int] = []
+    read = store.undecided
+
+    def counted(**kwargs: Any) -> Any:
+        limits.append(kwargs["limit"])
+        return read(**kwargs)
+
+    monkeypatch.setattr(store, "undecided", counted)
+    tweet, pool = next_from_store(store, random_share=0.0, window=200)  # type: ignore[misc]
+    assert (tweet.id, pool) == (str(training[0]), TRAINING)
+    assert limits == [20, 200]  # the first 20 were all evaluation tweets
+    limits.clear()
+    skip = {str(i) for i in evaluation[:30]}
+    tweet, pool = next_from_store(store, random_share=0.0, skip=skip, window=230)  # type: ignore[misc]
+    assert tweet.id == str(training[0]) and limits == [50]  # a short read past the skipped
 
 
 def _csrf(page: str) -> str:
