@@ -24,6 +24,7 @@ from typing import Any
 from tweet_triage.config import PROJECT_ROOT, Settings, load_settings
 from tweet_triage.errors import TriageError
 from tweet_triage.hosts.processes import free_port
+from tweet_triage.live.scorer_status import scorer_stats_path
 from tweet_triage_local.demo_replies import (
     AUTHOR_DELAY_SECONDS,
     AUTHOR_SHARE,
@@ -257,7 +258,7 @@ def demo_steps(
         live_dir(settings).mkdir(parents=True)
 
     def stream_live_slice() -> None:
-        stats = settings.state_dir.expanduser() / "triage" / "scorer-stats.json"
+        stats = scorer_stats_path(settings.state_dir)
         facts["live"] = follow_live_slice(live_env["TRIAGE_DATABASE_URL"], stats)
 
     def answer_in_inbox() -> None:

@@ -34,6 +34,7 @@ from tweet_triage.config import Settings
 from tweet_triage.data import combine, filtering, process
 from tweet_triage.data.paths import DataPaths
 from tweet_triage.live.live_prior import LiveThreshold
+from tweet_triage.live.scorer_status import scorer_stats_path
 from tweet_triage.live.store import DatabaseUnavailableError, ScoredRecord, TriageStore
 from tweet_triage.model.folder import ModelMeta
 from tweet_triage.model.registry import ResolvedModel, resolve_model
@@ -294,7 +295,7 @@ class ScoreBatch:
         self.live = LiveThreshold.from_settings(settings)
         window = settings.triage_live_prior_window if self.live.enabled else None
         self.stats = ScorerStats(engine=self.engine, device=device, live_prior_window=window)
-        self.stats_path = settings.state_dir.expanduser() / "triage" / "scorer-stats.json"
+        self.stats_path = scorer_stats_path(settings.state_dir)
         self.run_tag: str | None = None  # the query id (kept by the checkpoint), set at start
         self.started = threading.Event()
         self.failure: BaseException | None = None

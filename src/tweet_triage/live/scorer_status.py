@@ -7,9 +7,15 @@ scorer lacks the newer keys, which then show nothing rather than fail.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 OBJECTS_SHOWN = 5  # the newest quarantined objects listed under the count
+
+
+def scorer_stats_path(state_dir: Path) -> Path:
+    """Where the scorer writes its stats after every batch, and everything else reads them."""
+    return state_dir.expanduser() / "triage" / "scorer-stats.json"
 
 
 def totals_line(stats: Mapping[str, Any]) -> str:

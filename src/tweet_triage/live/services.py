@@ -18,7 +18,7 @@ from typing import Any
 
 from tweet_triage.config import Settings
 from tweet_triage.hosts.processes import Service, port_answers
-from tweet_triage.live.scorer_status import scorer_lines
+from tweet_triage.live.scorer_status import scorer_lines, scorer_stats_path
 
 FOLLOWER, SCORER, INBOX, OUTBOX = "triage-follow", "triage-scorer", "triage-inbox", "triage-outbox"
 
@@ -51,10 +51,6 @@ def service(settings: Settings, name: str) -> Service:
     return Service(name, settings.state_dir.expanduser() / "triage")
 
 
-def scorer_stats_path(settings: Settings) -> Path:
-    return settings.state_dir.expanduser() / "triage" / "scorer-stats.json"
-
-
 def outbox_stats_path(settings: Settings) -> Path:
     return settings.state_dir.expanduser() / "triage" / "outbox-stats.json"
 
@@ -63,7 +59,7 @@ def _ready(settings: Settings, name: str, since: float) -> bool:
     if name == INBOX:
         return port_answers(settings.triage_port, settings.triage_host)
     if name == SCORER:  # the scorer writes its stats file once its query has started
-        path = scorer_stats_path(settings)
+        path = scorer_stats_path(settings.state_dir)
     elif name == OUTBOX:  # the worker writes its stats file before its first turn
         path = outbox_stats_path(settings)
     else:  # the follower saves the sync ledger after each pass that could list the bucket
@@ -113,7 +109,7 @@ def live_status(settings: Settings) -> dict[str, Any]:
         pid = svc.pid()
         status[part.name] = {"running": pid is not None, "pid": pid, "log": str(svc.log_file)}
     for key, path in (
-        ("scorer_stats", scorer_stats_path(settings)),
+        ("scorer_stats", scorer_stats_path(settings.state_dir)),
         ("outbox_stats", outbox_stats_path(settings)),
     ):
         try:

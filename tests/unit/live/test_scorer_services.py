@@ -8,6 +8,7 @@ import pytest
 
 from tweet_triage.config import Settings
 from tweet_triage.live import services
+from tweet_triage.live.scorer_status import scorer_stats_path
 from tweet_triage.model.registry import NoModelError
 
 
@@ -46,7 +47,7 @@ def test_status_when_nothing_runs_and_after_scorer_batches(settings: Settings) -
     from tweet_triage.live.batch import ScorerStats
 
     ScorerStats(batches=3, scored=12, flagged=4, model_version="2").save(
-        services.scorer_stats_path(settings)
+        scorer_stats_path(settings.state_dir)
     )
     lines = services.status_lines(services.live_status(settings))
     assert "scorer: 3 batch(es), 12 scored, 4 flagged, 0 quarantined, model 2" in lines[3]

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from tweet_triage.live.scorer_status import quarantine_lines, threshold_line
+from tweet_triage.live.scorer_status import quarantine_lines, scorer_stats_path, threshold_line
 from tweet_triage.live.store import FIGURES_MAX_AGE
 from tweet_triage.live.web import charts
 from tweet_triage.live.web.deps import WINDOWS, InboxDep, SessionDep, Window, render
@@ -59,7 +59,7 @@ def _scorer_card(state_dir: Path | None) -> dict[str, Any] | None:
     when there is no state folder or the scorer has not written one yet)."""
     if state_dir is None:
         return None
-    path = state_dir.expanduser() / "triage" / "scorer-stats.json"
+    path = scorer_stats_path(state_dir)
     try:
         stats = json.loads(path.read_text())
     except (OSError, ValueError):
