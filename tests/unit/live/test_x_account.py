@@ -35,6 +35,9 @@ class MemorySlot:
     def write(self, sealed: bytes) -> None:
         self.sealed = sealed
 
+    def clear(self) -> None:
+        self.sealed = None
+
 
 class Clock:
     def __init__(self) -> None:

@@ -12,6 +12,7 @@ import requests
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
+from tests.unit.live.test_x_account import MemorySlot
 from tests.unit.xapi.test_xapi_writes import APP, CLIENT_ID, CORPUS, make_server
 from tweet_triage.config import Settings, SettingsError
 from tweet_triage.live.replies.x_account import ConnectionState
@@ -31,20 +32,6 @@ from tweet_triage_local.x_connect import (
 from tweet_triage_local.xapi.server import XStandInServer
 
 REDIRECT = "http://127.0.0.1:8000/x/callback"
-
-
-class MemorySlot:
-    def __init__(self) -> None:
-        self.sealed: bytes | None = None
-
-    def read(self) -> bytes | None:
-        return self.sealed
-
-    def write(self, sealed: bytes) -> None:
-        self.sealed = sealed
-
-    def clear(self) -> None:
-        self.sealed = None
 
 
 class TokenStore:
