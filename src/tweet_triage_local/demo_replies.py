@@ -226,11 +226,15 @@ def wait_for_author_answers(
 
 
 def suggestion_hit_rate(examples: list[tuple[str, int]]) -> tuple[float, int]:
-    """How often the MiniLM suggestion was the saved reply then sent (replies in order)."""
+    """How often the MiniLM suggestion was the saved reply then sent (replies in order). Too
+    few to measure: the count only, without loading the encoder for a figure nobody reads."""
     from tweet_triage.live.replies.suggest import ReplyExample, SentenceEncoder, hit_rate
 
+    warm_up = min(10, max(len(examples) - 1, 0))
+    if len(examples) - warm_up < MIN_SCORED:
+        return 0.0, len(examples) - warm_up
     history = [ReplyExample(text, reply_id) for text, reply_id in examples]
-    return hit_rate(SentenceEncoder(), history, warm_up=min(10, max(len(history) - 1, 0)))
+    return hit_rate(SentenceEncoder(), history, warm_up=warm_up)
 
 
 def reply_summary_lines(replies: dict[str, Any]) -> list[str]:

@@ -13,6 +13,7 @@ from tweet_triage_local.demo_replies import (
     percentiles,
     pick_saved_reply,
     reply_summary_lines,
+    suggestion_hit_rate,
     wait_for_author_answers,
 )
 
@@ -104,3 +105,14 @@ def test_waiting_ends_when_every_streamed_answer_reached_the_inbox(
     looks = iter([{"pending": 2, "answered": 1}] + [{"pending": 0, "answered": 3}] * 10)
     found = wait_for_author_answers(Inbox(), lambda _path, _body: next(looks), timeout=60)
     assert found == (3, 3)
+
+
+def test_too_few_saved_replies_are_counted_without_loading_the_encoder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_encoder(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the encoder was loaded for too few replies")
+
+    monkeypatch.setattr("tweet_triage.live.replies.suggest.SentenceEncoder", no_encoder)
+    examples = [(f"tweet {i}", i % 3) for i in range(12)]
+    assert suggestion_hit_rate(examples) == (0.0, 2)
