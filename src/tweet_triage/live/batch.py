@@ -4,7 +4,8 @@ The batch is read once. Every record gets its `kind` from column expressions (ma
 dropped by the profile, or kept) and only the kept ones' texts reach the model (the others
 go to the Python worker as '', which scores NaN without a forward pass), so one Spark job
 returns the whole batch to the driver as Arrow: the counts, the quarantine rows and the
-scored tweets. The Parquet table and the store are written from that.
+scored tweets. The Parquet table (with pyarrow, `scored_table`) and the store are written
+from that.
 
 Objects Spark cannot read: the scorer's session skips the unreadable rest of an object
 (`spark.sql.files.ignoreCorruptFiles`) instead of failing the batch, so the inbox keeps
@@ -34,6 +35,7 @@ from tweet_triage.config import Settings
 from tweet_triage.data import combine, filtering, process
 from tweet_triage.data.paths import DataPaths
 from tweet_triage.live.live_prior import LiveThreshold
+from tweet_triage.live.scored_table import ScoredTable
 from tweet_triage.live.scorer_status import scorer_stats_path
 from tweet_triage.live.store import DatabaseUnavailableError, ScoredRecord, TriageStore
 from tweet_triage.model.folder import ModelMeta
@@ -285,6 +287,7 @@ class ScoreBatch:
     ) -> None:
         self.settings = settings
         self.paths = paths
+        self.table = ScoredTable.at(paths.scored, settings)
         self.compiled = compiled
         self.store = store
         self.model = model
@@ -390,9 +393,7 @@ class ScoreBatch:
         cut = self.live.cut(
             model.version, meta, usable.column("p_needs_support").to_numpy(zero_copy_only=False)
         )
-        written = self._write(
-            batch.sparkSession, usable, model, cut.threshold, scored_at, tag, batch_id
-        )
+        written = self._write(usable, model, cut.threshold, scored_at, tag, batch_id)
         for key, value in cut.as_dict().items():  # the stats name the cut's fields alike
             setattr(self.stats, key, value)
         flagged = sum(r.flagged for r in written)
@@ -449,7 +450,6 @@ class ScoreBatch:
 
     def _write(
         self,
-        spark: SparkSession,
         usable: pa.Table,
         model: ResolvedModel,
         threshold: float,
@@ -474,14 +474,7 @@ class ScoreBatch:
             .select(list(SCORED_COLUMNS))
         )
         started = time.perf_counter()
-        (
-            spark.createDataFrame(usable)
-            .coalesce(1)
-            .write.mode("overwrite")
-            .option("partitionOverwriteMode", "dynamic")
-            .partitionBy("date", "hour", "batch")
-            .parquet(self.paths.scored)
-        )
+        self.table.write_batch(usable, tag)
         self.stats.parquet_seconds = _add(self.stats.parquet_seconds, started)
         written = scored_records(usable.drop_columns(["model_text"]).to_pylist())
         started = time.perf_counter()
