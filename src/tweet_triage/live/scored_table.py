@@ -118,7 +118,11 @@ class ScoredTable:
             with self.filesystem.open_output_stream(path) as out:
                 out.write(buffer.getvalue())
         selector = fs.FileSelector(folder, allow_not_found=True)
-        stale = [i.path for i in self.filesystem.get_file_info(selector) if i.path != path]
+        stale = [
+            i.path
+            for i in self.filesystem.get_file_info(selector)
+            if i.type == fs.FileType.File and i.path != path
+        ]
         for other in stale:
             self.filesystem.delete_file(other)
         return path
