@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from pyarrow import fs
 
 from tweet_triage.atomic_files import atomic_path
-from tweet_triage.config import Settings
+from tweet_triage.config import Settings, SettingsError
 
 PARTITION_COLUMNS = ("date", "hour", "batch")
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # Spark's folder name for a null partition value
@@ -74,7 +74,7 @@ class ScoredTable:
             return cls(fs.LocalFileSystem(), str(Path(path).expanduser().resolve()))
         if parts.scheme in ("s3a", "s3") and parts.netloc:
             return cls(s3_filesystem(settings), f"{parts.netloc}{parts.path}".rstrip("/"))
-        raise ValueError(
+        raise SettingsError(
             f"scored table {location!r}: not a folder, file: or s3a://<bucket>/<prefix> URI; "
             "set TRIAGE_SCORED_DIR to one of those"
         )

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from tweet_triage.config import Settings
+from tweet_triage.config import Settings, SettingsError
 from tweet_triage.live import scored_table
 from tweet_triage.live.scored_table import ScoredTable
 from tweet_triage.model.data import read_table
@@ -154,7 +154,7 @@ def test_bad_tags_and_locations_are_named(tmp_path: Path) -> None:
     table = ScoredTable.at(str(tmp_path), Settings())
     with pytest.raises(ValueError, match="batch tag 'a/b'"):
         table.write_batch(arrow([row(1, 1, 9)]), "a/b")
-    with pytest.raises(ValueError, match=r"'hdfs://nn/scored'.*TRIAGE_SCORED_DIR"):
+    with pytest.raises(SettingsError, match=r"'hdfs://nn/scored'.*TRIAGE_SCORED_DIR"):
         ScoredTable.at("hdfs://nn/scored", Settings())
 
 
