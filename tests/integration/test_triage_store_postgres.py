@@ -37,6 +37,10 @@ from tests.unit.live.test_store import (  # noqa: F401 - collected here against 
     test_user_names_are_stripped_and_checked,
     test_users_tokens_and_sessions,
 )
+from tests.unit.live.test_store_conversations import (  # noqa: F401 - against PostgreSQL too
+    team,
+    test_the_queue_page_reads_what_queue_and_queue_size_give,
+)
 from tweet_triage.hosts.processes import free_port
 from tweet_triage.live.store import DatabaseUnavailableError, TriageStore
 from tweet_triage.live.web.app import InboxConfig, create_app

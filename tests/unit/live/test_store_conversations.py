@@ -127,6 +127,51 @@ def test_ownership_and_the_queues_owner_filters(
     assert ids(owner="unassigned") == ["2", "3"]
 
 
+def test_the_queue_page_reads_what_queue_and_queue_size_give(
+    store: TriageStore, team: tuple[UserView, UserView]
+) -> None:
+    alice, bob = team
+    store.upsert_scored(
+        [
+            by("ada", 10, 0.9, minutes_ago=50),
+            *(by("cy", 20 + i, 0.6 + i / 100, minutes_ago=40 - i) for i in range(4)),
+            by("dee", 30, 0.7, minutes_ago=5),
+            scored(40, 0.95, tags=("nasa",)),
+        ]
+    )
+    replied(store, "10", alice)
+    for tweet_id in ("20", "21", "22", "23"):
+        store.claim(tweet_id, alice.id)
+    store.claim("30", bob.id)
+    # ada answers twice, not flagged
+    store.upsert_scored(
+        [
+            by("ada", 12, 0.05, conversation=10, minutes_ago=1),
+            by("ada", 11, 0.1, conversation=10, minutes_ago=2),
+        ]
+    )
+
+    for owner in ("all", "mine", "unassigned"):
+        for order in ("likely", "newest"):
+            for tag in (None, "nasa"):
+                page = store.queue_page(
+                    order=order, tag=tag, owner=owner, user_id=alice.id, limit=3
+                )
+                filters = {"tag": tag, "owner": owner, "user_id": alice.id}
+                assert page.tweets == store.queue(order=order, limit=3, **filters)
+                assert page.queue_size == store.queue_size() == 8
+                assert page.filtered_size == store.queue_size(**filters)
+
+    mine = store.queue_page(owner="mine", user_id=alice.id, limit=4)
+    # The author's answers first (newest first), then the flagged tweets, most likely first.
+    assert [t.id for t in mine.tweets] == ["12", "11", "23", "22"]
+    assert mine.filtered_size == 6 and mine.queue_size == 8
+    newest = store.queue_page(owner="mine", user_id=alice.id, order="newest")
+    assert [t.id for t in newest.tweets] == ["12", "11", "23", "22", "21", "20"]
+    nobody = store.add_user("carol", "h")
+    assert store.queue_page(owner="mine", user_id=nobody.id).filtered_size == 0
+
+
 def test_the_conversation_view_in_time_order(
     store: TriageStore, team: tuple[UserView, UserView]
 ) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, delete, exists, false, func, null, select, true, update
+from sqlalchemy import Select, case, delete, exists, false, func, null, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
@@ -35,7 +35,7 @@ from tweet_triage.live.store.schema import (
     tweet_url,
     utc_now,
 )
-from tweet_triage.live.store.views import ScoredRecord, TweetView
+from tweet_triage.live.store.views import QueuePage, ScoredRecord, TweetView
 
 QueueOrder = Literal["likely", "newest"]
 QueueOwner = Literal["all", "mine", "unassigned"]
@@ -106,22 +106,31 @@ class ScoredTweets(Database):
         (newest first, flagged or not), then the flagged tweets nobody has decided on yet,
         most likely first or newest first. `owner` keeps the user's own ("mine", with
         `user_id`) or nobody's ("unassigned") conversations."""
-        answered = _owned(tweet_rows().where(author_answered(), is_open()), owner, user_id)
-        answered = _filtered(answered, tag, since).order_by(
-            ScoredTweet.arrived_at.desc(), ScoredTweet.id.desc()
-        )
-        flagged = tweet_rows().where(is_flagged(), is_open(), ScoredTweet.author_replied == false())
-        flagged = _filtered(_owned(flagged, owner, user_id), tag, since)
-        if order == "newest":
-            flagged = flagged.order_by(ScoredTweet.arrived_at.desc(), ScoredTweet.id.desc())
-        else:
-            flagged = flagged.order_by(ScoredTweet.p_needs_support.desc(), ScoredTweet.id.desc())
         with self._session() as session:
-            views = conversation_views(session, with_conversation(answered.limit(limit)))
-            if len(views) < limit:
-                rest = flagged.limit(limit - len(views))
-                views += conversation_views(session, with_conversation(rest))
-        return views
+            return _queue(session, order, tag, since, limit, owner, user_id)
+
+    def queue_page(
+        self,
+        *,
+        order: QueueOrder = "likely",
+        tag: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        owner: QueueOwner = "all",
+        user_id: int | None = None,
+    ) -> QueuePage:
+        """What the queue page shows: `queue`'s rows, the whole queue's size and the size
+        with these filters, in as few reads as the filters allow (unfiltered, the two sizes
+        are one count; "mine" is read and counted in one query)."""
+        with self._session() as session:
+            size = _queue_size(session, None, None, "all", None)
+            if owner == "mine":
+                tweets, filtered = _mine(session, order, tag, since, limit, user_id)
+            else:
+                tweets = _queue(session, order, tag, since, limit, owner, user_id)
+                unfiltered = owner == "all" and not tag and since is None
+                filtered = size if unfiltered else _queue_size(session, tag, since, owner, user_id)
+        return QueuePage(tweets, queue_size=size, filtered_size=filtered)
 
     def lowest_flagged_score(self) -> float | None:
         """The lowest P(needs support) the scorer flagged: the threshold it scores at."""
@@ -172,14 +181,8 @@ class ScoredTweets(Database):
         """How many tweets `queue` would list with these filters and no limit: the flagged
         open tweets and the authors' answers not flagged, each counted from its own partial
         index (one count of either would read every tweet)."""
-        flagged = select(func.count()).select_from(ScoredTweet).where(is_flagged(), is_open())
-        answered = select(func.count()).select_from(ScoredTweet)
-        answered = answered.where(author_answered(), is_open(), ScoredTweet.flagged == false())
-        counts = [
-            _filtered(_owned(query, owner, user_id), tag, since) for query in (flagged, answered)
-        ]
         with self._session() as session:
-            return sum(int(session.scalar(query) or 0) for query in counts)
+            return _queue_size(session, tag, since, owner, user_id)
 
     def tweets(
         self,
@@ -232,6 +235,75 @@ class ScoredTweets(Database):
             return list(session.scalars(query))
 
 
+def _queue(
+    session: Session,
+    order: QueueOrder,
+    tag: str | None,
+    since: datetime | None,
+    limit: int,
+    owner: QueueOwner,
+    user_id: int | None,
+) -> list[TweetView]:
+    if owner == "mine":
+        return _mine(session, order, tag, since, limit, user_id)[0]
+    answered = _owned(tweet_rows().where(author_answered(), is_open()), owner, user_id)
+    answered = _filtered(answered, tag, since).order_by(
+        ScoredTweet.arrived_at.desc(), ScoredTweet.id.desc()
+    )
+    views = conversation_views(session, with_conversation(answered.limit(limit)))
+    if len(views) == limit:
+        return views
+    flagged = tweet_rows().where(is_flagged(), is_open(), ScoredTweet.author_replied == false())
+    flagged = _filtered(_owned(flagged, owner, user_id), tag, since)
+    rank = ScoredTweet.arrived_at if order == "newest" else ScoredTweet.p_needs_support
+    rest = flagged.order_by(rank.desc(), ScoredTweet.id.desc()).limit(limit - len(views))
+    return views + conversation_views(session, with_conversation(rest))
+
+
+def _mine(
+    session: Session,
+    order: QueueOrder,
+    tag: str | None,
+    since: datetime | None,
+    limit: int,
+    user_id: int | None,
+) -> tuple[list[TweetView], int]:
+    """`queue` of the user's own conversations, and how many tweets it holds in all.
+
+    A user's conversations are few, so their open tweets are read from them by index once,
+    in the queue's order (the authors' answers first, newest first), and counted by a window
+    over the same read rather than by the two counts of `queue_size`.
+    """
+    answers_first = (
+        ScoredTweet.author_replied.desc(),
+        case((author_answered(), ScoredTweet.arrived_at)).desc(),
+    )
+    rank = ScoredTweet.arrived_at if order == "newest" else ScoredTweet.p_needs_support
+    mine = tweet_rows().where(is_open(), author_answered() | is_flagged())
+    mine = _filtered(_owned(mine, "mine", user_id), tag, since)
+    query = with_conversation(
+        mine.add_columns(func.count().over().label("in_all"))
+        .order_by(*answers_first, rank.desc(), ScoredTweet.id.desc())
+        .limit(limit)
+    )
+    rows = list(session.execute(query))
+    return conversation_views(session, rows), int(rows[0].in_all) if rows else 0
+
+
+def _queue_size(
+    session: Session,
+    tag: str | None,
+    since: datetime | None,
+    owner: QueueOwner,
+    user_id: int | None,
+) -> int:
+    flagged = select(func.count()).select_from(ScoredTweet).where(is_flagged(), is_open())
+    answered = select(func.count()).select_from(ScoredTweet)
+    answered = answered.where(author_answered(), is_open(), ScoredTweet.flagged == false())
+    counts = [_filtered(_owned(query, owner, user_id), tag, since) for query in (flagged, answered)]
+    return sum(int(session.scalar(query) or 0) for query in counts)
+
+
 def tweet_rows(decision: Any = None) -> Select[Any]:
     """The tweets' columns and their latest decision (`decision`: a scalar subquery, or
     none) as plain rows: a page of views is built without an ORM object per tweet."""
@@ -258,8 +330,9 @@ def _joined(query: Select[Any]) -> Select[Any]:
     )
 
 
-def conversation_views(session: Session, query: Select[Any]) -> list[TweetView]:
-    """The views of a `with_conversation` query's rows."""
+def conversation_views(session: Session, query: Select[Any] | list[Any]) -> list[TweetView]:
+    """The views of a `with_conversation` query's rows (the query, or its rows read)."""
+    rows = session.execute(query) if isinstance(query, Select) else query
     return [
         tweet_view(
             row,
@@ -271,7 +344,7 @@ def conversation_views(session: Session, query: Select[Any]) -> list[TweetView]:
             first_response_at=row.first_response_at,
             replies_count=int(row.replies_count or 0),
         )
-        for row in session.execute(query)
+        for row in rows
     ]
 
 

@@ -99,6 +99,15 @@ class TweetView:
 
 
 @dataclass(frozen=True)
+class QueuePage:
+    """The queue page's rows, the whole queue's size, and its size with the page's filters."""
+
+    tweets: list[TweetView]
+    queue_size: int
+    filtered_size: int
+
+
+@dataclass(frozen=True)
 class UserView:
     id: int
     name: str
