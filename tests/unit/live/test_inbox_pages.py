@@ -13,6 +13,7 @@ from tests.unit.live.conftest import PASSWORD, log_in, scored
 from tweet_triage.live.store import TriageStore
 from tweet_triage.live.web import charts
 from tweet_triage.live.web.app import InboxConfig
+from tweet_triage.live.web.routes.tweets import PAGE_SIZE
 
 
 def test_queue_page_and_fragment_show_open_flagged_tweets(
@@ -135,22 +136,25 @@ def test_a_script_decision_after_expiry_is_401_and_logging_out_needs_no_session(
 
 
 def test_all_tweets_pages_back_and_forth_by_key(client: TestClient, store: TriageStore) -> None:
-    store.upsert_scored([scored(i, 0.1, minutes_ago=i) for i in range(1, 251)])
+    size = PAGE_SIZE
+    store.upsert_scored([scored(i, 0.1, minutes_ago=i) for i in range(1, 2 * size + 51)])
     log_in(client)
 
     def link(page: str, which: str) -> str:
         return re.search(rf'href="([^"]+)" id="{which}"', page).group(1).replace("&amp;", "&")
 
+    def shown(page: str) -> list[int]:
+        return [int(i) for i in re.findall(r'id="tweet-(\d+)"', page)]
+
     first = client.get("/tweets", params={"window": "all"}).text
-    assert 'id="tweet-1"' in first and 'id="tweet-100"' in first and 'id="tweet-101"' not in first
+    assert shown(first) == list(range(1, size + 1))
     assert 'id="newer"' not in first
     second = client.get(link(first, "older")).text
-    assert 'id="tweet-101"' in second and 'id="tweet-200"' in second
-    assert 'id="tweet-100"' not in second
+    assert shown(second) == list(range(size + 1, 2 * size + 1))
     last = client.get(link(second, "older")).text
-    assert 'id="tweet-201"' in last and 'id="tweet-250"' in last and 'id="older"' not in last
+    assert shown(last) == list(range(2 * size + 1, 2 * size + 51)) and 'id="older"' not in last
     back = client.get(link(second, "newer")).text
-    assert re.findall(r'id="tweet-(\d+)"', back) == [str(i) for i in range(1, 101)]
+    assert shown(back) == list(range(1, size + 1))
     assert 'id="newer"' not in back
     gone = client.get("/tweets", params={"window": "all", "before": "999999"})
     assert gone.status_code == 404 and "newest" in gone.text

@@ -111,6 +111,9 @@ def _x_account(store: TriageStore, config: InboxConfig) -> tuple[XAccount | None
 
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+    # The templates ship with the package: checking each one's file for changes on every
+    # render (a stat per include, per queue row) only costs time.
+    templates.env.auto_reload = False
     templates.env.filters["ago"] = ago
     templates.env.filters["utc"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else ""
     templates.env.filters["decision_text"] = lambda value: Decision(value).display

@@ -27,7 +27,9 @@ from tweet_triage.live.web.deps import (
 )
 
 router = APIRouter()
-PAGE_SIZE = 100  # tweets per page of "All tweets"
+# Rows per page of the queue and of "All tweets": a screenful or two to work from the top of.
+# Each row carries its decision and reply forms, so rows are most of a page's time.
+PAGE_SIZE = 50
 TweetKey = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,32}$")]
 
 
@@ -38,17 +40,22 @@ def _queue_context(
     tag: str | None,
     window: str,
     owner: QueueOwner,
-    limit: int = 100,
 ) -> dict[str, Any]:
     """The queue's rows: the author answered first, then the flagged open tweets; `owner`
     keeps mine, the unassigned or all."""
-    filters = {"tag": tag or None, "since": window_start(window), "owner": owner}
-    tweets = store.queue(order=order, limit=limit, user_id=user_id, **filters)
+    page = store.queue_page(
+        order=order,
+        tag=tag or None,
+        since=window_start(window),
+        owner=owner,
+        user_id=user_id,
+        limit=PAGE_SIZE,
+    )
     return {
-        "tweets": tweets,
-        "queue_size": store.queue_size(),
-        "filtered_size": store.queue_size(user_id=user_id, **filters),
-        "shown": len(tweets),
+        "tweets": page.tweets,
+        "queue_size": page.queue_size,
+        "filtered_size": page.filtered_size,
+        "shown": len(page.tweets),
     }
 
 
