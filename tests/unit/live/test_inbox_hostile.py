@@ -123,3 +123,20 @@ def test_a_lone_surrogate_is_422_naming_the_field(
     (error,) = response.json()["detail"]
     assert error["loc"] == loc and "surrogate" in error["msg"]
     assert scorer.calls == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/replies/9223372036854775808/resend", {"text": "again"}),
+        ("GET", "/api/replies/9223372036854775808", None),
+        ("GET", "/api/saved-replies/9223372036854775808/text?tweet_id=1", None),
+        ("POST", "/api/replies", {"tweet_id": "1", "text": "hi", "saved_reply_id": 2**64}),
+    ],
+)
+def test_an_id_past_the_databases_integers_is_422_not_500(
+    api: TestClient, method: str, path: str, body: dict | None
+) -> None:
+    response = api.request(method, path, json=body)
+    assert response.status_code == 422, response.text
+    assert "less than or equal to 9223372036854775807" in response.text

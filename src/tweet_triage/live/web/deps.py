@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Le
 from fastapi import Depends, Form, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -45,6 +46,9 @@ from tweet_triage.live.web.x_link import PendingConnects, x_banner
 
 WEB_DIR = Path(__file__).resolve().parent
 SESSION_COOKIE = "tt_session"
+# A row's id in a URL, form or body: what the databases' 64-bit integers hold (a larger one
+# would fail in the database driver with a 500, not be an unknown id).
+RowId = Annotated[int, Ge(1), Le(2**63 - 1)]
 WINDOWS = {"1h": 1, "6h": 6, "24h": 24, "7d": 24 * 7, "30d": 24 * 30, "all": None}
 Window = Literal["1h", "6h", "24h", "7d", "30d", "all"]
 Order = Literal["likely", "newest"]

@@ -27,6 +27,7 @@ from tweet_triage.live.web.deps import (
     CsrfSessionDep,
     Inbox,
     InboxDep,
+    RowId,
     SessionDep,
     render,
     require_admin,
@@ -141,7 +142,7 @@ def create_saved_reply(
 
 @router.post("/admin/saved-replies/{saved_reply_id}")
 def edit_saved_reply(
-    saved_reply_id: int,
+    saved_reply_id: RowId,
     session: CsrfSessionDep,
     box: InboxDep,
     shortcode: Annotated[Shortcode, Form()],
@@ -156,7 +157,7 @@ def edit_saved_reply(
 
 
 @router.post("/admin/saved-replies/{saved_reply_id}/delete")
-def delete_saved_reply(saved_reply_id: int, session: CsrfSessionDep, box: InboxDep) -> Response:
+def delete_saved_reply(saved_reply_id: RowId, session: CsrfSessionDep, box: InboxDep) -> Response:
     with _saved_reply_checked():
         box.store.delete_saved_reply(saved_reply_id)
     return RedirectResponse("/admin/saved-replies", status_code=303)

@@ -35,7 +35,7 @@ from tweet_triage.live.store import (
     UnknownTweetError,
     UserView,
 )
-from tweet_triage.live.web.deps import CsrfSessionDep, Inbox, InboxDep, TeamUserDep, ago
+from tweet_triage.live.web.deps import CsrfSessionDep, Inbox, InboxDep, RowId, TeamUserDep, ago
 from tweet_triage.live.web.errors import Refusal
 from tweet_triage.live.web.routes.api import Utf8Str
 
@@ -50,7 +50,7 @@ class ReplyRequest(BaseModel):
     tweet_id: TweetId
     text: ReplyText
     confirm: bool = False
-    saved_reply_id: int | None = None
+    saved_reply_id: RowId | None = None
 
 
 class ResendRequest(BaseModel):
@@ -130,12 +130,12 @@ def api_reply(body: ReplyRequest, user: TeamUserDep, box: InboxDep) -> Response:
 
 
 @router.get("/api/replies/{reply_id}")
-def api_reply_status(reply_id: int, user: TeamUserDep, box: InboxDep) -> dict[str, Any]:
+def api_reply_status(reply_id: RowId, user: TeamUserDep, box: InboxDep) -> dict[str, Any]:
     return _reply(box, reply_id).as_json()
 
 
 @router.post("/api/replies/{reply_id}/resend", status_code=202)
-def api_resend(reply_id: int, body: ResendRequest, user: TeamUserDep, box: InboxDep) -> Response:
+def api_resend(reply_id: RowId, body: ResendRequest, user: TeamUserDep, box: InboxDep) -> Response:
     return JSONResponse(_resend(box, user, reply_id, body.text).as_json(), 202)
 
 
@@ -157,7 +157,7 @@ def _filled(saved: SavedReplyView, box: Inbox, tweet_id: str, user: UserView) ->
 
 @router.get("/api/saved-replies/{saved_reply_id}/text")
 def api_saved_reply_text(
-    saved_reply_id: int, tweet_id: TweetId, user: TeamUserDep, box: InboxDep
+    saved_reply_id: RowId, tweet_id: TweetId, user: TeamUserDep, box: InboxDep
 ) -> dict[str, Any]:
     """A saved reply's text with {author}, {handle} and {agent} filled for this tweet."""
     return _filled(_saved(box, saved_reply_id), box, tweet_id, user)
@@ -186,7 +186,7 @@ def reply_from_form(
     tweet_id: Annotated[TweetId, Form()],
     text: Annotated[ReplyText, Form()],
     confirm: Annotated[bool, Form()] = False,
-    saved_reply_id: Annotated[int | None, Form()] = None,
+    saved_reply_id: Annotated[RowId | None, Form()] = None,
 ) -> Response:
     queue_reply(box, session.user, tweet_id, text, confirm=confirm, saved_reply_id=saved_reply_id)
     return RedirectResponse(f"/conversations/{tweet_id}#replies", status_code=303)
@@ -194,7 +194,7 @@ def reply_from_form(
 
 @router.post("/replies/{reply_id}/resend")
 def resend_from_form(
-    reply_id: int,
+    reply_id: RowId,
     session: CsrfSessionDep,
     box: InboxDep,
     text: Annotated[ReplyText, Form()],
