@@ -294,6 +294,21 @@ class TriageSettings(_SettingsGroup):
     triage_refresh_seconds: float = Field(
         5.0, gt=0, description="How often the inbox pages fetch new tweets."
     )
+    triage_request_threads: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description="Requests the inbox works on at once; the rest wait their turn in order. "
+        "More threads than the cores can keep busy only fight over Python's lock and stretch "
+        "the slowest answers.",
+    )
+    triage_score_threads: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="POST /api/score requests waiting on the model at once, in their own lane "
+        "so that scoring never holds up the pages.",
+    )
     triage_model: str = Field(
         "champion",
         description="Model the scorer uses: 'champion' (the MLflow alias) or a model folder.",

@@ -356,3 +356,47 @@ def test_a_full_queue_is_429_with_retry_after(
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) >= 1
     assert "waiting to be scored" in refused.json()["detail"]
+
+
+class BlockingScorer(KeywordScorer):
+    """Scores only once `release` is set: requests pile up waiting on the model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def score(self, texts: list[str]) -> list[float]:
+        assert self.release.wait(30), "the test never released the model"
+        return super().score(texts)
+
+
+def test_requests_waiting_on_the_model_never_hold_up_the_pages(
+    store: TriageStore, alice, api_token: str, tmp_path
+) -> None:
+    from tests.unit.live.conftest import log_in
+    from tweet_triage.live.web.app import InboxConfig, create_app
+
+    scorer = BlockingScorer()
+    model = ModelProvider(resolve=lambda: ("7", None), load=lambda _source: scorer)
+    config = InboxConfig(request_threads=2, score_threads=8, reports_dir=tmp_path)
+    store.upsert_scored([scored(1, 0.9)])
+    with TestClient(create_app(store, model, config)) as client, ThreadPoolExecutor(6) as pool:
+
+        async def request_threads() -> int:
+            from anyio import to_thread
+
+            return int(to_thread.current_default_thread_limiter().total_tokens)
+
+        assert client.portal.call(request_threads) == 2
+        log_in(client)
+        headers = {"Authorization": f"Bearer {api_token}"}
+        waiting = [
+            pool.submit(client.post, "/api/score", json={"texts": [f"help {i}"]}, headers=headers)
+            for i in range(4)  # more than the pages' two threads
+        ]
+        time.sleep(0.5)
+        page = client.get("/", headers={})
+        assert page.status_code == 200 and 'id="tweet-1"' in page.text
+        assert not any(future.done() for future in waiting)
+        scorer.release.set()
+        assert [f.result(timeout=30).status_code for f in waiting] == [200] * 4

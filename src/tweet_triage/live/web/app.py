@@ -6,6 +6,10 @@ handlers and the routers of `web.routes`, one per concern. Who may call what is 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -42,7 +46,16 @@ SCRIPTS = ("inbox.js", "x_text.js", "reply.js")  # inlined into each page, in th
 
 def create_app(store: TriageStore, model: ModelProvider, config: InboxConfig) -> FastAPI:
     """The inbox app over a migrated store."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in the event loop's worker threads: a few, taken in turn, keep the
+        # slowest answers close to the typical one under load.
+        to_thread.current_default_thread_limiter().total_tokens = config.request_threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="tweet-triage inbox",
         docs_url=None,
         redoc_url=None,
@@ -70,6 +83,7 @@ def create_app(store: TriageStore, model: ModelProvider, config: InboxConfig) ->
         suggestions=Suggestions(store),
         x_account=account,
         x_problem=problem,
+        score_lane=CapacityLimiter(config.score_threads),
         assets={
             "inbox.css": (WEB_DIR / "static" / "inbox.css").read_text(),
             "inbox.js": "\n".join((WEB_DIR / "static" / name).read_text() for name in SCRIPTS),

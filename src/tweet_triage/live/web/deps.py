@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Le
+from anyio import CapacityLimiter
 from fastapi import Depends, Form, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -74,6 +75,8 @@ class InboxConfig:
     score_max_texts: int = _setting("triage_score_max_texts")
     max_body_bytes: int = 4 * 1024 * 1024  # the largest /api/score request, with room
     refresh_seconds: float = _setting("triage_refresh_seconds")
+    request_threads: int = _setting("triage_request_threads")
+    score_threads: int = _setting("triage_score_threads")
     reports_dir: Path | None = None
     state_dir: Path | None = None  # the closed loop's state (triage/loop.json)
     trusted_proxies: tuple[str, ...] = ()  # TRIAGE_TRUSTED_PROXIES: none by default
@@ -94,6 +97,8 @@ class InboxConfig:
             login_window_seconds=settings.triage_login_window_seconds,
             score_max_texts=settings.triage_score_max_texts,
             refresh_seconds=settings.triage_refresh_seconds,
+            request_threads=settings.triage_request_threads,
+            score_threads=settings.triage_score_threads,
             reports_dir=settings.reports_dir,
             state_dir=settings.state_dir,
             trusted_proxies=_names(settings.triage_trusted_proxies),
@@ -127,6 +132,11 @@ class Inbox:
     x_problem: str | None = None
     connects: PendingConnects = field(default_factory=PendingConnects)
     assets: dict[str, str] = field(default_factory=dict)
+    # /api/score's own threads: a request waiting on the model holds one of these, not one
+    # of the pages' (TRIAGE_REQUEST_THREADS).
+    score_lane: CapacityLimiter = field(
+        default_factory=lambda: CapacityLimiter(_setting("triage_score_threads"))
+    )
 
 
 class LoginRequired(Exception):

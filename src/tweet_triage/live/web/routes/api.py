@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -63,7 +64,8 @@ def _invalid(loc: tuple[str | int, ...], message: str, kind: str) -> RequestVali
 
 
 @router.post("/score")
-def score(body: ScoreRequest, user: ApiUserDep, box: InboxDep) -> Response:
+async def score(body: ScoreRequest, user: ApiUserDep, box: InboxDep) -> Response:
+    """Scores in the scoring lane's threads (`Inbox.score_lane`), never the pages'."""
     cap = box.config.score_max_texts
     if len(body.texts) > cap:
         raise _invalid(
@@ -74,7 +76,7 @@ def score(body: ScoreRequest, user: ApiUserDep, box: InboxDep) -> Response:
             raise _invalid(("body", "texts", i), "text is blank", "string_too_short")
     started = time.perf_counter()
     try:
-        scores = box.model.score(body.texts)
+        scores = await to_thread.run_sync(box.model.score, body.texts, limiter=box.score_lane)
     except ModelUnavailableError as exc:
         raise HTTPException(503, f"no model to score with: {exc}") from exc
     except ScoringBusyError as exc:
