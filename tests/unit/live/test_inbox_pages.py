@@ -72,6 +72,29 @@ def test_dashboard_shows_figures_plots_and_drift(
     assert 'id="stat-drift">FAIL<' in page and "failed: flag_rate" in page
 
 
+def test_the_dashboards_charts_are_drawn_once_per_count_of_its_figures(
+    store: TriageStore,
+) -> None:
+    from datetime import timedelta
+
+    from tests.unit.live.conftest import NOW
+
+    store.upsert_scored([scored(i, i / 10, minutes_ago=30 * i) for i in range(1, 9)])
+    drawn = charts.DashboardCharts()
+    counted = store.dashboard(NOW - timedelta(hours=24), now=NOW)
+    first = drawn.of("24h", counted)
+    assert "<svg" in first["volume_svg"] and set(first) == {
+        "volume_svg",
+        "share_svg",
+        "tags_svg",
+        "answering_svg",
+    }
+    assert drawn.of("24h", counted) is first  # the same count: not drawn again
+    assert drawn.of("30d", counted) is not first  # each window its own
+    recounted = store.dashboard(NOW - timedelta(hours=24), now=NOW)  # a new count
+    assert drawn.of("24h", recounted) is not first and drawn.of("24h", recounted) == first
+
+
 def test_charts_say_when_there_is_nothing_to_plot() -> None:
     assert "no tweets in this window" in charts.hourly_volume([])
     assert "no tweets in this window" in charts.hourly_share([])

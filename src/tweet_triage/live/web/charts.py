@@ -6,13 +6,14 @@ Content-Security-Policy can forbid inline styles.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
 from markupsafe import Markup
 
-from tweet_triage.live.store import HourCount, HourValue, QueueHour, TagCount
+from tweet_triage.live.store import DashboardStats, HourCount, HourValue, QueueHour, TagCount
 
 ALL = "#9db4d3"
 FLAGGED = "#c0392b"
@@ -204,3 +205,28 @@ def _svg(width: int, height: int, label: str, parts: list[str]) -> Markup:
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(label)}">{"".join(parts)}</svg>'
     )
+
+
+class DashboardCharts:
+    """The dashboard's charts for each window, drawn once per count of its figures: the
+    store hands out the same figures until it recounts them, and a month is 720 hours a
+    chart (drawing them was most of that page's time)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._drawn: dict[str, tuple[DashboardStats, dict[str, Markup]]] = {}
+
+    def of(self, window: str, stats: DashboardStats) -> dict[str, Markup]:
+        with self._lock:
+            found = self._drawn.get(window)
+        if found is not None and found[0] is stats:
+            return found[1]
+        drawn = {
+            "volume_svg": hourly_volume(stats.hours),
+            "share_svg": hourly_share(stats.hours),
+            "tags_svg": by_tag(stats.tags),
+            "answering_svg": queue_and_first_response(stats.open_queue, stats.first_responses),
+        }
+        with self._lock:
+            self._drawn[window] = (stats, drawn)
+        return drawn

@@ -33,6 +33,7 @@ from tweet_triage.config import Settings, TriageSettings, XAppSettings
 from tweet_triage.live.replies.x_account import XAccount
 from tweet_triage.live.replies.x_connection import TokenStore, x_account
 from tweet_triage.live.store import SessionView, TriageStore, UserView, utc_now
+from tweet_triage.live.web.charts import DashboardCharts
 from tweet_triage.live.web.loop import LoopState
 from tweet_triage.live.web.metrics import InboxMetrics
 from tweet_triage.live.web.scoring import ModelProvider
@@ -131,6 +132,7 @@ class Inbox:
     x_account: XAccount | None  # None: no X app configured (`x_problem` says why)
     x_problem: str | None = None
     connects: PendingConnects = field(default_factory=PendingConnects)
+    charts: DashboardCharts = field(default_factory=DashboardCharts)
     assets: dict[str, str] = field(default_factory=dict)
     # /api/score's own threads: a request waiting on the model holds one of these, not one
     # of the pages' (TRIAGE_REQUEST_THREADS).

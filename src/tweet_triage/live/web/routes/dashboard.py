@@ -13,7 +13,6 @@ from fastapi.responses import HTMLResponse, Response
 
 from tweet_triage.live.scorer_status import quarantine_lines, scorer_stats_path, threshold_line
 from tweet_triage.live.store import FIGURES_MAX_AGE
-from tweet_triage.live.web import charts
 from tweet_triage.live.web.deps import WINDOWS, InboxDep, SessionDep, Window, render
 
 router = APIRouter()
@@ -34,12 +33,7 @@ def dashboard_page(
             "stats": stats,
             "window": window,
             "windows": list(WINDOWS),
-            "volume_svg": charts.hourly_volume(stats.hours),
-            "share_svg": charts.hourly_share(stats.hours),
-            "tags_svg": charts.by_tag(stats.tags),
-            "answering_svg": charts.queue_and_first_response(
-                stats.open_queue, stats.first_responses
-            ),
+            **box.charts.of(window, stats),
             "median_decision": _duration(stats.median_decision_seconds),
             "median_first_response": _duration(stats.median_first_response_seconds),
             "resolution_p50": _duration(stats.resolution_seconds.get(0.5)),
