@@ -4,26 +4,32 @@ The store is seeded with BENCH_STORE_TWEETS scored tweets (default 1,000,000, ar
 over a year, a fifth flagged) and BENCH_STORE_DECISIONS decisions (default 200,000): the team
 worked the queue from the most likely tweets down (answering a tenth of them on X), and
 answered some label-page questions near the threshold. Then BENCH_STORE_CLIENTS concurrent
-clients (threads, default 20) make the store calls of each page and API request, as the inbox
-makes them:
+clients (default 20) make the store calls of each page and API request as the inbox makes
+them, served by as many threads as the inbox serves requests with (TRIAGE_REQUEST_THREADS):
 
-- queue page (all, and "mine"): `queue` + its two sizes + `rule_tags` + `saved_replies`;
-  `/api/queue?order=newest`: `queue`;
+- queue page (all, and "mine"): `queue_page` (its rows and two sizes) + `rule_tags` +
+  `saved_replies`; `/api/queue?order=newest`: `queue`;
 - all tweets: the first page, and a page a year back (paged by key: `tweets(before=...)`);
 - one tweet: `get_tweet`; a conversation page: `conversation` + `users` + `presence` +
   `saved_replies`;
 - dashboard (24 h, 30 d, any time): `recent_dashboard` + `totals` (the loop card): figures kept
   `FIGURES_MAX_AGE`, recounted behind the callers; and what one recount costs (`dashboard`
   itself, at 24 h and 30 d, one client: one background thread makes it);
-- label page: `lowest_flagged_score` + `undecided(closest_to=...)` + `count_decisions(user,
-  source="label")`, and its random pool `undecided()`;
+- label page: `next_from_store` (the undecided tweet closest to the threshold, or with the
+  random pool drawn first, a random one of the evaluation pool) + `count_decisions(user,
+  source="label")`;
 - `/metrics`: `totals`, `reply_counts`, `first_response_histogram` (the last two kept 10 s, as
   /metrics keeps them);
 - a decision: `decide` on an open tweet.
 
-Store calls only (no HTTP): the figures are what the database adds to each request. The
-PostgreSQL server is the stand-in of `tweet_triage_local.postgres` (fsync off), on the same
-shared cores as the clients, so absolute figures are a floor.
+Then the same pages through the inbox itself: `tweet-triage triage serve` (uvicorn, one
+worker) on the seeded store, BENCH_STORE_CLIENTS keep-alive HTTP clients (threads of this
+process), logged in as a teammate who owns a share of the conversations; each page is what a
+browser fetches (server-rendered HTML, the JSON API with a token, /metrics). Those figures are
+the team's: store, rendering and the web framework together.
+
+The PostgreSQL server is the stand-in of `tweet_triage_local.postgres` (fsync off), on the same
+shared cores as the clients and the inbox, so absolute figures are a floor.
 """
 
 from __future__ import annotations
@@ -31,21 +37,29 @@ from __future__ import annotations
 import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tweet_triage.config import load_settings
+from tweet_triage.live.active import next_from_store
 from tweet_triage.live.store import FIGURES_MAX_AGE, Fresh, TriageStore, utc_now
 from tweet_triage.live.web.metrics import FIRST_RESPONSE_BUCKETS
+from tweet_triage.live.web.routes.labelling import LOOK_AHEAD
+from tweet_triage.live.web.routes.tweets import PAGE_SIZE
+from tweet_triage.live.web.security import new_api_token, token_digest
 
 TWEETS = int(os.environ.get("BENCH_STORE_TWEETS", "1000000"))
 DECISIONS = int(os.environ.get("BENCH_STORE_DECISIONS", "200000"))
 CLIENTS = int(os.environ.get("BENCH_STORE_CLIENTS", "20"))
+REQUEST_THREADS = load_settings().triage_request_threads  # the inbox's, for the store calls
 RECOUNT = "dashboard recount (1 client)"
 REQUESTS = int(os.environ.get("BENCH_STORE_REQUESTS", "100"))  # per scenario
 BACKENDS = tuple(os.environ.get("BENCH_STORE_BACKENDS", "sqlite,postgresql").split(","))
@@ -59,8 +73,10 @@ def _seed(store: Any, now: datetime) -> dict[str, Any]:
     and decisions in bulk."""
     from sqlalchemy import bindparam, func, select, update
 
+    from benchmarks.bench_inbox import PASSWORD
     from tweet_triage.live.store import ScoredRecord
     from tweet_triage.live.store.schema import Conversation, DecisionRecord, Reply, ScoredTweet
+    from tweet_triage.live.web.security import hash_password
 
     rng = random.Random(7)
     started = time.perf_counter()
@@ -95,7 +111,9 @@ def _seed(store: Any, now: datetime) -> dict[str, Any]:
         connection.execute(
             update(ScoredTweet).where(ScoredTweet.p_needs_support >= threshold).values(flagged=True)
         )
-    users = [store.add_user(f"agent{u:02d}", "argon2-hash-not-used") for u in range(USERS)]
+    # The first teammate can log in (the HTTP half of the bench); hashing is slow on purpose.
+    users = [store.add_user("bench", hash_password(PASSWORD))]
+    users += [store.add_user(f"agent{u:02d}", "argon2-hash-not-used") for u in range(1, USERS)]
     flagged = [s for s in by_score if s[1] >= threshold]
     from_queue = flagged[: int(DECISIONS * 0.9)]  # most likely first
     near = sorted(by_score[len(flagged) :], key=lambda s: abs(s[1] - threshold))
@@ -156,12 +174,25 @@ def _seed(store: Any, now: datetime) -> dict[str, Any]:
                 answered,
                 [{"cid": r["tweet_id"], "uid": r["user_id"], "at": r["sent_at"]} for r in page],
             )
+    # Each teammate has claimed some open tweets (their "mine" queue): one in twenty.
+    open_flagged = flagged[len(from_queue) :]
+    claimed = [
+        {"cid": tweet_id, "uid": users[i % len(users)].id, "at": now}
+        for i, (tweet_id, _p, _arrived) in enumerate(open_flagged[::20])
+    ]
+    claim = (
+        update(Conversation)
+        .where(Conversation.id == bindparam("cid"))
+        .values(status="assigned", assignee_id=bindparam("uid"), updated_at=bindparam("at"))
+    )
+    with store.engine.begin() as connection:
+        connection.execute(claim, claimed)
     # Statistics, and on PostgreSQL the visibility map, as autovacuum would leave them after
     # a bulk load (without the map, counts from an index read every row's page too).
     maintenance = "VACUUM (ANALYZE)" if store.dialect == "postgresql" else "ANALYZE"
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.exec_driver_sql(maintenance)
-    open_ids = [s[0] for s in flagged[len(from_queue) :]]
+    open_ids = [s[0] for s in open_flagged]
     return {
         "upsert_tweets_per_s": round(TWEETS / upsert_s),
         "threshold": round(threshold, 4),
@@ -184,10 +215,7 @@ def _scenarios(store: Any, seeded: dict[str, Any], now: datetime) -> dict[str, C
 
     def queue_page(owner: str) -> Callable[[], None]:
         def page() -> None:
-            user = rng.choice(users)
-            store.queue(limit=100, owner=owner, user_id=user)
-            store.queue_size()
-            store.queue_size(owner=owner, user_id=user)
+            store.queue_page(limit=PAGE_SIZE, owner=owner, user_id=rng.choice(users))
             store.rule_tags()
             store.saved_replies()
 
@@ -195,7 +223,7 @@ def _scenarios(store: Any, seeded: dict[str, Any], now: datetime) -> dict[str, C
 
     def all_tweets(before: str | None) -> Callable[[], None]:
         def page() -> None:
-            store.tweets(limit=101, before=before)
+            store.tweets(limit=PAGE_SIZE + 1, before=before)
             store.rule_tags()
             store.saved_replies()
 
@@ -220,10 +248,12 @@ def _scenarios(store: Any, seeded: dict[str, Any], now: datetime) -> dict[str, C
     def recount(hours: int) -> Callable[[], None]:
         return lambda: store.dashboard(utc_now() - timedelta(hours=hours), sla=sla)
 
-    def label_page() -> None:
-        lowest = store.lowest_flagged_score()
-        store.undecided(closest_to=lowest, limit=200)
-        store.count_decisions(user_id=rng.choice(users), source="label")
+    def label_page(random_share: float) -> Callable[[], None]:
+        def page() -> None:
+            next_from_store(store, random_share=random_share, window=LOOK_AHEAD)
+            store.count_decisions(user_id=rng.choice(users), source="label")
+
+        return page
 
     scrape = Fresh(FIGURES_MAX_AGE)  # as /metrics keeps its reply figures
 
@@ -250,8 +280,8 @@ def _scenarios(store: Any, seeded: dict[str, Any], now: datetime) -> dict[str, C
         "dashboard 24 h": dashboard(24),
         "dashboard 30 d": dashboard(24 * 30),
         "dashboard any time": dashboard(None),
-        "label page": label_page,
-        "label page, random pool": lambda: store.undecided(limit=200),
+        "label page": label_page(0.0),
+        "label page, random pool": label_page(1.0),
         "/metrics": metrics,
         "decide": decide,
         # What the dashboard's figures cost when counted again (one background thread, at
@@ -263,21 +293,30 @@ def _scenarios(store: Any, seeded: dict[str, Any], now: datetime) -> dict[str, C
 
 
 def _load(call: Callable[[], Any], clients: int = CLIENTS) -> dict[str, Any]:
+    """`clients` requests always waiting, served by as many threads as the inbox serves
+    requests with (TRIAGE_REQUEST_THREADS); a request's time runs from when its client
+    asked, so waiting for a thread counts."""
     call()  # warm the caches and the connection pool
     latencies: list[float] = []
     errors: list[str] = []
 
-    def one(_: int) -> None:
-        started = time.perf_counter()
+    def one(asked: float) -> None:
         try:
             call()
         except Exception as exc:  # counted and reported: the run goes on
             errors.append(f"{type(exc).__name__}: {str(exc)[:160]}")
-        latencies.append(time.perf_counter() - started)
+        latencies.append(time.perf_counter() - asked)
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(one, range(REQUESTS)))
+    with ThreadPoolExecutor(min(clients, REQUEST_THREADS)) as pool:
+        waiting = {pool.submit(one, started) for _ in range(min(clients, REQUESTS))}
+        asked = len(waiting)
+        while waiting:
+            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            for _ in done:  # each answered client asks again
+                if asked < REQUESTS:
+                    waiting.add(pool.submit(one, time.perf_counter()))
+                    asked += 1
     wall = time.perf_counter() - started
     ordered = sorted(latencies)
     return {
@@ -291,7 +330,7 @@ def _load(call: Callable[[], Any], clients: int = CLIENTS) -> dict[str, Any]:
     }
 
 
-def _run_backend(url: str) -> dict[str, Any]:
+def _run_backend(url: str, scratch: Path) -> dict[str, Any]:
     store = TriageStore(url)
     store.migrate()
     now = utc_now()
@@ -304,11 +343,126 @@ def _run_backend(url: str) -> dict[str, Any]:
             name: _load(call, 1 if name.startswith(RECOUNT) else CLIENTS)
             for name, call in _scenarios(store, seeded, now).items()
         }
+        token = new_api_token()
+        store.add_token("bench", "bench", token_digest(token))
     finally:
         store.close()
+    pages = _pages(url, seeded, token, scratch)
     for key in ("open_ids", "users", "year_back_id"):
         seeded.pop(key)
-    return {"seed_s": round(seed_s, 1), **seeded, "scenarios": results}
+    return {"seed_s": round(seed_s, 1), **seeded, "scenarios": results, "pages": pages}
+
+
+def _pages(database_url: str, seeded: dict[str, Any], token: str, scratch: Path) -> dict[str, Any]:
+    """The pages and API calls through a real inbox on this store (HTTP, `CLIENTS` clients)."""
+    import httpx
+
+    from benchmarks.bench_inbox import _session_cookie, _wait_for
+    from tweet_triage.hosts.processes import free_port
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    state = scratch / f"inbox-{port}"
+    log = scratch / f"inbox-{port}.log"
+    env = {
+        **os.environ,
+        "TT_STATE_DIR": str(state),
+        "TT_IGNORE_DOTENV": "1",
+        "TRIAGE_DATABASE_URL": database_url,
+        "TRIAGE_PORT": str(port),
+        "TRIAGE_LOGIN_ATTEMPTS": "1000",
+    }
+    command = [sys.executable, "-m", "tweet_triage", "--log-level", "WARNING", "triage", "serve"]
+    with log.open("wb") as log_file:
+        server = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(base, server, log, 120)
+        cookies = _session_cookie(base)
+        open_ids = list(seeded["open_ids"])
+        random.Random(13).shuffle(open_ids)
+        lock = threading.Lock()
+
+        def decide(client: httpx.Client) -> httpx.Response:
+            with lock:
+                tweet_id = open_ids.pop()
+            return client.post("/api/decisions", json={"id": tweet_id, "decision": "handled"})
+
+        def get(path: str) -> Callable[[httpx.Client], httpx.Response]:
+            return lambda client: client.get(path)
+
+        year_back = seeded["year_back_id"]
+        conversation = f"/conversations/{open_ids[-1]}"
+        pages = {
+            "queue page": get("/"),
+            "queue page, mine": get("/?owner=mine"),
+            "queue refresh (fragment)": get("/fragments/queue"),
+            "all tweets, first page": get("/tweets?window=all"),
+            "all tweets, a page a year back": get(f"/tweets?window=all&before={year_back}"),
+            "conversation page": get(conversation),
+            "dashboard 24 h": get("/dashboard?window=24h"),
+            "dashboard 30 d": get("/dashboard?window=30d"),
+            "label page": get("/label"),
+        }
+        api = {
+            "/api/queue newest": get("/api/queue?order=newest"),
+            "/metrics": get("/metrics"),
+            "decide (/api/decisions)": decide,
+        }
+        results = {name: _http_load(base, call, cookies=cookies) for name, call in pages.items()}
+        headers = {"Authorization": f"Bearer {token}"}
+        results |= {name: _http_load(base, call, headers=headers) for name, call in api.items()}
+        return results
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def _http_load(
+    base: str,
+    call: Callable[[Any], Any],
+    *,
+    cookies: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """`REQUESTS` requests from `CLIENTS` keep-alive clients; a 2xx is an answer."""
+    import httpx
+
+    remaining = [REQUESTS]
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=base, cookies=cookies, headers=headers, timeout=120) as client:
+            call(client)  # warm the connection
+            while True:
+                with lock:
+                    if remaining[0] <= 0:
+                        return
+                    remaining[0] -= 1
+                started = time.perf_counter()
+                response = call(client)
+                elapsed = time.perf_counter() - started
+                with lock:
+                    if response.is_success:
+                        latencies.append(elapsed)
+                    else:
+                        errors.append(f"HTTP {response.status_code}: {response.text[:160]}")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        list(pool.map(lambda _: client_loop(), range(CLIENTS)))
+    wall = time.perf_counter() - started
+    ordered = sorted(latencies) or [0.0]
+    return {
+        "requests": REQUESTS,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "requests_per_s": round(len(latencies) / wall, 1),
+        "p50_ms": round(statistics.median(ordered) * 1000, 1),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+    }
 
 
 def run() -> dict[str, Any]:
@@ -316,12 +470,14 @@ def run() -> dict[str, Any]:
         "tweets": TWEETS,
         "decisions_asked": DECISIONS,
         "clients": CLIENTS,
+        "request_threads": REQUEST_THREADS,
         "requests_per_scenario": REQUESTS,
         "backends": {},
     }
     with tempfile.TemporaryDirectory(prefix="bench-store-") as scratch:
         if "sqlite" in BACKENDS:
-            result["backends"]["sqlite"] = _run_backend(f"sqlite:///{Path(scratch) / 't.db'}")
+            sqlite_url = f"sqlite:///{Path(scratch) / 't.db'}"
+            result["backends"]["sqlite"] = _run_backend(sqlite_url, Path(scratch))
             print(summarise(result), flush=True)
         if "postgresql" in BACKENDS:
             from tweet_triage_local.postgres import remove_postgres, start_postgres
@@ -330,7 +486,7 @@ def run() -> dict[str, Any]:
             server = start_postgres(state, durable=False)
             try:
                 url = server.create_database("bench_store")
-                result["backends"]["postgresql"] = _run_backend(url)
+                result["backends"]["postgresql"] = _run_backend(url, Path(scratch))
             finally:
                 remove_postgres(state)
     result["load_average_1min"] = round(os.getloadavg()[0], 1)
@@ -344,8 +500,9 @@ def summarise(result: dict[str, Any]) -> str:
         "## Triage store at a team's year",
         "",
         f"{result['tweets']:,} scored tweets, {result['decisions_asked']:,} decisions; "
-        f"{result['clients']} concurrent clients, {result['requests_per_scenario']} requests "
-        "per row; store calls only, on the same shared cores as the database.",
+        f"{result['clients']} concurrent clients served by {result.get('request_threads', '?')} "
+        f"threads (TRIAGE_REQUEST_THREADS), {result['requests_per_scenario']} requests per row; "
+        "first the store calls of each request alone, on the same shared cores as the database.",
         "",
         "| request | " + " | ".join(f"{n} p50 ms | {n} p95 ms" for n in names) + " |",
         "|---|" + "---:|---:|" * len(names),
@@ -358,6 +515,25 @@ def summarise(result: dict[str, Any]) -> str:
             flag = f" ({row['errors']} errors)" if row["errors"] else ""
             cells.append(f"{row['p50_ms']:.0f} | {row['p95_ms']:.0f}{flag}")
         lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Through the inbox (HTTP, `tweet-triage triage serve`, one worker; pages as a browser "
+        "fetches them, the API with a token):",
+        "",
+        "| request | " + " | ".join(f"{n} p50 ms | {n} p95 ms" for n in names) + " |",
+        "|---|" + "---:|---:|" * len(names),
+    ]
+    pages = next(iter(backends.values())).get("pages", {}) if backends else {}
+    for page in pages:
+        cells = []
+        for name in names:
+            row = backends[name].get("pages", {}).get(page)
+            if row is None:
+                cells.append("- | -")
+                continue
+            flag = f" ({row['errors']} errors)" if row["errors"] else ""
+            cells.append(f"{row['p50_ms']:.0f} | {row['p95_ms']:.0f}{flag}")
+        lines.append(f"| {page} | " + " | ".join(cells) + " |")
     lines.append("")
     for name in names:
         b = backends[name]
