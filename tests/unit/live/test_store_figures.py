@@ -10,8 +10,7 @@ from datetime import timedelta
 import pytest
 
 from tests.unit.live.conftest import NOW, scored
-from tweet_triage.live.store import TriageStore, utc_now
-from tweet_triage.live.store.dashboard import Fresh
+from tweet_triage.live.store import Fresh, TriageStore, utc_now
 
 
 def _until(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
@@ -90,3 +89,24 @@ def test_first_responses_are_a_histogram_counted_by_the_database(store: TriageSt
     assert sorted(store.first_response_times()) == pytest.approx([540.0, 5400.0])
     later = store.first_response_histogram((600,), since=NOW + timedelta(minutes=30))
     assert (later.count, later.buckets) == (1, [(600.0, 0)])
+
+
+def test_page_furniture_is_kept_briefly_and_this_stores_writes_show_at_once(
+    store: TriageStore,
+) -> None:
+    alice = store.add_user("alice", "h")
+    store.upsert_scored([scored(1, 0.9, tags=("jwst",))])
+    assert store.rule_tags() == ["jwst"] and store.saved_replies() == []
+    other = TriageStore(store.url)  # another process's writes: shown within FIGURES_MAX_AGE
+    other.upsert_scored([scored(2, 0.9, tags=("nasa",))])
+    other.create_saved_reply("/thanks", "Thanks", "Thanks, {author}!", alice.id)
+    assert store.rule_tags() == ["jwst"] and store.saved_replies() == []
+    other.close()
+    store.upsert_scored([scored(3, 0.9, tags=("launch",))])  # this store's own writes: at once
+    assert store.rule_tags() == ["jwst", "launch", "nasa"]
+    saved = store.create_saved_reply("/sorry", "Sorry", "Sorry, {author}.", alice.id)
+    assert [s.shortcode for s in store.saved_replies()] == ["/sorry", "/thanks"]
+    store.update_saved_reply(saved.id, title="Apology")
+    assert [s.title for s in store.saved_replies()] == ["Apology", "Thanks"]
+    store.delete_saved_reply(saved.id)
+    assert [s.shortcode for s in store.saved_replies()] == ["/thanks"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tweet_triage.live.store.accounts import TOKEN_LIFETIME, Accounts, check_user_name
 from tweet_triage.live.store.conversations import PRESENCE_WINDOW, Conversations, check_shortcode
-from tweet_triage.live.store.dashboard import FIGURES_MAX_AGE, Dashboard, Fresh
+from tweet_triage.live.store.dashboard import Dashboard
 from tweet_triage.live.store.engine import (
     MIGRATIONS_DIR,
     Database,
@@ -35,6 +35,7 @@ from tweet_triage.live.store.errors import (
     UnknownTweetError,
     UnknownUserError,
 )
+from tweet_triage.live.store.fresh import FIGURES_MAX_AGE, Fresh
 from tweet_triage.live.store.replies import LEASE, Replies, StoredTokenSlot, check_reply_text
 from tweet_triage.live.store.schema import (
     Activity,

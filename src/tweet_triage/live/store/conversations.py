@@ -57,6 +57,7 @@ PRESENCE_WINDOW = timedelta(seconds=10)  # a heartbeat older than this: the page
 NOTE_MAX = 2000
 TITLE_MAX = 200
 SAVED_TEXT_MAX = 1000
+SAVED_REPLIES = "saved replies"  # their key among the store's kept values
 _SHORTCODE = re.compile(r"/[a-z0-9_-]{1,40}")
 
 
@@ -275,12 +276,14 @@ class Conversations(Database):
     # Saved replies: team-wide, picked by shortcode.
 
     def saved_replies(self) -> list[SavedReplyView]:
-        """Every saved reply, by shortcode."""
-        with self._session() as session:
-            return [
-                _saved_view(*row)
-                for row in session.execute(_saved_with_creator().order_by(SavedReply.shortcode))
-            ]
+        """Every saved reply, by shortcode (kept briefly: every queue page shows them)."""
+
+        def read() -> list[SavedReplyView]:
+            query = _saved_with_creator().order_by(SavedReply.shortcode)
+            with self._session() as session:
+                return [_saved_view(*row) for row in session.execute(query)]
+
+        return list(self._fresh.get(SAVED_REPLIES, read))
 
     def saved_reply(self, saved_reply_id: int) -> SavedReplyView:
         with self._session() as session:
@@ -322,6 +325,7 @@ class Conversations(Database):
                 saved_id = saved.id
         except IntegrityError:
             raise DuplicateShortcodeError(code) from None
+        self._fresh.forget(SAVED_REPLIES)
         return self.saved_reply(saved_id)
 
     def update_saved_reply(
@@ -348,6 +352,7 @@ class Conversations(Database):
                     raise UnknownSavedReplyError(saved_reply_id)
         except IntegrityError:
             raise DuplicateShortcodeError(values["shortcode"]) from None
+        self._fresh.forget(SAVED_REPLIES)
         return self.saved_reply(saved_reply_id)
 
     def delete_saved_reply(self, saved_reply_id: int) -> None:
@@ -357,6 +362,7 @@ class Conversations(Database):
             if saved is None:
                 raise UnknownSavedReplyError(saved_reply_id)
             session.delete(saved)
+        self._fresh.forget(SAVED_REPLIES)
 
 
 def _conversation_id(session: Session, tweet_id: str) -> str:

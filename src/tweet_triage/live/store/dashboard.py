@@ -11,11 +11,9 @@ rows: the inbox shows them as computed at most `FIGURES_MAX_AGE` ago (`recent_da
 from __future__ import annotations
 
 import statistics
-import threading
-import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Integer, case, func, literal, select
 
@@ -32,65 +30,11 @@ from tweet_triage.live.store.views import (
 )
 
 DEFAULT_SLA = timedelta(minutes=60)
-FIGURES_MAX_AGE = timedelta(seconds=10)
 HOUR = timedelta(hours=1)
-T = TypeVar("T")
-
-
-class Fresh:
-    """Values recomputed at most every `max_age`.
-
-    An expired value is still handed out while one background thread recomputes it, so no
-    caller waits for a recount; only a key's first computation is waited for, once, by
-    every caller asking meanwhile. A failed recount leaves the last value (and its age).
-    """
-
-    def __init__(self, max_age: timedelta) -> None:
-        self.max_age = max_age.total_seconds()
-        self._lock = threading.Lock()
-        self._values: dict[Hashable, tuple[float, Any]] = {}
-        self._pending: dict[Hashable, threading.Event] = {}
-
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
-        with self._lock:
-            found = self._values.get(key)
-            if found is not None and time.monotonic() - found[0] < self.max_age:
-                return found[1]
-            pending = self._pending.get(key)
-            mine = pending is None
-            if pending is None:
-                pending = self._pending[key] = threading.Event()
-        if found is not None:
-            if mine:
-                threading.Thread(
-                    target=self._compute, args=(key, compute, pending), daemon=True
-                ).start()
-            return found[1]
-        if mine:
-            return self._compute(key, compute, pending)
-        pending.wait()
-        with self._lock:
-            found = self._values.get(key)
-        return compute() if found is None else found[1]  # the first try failed: ours
-
-    def _compute(self, key: Hashable, compute: Callable[[], T], pending: threading.Event) -> T:
-        try:
-            value = compute()
-            with self._lock:
-                self._values[key] = (time.monotonic(), value)
-            return value
-        finally:
-            with self._lock:
-                del self._pending[key]
-            pending.set()
 
 
 class Dashboard(Replies):
     """Aggregates over a time window, computed by the database."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self._fresh = Fresh(FIGURES_MAX_AGE)
 
     def recent_dashboard(
         self, window: timedelta | None, *, sla: timedelta = DEFAULT_SLA

@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tweet_triage.live.store.errors import DatabaseUnavailableError, StoreError
+from tweet_triage.live.store.fresh import FIGURES_MAX_AGE, Fresh
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Connections per process on both back ends: the inbox's worker threads and the scorer.
@@ -125,6 +126,7 @@ class Database:
         self.url = normalise_database_url(url)
         self.engine = new_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._fresh = Fresh(FIGURES_MAX_AGE)  # figures and page furniture, kept briefly
 
     @classmethod
     def from_settings(cls, settings: StoreSettings) -> Self:

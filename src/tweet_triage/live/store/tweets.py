@@ -43,6 +43,7 @@ QUEUE_OWNERS: tuple[QueueOwner, ...] = ("all", "mine", "unassigned")
 # The team answered these: a new tweet of their author in them is the author answering.
 ANSWERED = (ConversationStatus.REPLIED.value, ConversationStatus.RESOLVED.value)
 Assignee = aliased(User, name="assignee")
+RULE_TAGS = "rule tags"  # their key among the store's kept values
 UPSERT_PAGE = 1000  # rows per executemany: bounds memory and the IN (...) of the tag refresh
 
 
@@ -73,6 +74,7 @@ class ScoredTweets(Database):
                 new = _new_rows(connection, page)
                 _upsert_page(connection, upsert, page)
                 _open_conversations(connection, conversations, new)
+        self._fresh.forget(RULE_TAGS)  # a new tweet may carry a new tag
         return len(rows)
 
     def count_scored(self) -> int:
@@ -226,13 +228,18 @@ class ScoredTweets(Database):
 
     def rule_tags(self) -> list[str]:
         """The distinct tags, found by hopping the tag index from one tag to the next (a
-        recursive query: as many index lookups as tags, not a scan of every tweet's tags)."""
+        recursive query: as many index lookups as tags, not a scan of every tweet's tags);
+        kept briefly, as every queue page shows them."""
         hops = select(func.min(TweetTag.tag).label("tag")).cte("tags", recursive=True)
         after = select(func.min(TweetTag.tag)).where(TweetTag.tag > hops.c.tag).scalar_subquery()
         hops = hops.union_all(select(after).where(hops.c.tag.is_not(None)))
         query = select(hops.c.tag).where(hops.c.tag.is_not(None)).order_by(hops.c.tag)
-        with self._session() as session:
-            return list(session.scalars(query))
+
+        def read() -> list[str]:
+            with self._session() as session:
+                return list(session.scalars(query))
+
+        return list(self._fresh.get(RULE_TAGS, read))
 
 
 def _queue(
