@@ -105,12 +105,12 @@ class Conversations(Database):
                 raise UnknownTweetError(tweet_id)
             conversation, assignee = row
             latest = latest_decision_of(ScoredTweet.id).limit(1).scalar_subquery()
-            tweets = conversation_views(
-                session,
+            thread = (
                 with_conversation(tweet_rows(latest))
                 .where(ScoredTweet.conversation_id == conversation_id)
-                .order_by(ScoredTweet.arrived_at, ScoredTweet.id),
+                .order_by(ScoredTweet.arrived_at, ScoredTweet.id)
             )
+            tweets = conversation_views(session.execute(thread))
             replies = [
                 reply_view(*r)
                 for r in session.execute(

@@ -89,7 +89,7 @@ class ScoredTweets(Database):
         latest = latest_decision_of(tweet_id).limit(1).scalar_subquery()
         query = with_conversation(tweet_rows(latest)).where(ScoredTweet.id == tweet_id)
         with self._session() as session:
-            views = conversation_views(session, query)
+            views = conversation_views(session.execute(query))
         if not views:
             raise UnknownTweetError(tweet_id)
         return views[0]
@@ -222,20 +222,20 @@ class ScoredTweets(Database):
                     query = query.where(arrived >= at, (arrived > at) | (tweet_id > key))
             if after:  # the newer page's oldest rows first, turned around below
                 page = query.order_by(arrived, tweet_id).limit(limit)
-                return conversation_views(session, with_conversation(page))[::-1]
+                return conversation_views(session.execute(with_conversation(page)))[::-1]
             page = query.order_by(arrived.desc(), tweet_id.desc()).limit(limit)
-            return conversation_views(session, with_conversation(page))
+            return conversation_views(session.execute(with_conversation(page)))
 
     def rule_tags(self) -> list[str]:
         """The distinct tags, found by hopping the tag index from one tag to the next (a
         recursive query: as many index lookups as tags, not a scan of every tweet's tags);
         kept briefly, as every queue page shows them."""
-        hops = select(func.min(TweetTag.tag).label("tag")).cte("tags", recursive=True)
-        after = select(func.min(TweetTag.tag)).where(TweetTag.tag > hops.c.tag).scalar_subquery()
-        hops = hops.union_all(select(after).where(hops.c.tag.is_not(None)))
-        query = select(hops.c.tag).where(hops.c.tag.is_not(None)).order_by(hops.c.tag)
 
         def read() -> list[str]:
+            hops = select(func.min(TweetTag.tag).label("tag")).cte("tags", recursive=True)
+            after = select(func.min(TweetTag.tag)).where(TweetTag.tag > hops.c.tag)
+            hops = hops.union_all(select(after.scalar_subquery()).where(hops.c.tag.is_not(None)))
+            query = select(hops.c.tag).where(hops.c.tag.is_not(None)).order_by(hops.c.tag)
             with self._session() as session:
                 return list(session.scalars(query))
 
@@ -257,14 +257,14 @@ def _queue(
     answered = _filtered(answered, tag, since).order_by(
         ScoredTweet.arrived_at.desc(), ScoredTweet.id.desc()
     )
-    views = conversation_views(session, with_conversation(answered.limit(limit)))
+    views = conversation_views(session.execute(with_conversation(answered.limit(limit))))
     if len(views) == limit:
         return views
     flagged = tweet_rows().where(is_flagged(), is_open(), ScoredTweet.author_replied == false())
     flagged = _filtered(_owned(flagged, owner, user_id), tag, since)
     rank = ScoredTweet.arrived_at if order == "newest" else ScoredTweet.p_needs_support
     rest = flagged.order_by(rank.desc(), ScoredTweet.id.desc()).limit(limit - len(views))
-    return views + conversation_views(session, with_conversation(rest))
+    return views + conversation_views(session.execute(with_conversation(rest)))
 
 
 def _mine(
@@ -294,7 +294,7 @@ def _mine(
         .limit(limit)
     )
     rows = list(session.execute(query))
-    return conversation_views(session, rows), int(rows[0].in_all) if rows else 0
+    return conversation_views(rows), int(rows[0].in_all) if rows else 0
 
 
 def _queue_size(
@@ -337,9 +337,8 @@ def _joined(query: Select[Any]) -> Select[Any]:
     )
 
 
-def conversation_views(session: Session, query: Select[Any] | list[Any]) -> list[TweetView]:
-    """The views of a `with_conversation` query's rows (the query, or its rows read)."""
-    rows = session.execute(query) if isinstance(query, Select) else query
+def conversation_views(rows: Iterable[Any]) -> list[TweetView]:
+    """The views of a `with_conversation` query's rows."""
     return [
         tweet_view(
             row,

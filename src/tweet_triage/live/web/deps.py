@@ -130,15 +130,13 @@ class Inbox:
     read_loop: Callable[[], LoopState]  # the learning loop's state, read when shown
     suggestions: Suggestions
     x_account: XAccount | None  # None: no X app configured (`x_problem` says why)
+    # /api/score's own threads (TRIAGE_SCORE_THREADS): a request waiting on the model holds
+    # one of these, not one of the pages' (TRIAGE_REQUEST_THREADS).
+    score_lane: CapacityLimiter
     x_problem: str | None = None
     connects: PendingConnects = field(default_factory=PendingConnects)
     charts: DashboardCharts = field(default_factory=DashboardCharts)
     assets: dict[str, str] = field(default_factory=dict)
-    # /api/score's own threads: a request waiting on the model holds one of these, not one
-    # of the pages' (TRIAGE_REQUEST_THREADS).
-    score_lane: CapacityLimiter = field(
-        default_factory=lambda: CapacityLimiter(_setting("triage_score_threads"))
-    )
 
 
 class LoginRequired(Exception):
