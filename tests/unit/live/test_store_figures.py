@@ -37,6 +37,24 @@ def test_an_expired_value_is_served_while_one_thread_recounts() -> None:
     assert len(calls) == 1
 
 
+def test_a_count_under_way_when_the_value_is_forgotten_is_not_kept() -> None:
+    fresh = Fresh(timedelta(seconds=60))
+    started, release = threading.Event(), threading.Event()
+
+    def before_the_write() -> str:
+        started.set()
+        release.wait(5)
+        return "stale"
+
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(fresh.get, "k", before_the_write)
+        assert started.wait(5)
+        fresh.forget("k")  # the write lands while the count is under way
+        release.set()
+        assert first.result(5) == "stale"  # asked before the write: its own answer
+    assert fresh.get("k", lambda: "after") == "after"  # not kept: counted again
+
+
 def test_the_first_count_is_made_once_for_every_caller_waiting() -> None:
     fresh = Fresh(timedelta(seconds=60))
     calls = []

@@ -31,6 +31,7 @@ class Fresh:
         self._lock = threading.Lock()
         self._values: dict[Hashable, tuple[float, Any]] = {}
         self._pending: dict[Hashable, threading.Event] = {}
+        self._forgotten: dict[Hashable, int] = {}  # times forgotten: a count begun before is stale
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         with self._lock:
@@ -55,10 +56,13 @@ class Fresh:
         return compute() if found is None else found[1]  # the first try failed: ours
 
     def _compute(self, key: Hashable, compute: Callable[[], T], pending: threading.Event) -> T:
+        with self._lock:
+            generation = self._forgotten.get(key, 0)
         try:
             value = compute()
             with self._lock:
-                self._values[key] = (time.monotonic(), value)
+                if self._forgotten.get(key, 0) == generation:
+                    self._values[key] = (time.monotonic(), value)
             return value
         finally:
             with self._lock:
@@ -66,6 +70,8 @@ class Fresh:
             pending.set()
 
     def forget(self, key: Hashable) -> None:
-        """The next `get` of `key` computes it (what it held was just changed)."""
+        """The next `get` of `key` computes it (what it held was just changed), and a count
+        already under way when it was forgotten is not kept."""
         with self._lock:
             self._values.pop(key, None)
+            self._forgotten[key] = self._forgotten.get(key, 0) + 1
